@@ -1,0 +1,241 @@
+"""The engine without a browser.
+
+    python -m tm_core train DATA_DIR --out OUT_DIR [--epochs N --batch-size N --learning-rate X --encoder NAME --seed N]
+    python -m tm_core evaluate OUT_DIR TEST_DIR      # JSON on stdout, progress on stderr
+    python -m tm_core predict OUT_DIR FILE...
+
+DATA_DIR and TEST_DIR are folders (or zips) of ``<class>/<files>``. Bad input is one line
+on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: keep its logs quiet
+
+from tm_core.errors import InputError, TMError  # noqa: E402
+from tm_core.training import TrainConfig  # noqa: E402
+
+EXIT_BAD_INPUT = 2
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+class Progress:
+    """``label n/N`` on stderr: redrawn in place on a terminal, a few lines otherwise."""
+
+    def __init__(self, label: str, total: int | None):
+        self.label, self.total = label, total
+        self.tty = sys.stderr.isatty()
+        self._last = -1.0
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        total = total or self.total
+        frac = done / total if total else 0.0
+        if self.tty:
+            print(f"\r{self.label} {done}/{total}", end="", file=sys.stderr, flush=True)
+            if total and done >= total:
+                print(file=sys.stderr)
+        elif frac - self._last >= 0.25 or (total and done >= total and self._last < 1):
+            self._last = frac
+            log(f"{self.label} {done}/{total}")
+
+
+def _listing(path: str):
+    from tm_core import media
+
+    p = Path(path)
+    if p.is_file() and p.suffix.lower() == ".zip":
+        return media.read_zip(p)
+    return media.list_folder(p)
+
+
+def _report_skipped(errors: list[InputError]) -> None:
+    for e in errors[:20]:
+        log(f"skipped {e}")
+    if len(errors) > 20:
+        log(f"... and {len(errors) - 20} more skipped files")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.kind != "image":
+        raise InputError(args.kind, "only image projects can be trained from the command line so far")
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                         test_fraction=args.test_fraction, seed=args.seed).validate()
+    from tm_core.encoders import encoder_names, get_encoder
+
+    if args.encoder not in encoder_names(args.kind):
+        raise InputError(args.encoder, f"unknown encoder; choose one of: {', '.join(encoder_names(args.kind))}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(str(out), "exists and is not a folder")
+    listing = _listing(args.data_dir)
+
+    from tm_core import export
+    from tm_core.evaluation import evaluate_run
+    from tm_core.features import FeatureCache
+    from tm_core.project import Project, Sample
+    from tm_core.training import train
+
+    log(f"loading encoder {args.encoder}")
+    encoder = get_encoder(args.encoder, args.kind)
+    project = Project(args.kind, class_names=[])
+    skipped: list[InputError] = []
+
+    def samples():
+        for item in project.add_listing(listing):
+            if isinstance(item, Sample):
+                yield item
+            else:
+                skipped.append(item)
+
+    cache = FeatureCache()
+    t0 = time.perf_counter()
+    cache.embed(encoder, samples(), total=len(listing.files), on_progress=Progress("embedding", len(listing.files)))
+    embed_s = time.perf_counter() - t0
+    _report_skipped(skipped)
+    for name, n in project.counts().items():
+        if n == 0:
+            log(f"class '{name}' has no usable images: left out")
+    project.check_trainable()
+    ds = project.dataset()
+    features = cache.matrix(encoder.name, ds.samples)
+    log(f"{len(ds.samples)} samples in {len(ds.class_names)} classes embedded in {embed_s:.1f} s; training {config.epochs} epochs")
+
+    width = len(str(config.epochs))
+
+    def on_epoch(s) -> None:
+        test = "" if s.test_loss is None else f"  test_loss {s.test_loss:.4f}  test_acc {s.test_accuracy:.4f}"
+        print(f"epoch {s.epoch:>{width}}/{config.epochs}  loss {s.loss:.4f}  acc {s.accuracy:.4f}{test}", flush=True)
+
+    run = train(features, ds.labels, ds.class_names, config, on_epoch=on_epoch)
+    run.info.update(encoder=encoder.name, kind=args.kind, counts=project.counts(), skipped=[str(e) for e in skipped])
+    held_out = evaluate_run(run, features, ds.labels)
+    if held_out.accuracy is not None:
+        per = ", ".join(f"{k} {v:.2f}" for k, v in held_out.per_class.items() if v is not None)
+        log(f"held-out accuracy {held_out.accuracy:.4f} on {len(run.split.test)} samples ({per})")
+
+    train_images = [ds.samples[i].data for i in run.split.train]
+    export.export_all(out, encoder, run.head, ds.class_names, export.calibration_images(train_images),
+                      tflite=not args.no_tflite, on_step=lambda name: log(f"writing {out / name}"))
+    (out / "run.json").write_text(json.dumps({**run.summary(), "held_out": held_out.to_dict()}, indent=1), encoding="utf-8")
+    log(f"done: {out}")
+    return 0
+
+
+def _load_model(folder: str):
+    from tm_core.predict import ExportedModel
+
+    if not Path(folder).is_dir():
+        raise InputError(folder, "is not a folder (give the OUT_DIR that train wrote)")
+    log(f"loading {Path(folder) / 'model.keras'}")
+    return ExportedModel(folder)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from tm_core import media
+    from tm_core.evaluation import evaluate
+
+    model = _load_model(args.out_dir)
+    listing = _listing(args.test_dir)
+    unknown = [c for c in listing.classes if c not in model.class_names]
+    if unknown:
+        raise InputError(args.test_dir, f"has classes the model does not know: {', '.join(unknown)} "
+                         f"(the model knows: {', '.join(model.class_names)})")
+    skipped = list(listing.skipped)
+    images, labels = [], []
+    progress = Progress("decoding", len(listing.files))
+    for i, (f, (_, result)) in enumerate(zip(listing.files, media.decode_images((f.name, f.source) for f in listing.files)), 1):
+        if isinstance(result, InputError):
+            skipped.append(result)
+        else:
+            images.append(result)
+            labels.append(model.class_names.index(f.class_name))
+        progress(i)
+    _report_skipped(skipped)
+    if not images:
+        raise InputError(args.test_dir, "has no usable images")
+    log(f"predicting {len(images)} images")
+    probs = model.predict(np.stack(images))
+    result = evaluate(probs, np.array(labels), model.class_names).to_dict()
+    result["skipped"] = [str(e) for e in skipped]
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from tm_core import media
+
+    model = _load_model(args.out_dir)
+    failed = 0
+    for path in args.files:
+        try:
+            probs = model.predict(media.image_to_array(Path(path), name=path))
+        except InputError as e:
+            log(f"error: {e}")
+            failed += 1
+            continue
+        ranked = sorted(zip(model.class_names, probs.tolist()), key=lambda kv: -kv[1])
+        if args.json:
+            print(json.dumps({"file": path, "top": ranked[0][0], "probabilities": dict(zip(model.class_names, probs.tolist()))}))
+        else:
+            print(f"{path}: {ranked[0][0]} {ranked[0][1]:.1%}  (" + ", ".join(f"{k} {v:.1%}" for k, v in ranked) + ")")
+    return EXIT_BAD_INPUT if failed else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    from tm_core.project import KINDS
+
+    d = TrainConfig()
+    p = argparse.ArgumentParser(prog="python -m tm_core", description="Teachable Studio's engine: train, evaluate and run image classifiers.")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train on DATA_DIR/<class>/<files> and write every export into OUT_DIR")
+    t.add_argument("data_dir", metavar="DATA_DIR", help="folder (or .zip) of class folders of images")
+    t.add_argument("--out", required=True, metavar="OUT_DIR", help="folder for model.keras, keras_model.h5, labels.txt, *.tflite, run.json")
+    t.add_argument("--kind", default="image", choices=KINDS, help="project kind (default: image)")
+    t.add_argument("--epochs", type=int, default=d.epochs, help=f"passes over the training samples (default {d.epochs})")
+    t.add_argument("--batch-size", type=int, default=d.batch_size, help=f"samples per weight update (default {d.batch_size})")
+    t.add_argument("--learning-rate", type=float, default=d.learning_rate, help=f"size of each update (default {d.learning_rate})")
+    t.add_argument("--test-fraction", type=float, default=d.test_fraction, help=f"share of each class held out (default {d.test_fraction})")
+    t.add_argument("--encoder", default="mobilenet_v2_0.35", help="mobilenet_v2_0.35 (default, Teachable Machine's) or mobilenet_v1_0.25 (faster)")
+    t.add_argument("--seed", type=int, default=d.seed, help="fixes split, initial weights and shuffling")
+    t.add_argument("--no-tflite", action="store_true", help="skip the TFLite exports (they take the longest)")
+    t.set_defaults(func=cmd_train)
+    e = sub.add_parser("evaluate", help="accuracy of OUT_DIR's model on TEST_DIR/<class>/<files>, as JSON on stdout")
+    e.add_argument("out_dir", metavar="OUT_DIR")
+    e.add_argument("test_dir", metavar="TEST_DIR")
+    e.set_defaults(func=cmd_evaluate)
+    r = sub.add_parser("predict", help="top class and probabilities for each image file")
+    r.add_argument("out_dir", metavar="OUT_DIR")
+    r.add_argument("files", nargs="+", metavar="FILE")
+    r.add_argument("--json", action="store_true", help="one JSON object per line")
+    r.set_defaults(func=cmd_predict)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except TMError as e:
+        log(f"error: {e}")
+    except OSError as e:  # disk full, permission denied, ...
+        log(f"error: {e.filename or ''}: {e.strerror or e}")
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

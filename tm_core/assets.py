@@ -1,0 +1,195 @@
+"""Pretrained files, resolved by name: ``$TM_MODELS_DIR``, then the download cache, then the official URL.
+
+Files found in ``$TM_MODELS_DIR`` are trusted as they are. Downloads are streamed to a temporary
+file beside the cache entry, checked against the official sha256 when it is known, and only then
+moved into place, so the cache never holds a partial or unverified file under its final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from tm_core.errors import AssetError
+
+DOWNLOAD_TIMEOUT = 60.0
+_CHUNK = 1 << 20
+_USER_AGENT = "teachable-studio"
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A pretrained file the engine needs, and where it officially comes from."""
+
+    filename: str
+    subdir: str  # "image", "pose", "hands" or "audio"
+    url: str | None  # None when there is no official download of this exact file
+    sha256: str | None  # official sha256, when known
+    description: str
+
+
+def _assets(*items: Asset) -> dict[str, Asset]:
+    return {a.filename: a for a in items}
+
+
+ASSETS: dict[str, Asset] = _assets(
+    Asset(
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5",
+        "image",
+        "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5",
+        "df1c3db1d0d9193719c4c70f707c56f7021f999f825bdc57454c275cf6def19f",
+        "MobileNetV2 α=0.35 ImageNet backbone (Teachable Machine's)",
+    ),
+    Asset(
+        "mobilenet_2_5_224_tf_no_top.h5",
+        "image",
+        "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/mobilenet_2_5_224_tf_no_top.h5",
+        None,
+        "MobileNet v1 α=0.25 ImageNet backbone (the Teachable Machine library's v1 default)",
+    ),
+    Asset(
+        "movenet_singlepose_lightning_int8_4.tflite",
+        "pose",
+        "https://tfhub.dev/google/lite-model/movenet/singlepose/lightning/tflite/int8/4?lite-format=tflite",
+        "cd7cc22fa946e5d146a7b98d496853e1923e22828d3972d579973f27f91bb105",
+        "MoveNet SinglePose Lightning v4, int8 (17 body keypoints)",
+    ),
+    Asset(
+        "hand_landmarker_full.task",
+        "hands",
+        "https://storage.googleapis.com/mediapipe-models/hand_landmarker/hand_landmarker/float16/1/"
+        "hand_landmarker.task",
+        None,
+        "MediaPipe Hand Landmarker (palm detector + 21 hand landmarks)",
+    ),
+    Asset(
+        "yamnet_with_embedding.tflite",
+        "audio",
+        None,
+        None,
+        "YAMNet AudioSet classifier with its 1024-d embedding as a second output",
+    ),
+    Asset(
+        "yamnet_class_map.csv",
+        "audio",
+        "https://raw.githubusercontent.com/tensorflow/models/master/research/audioset/yamnet/yamnet_class_map.csv",
+        None,
+        "YAMNet's 521 class names",
+    ),
+)
+
+
+class _DownloadFailed(Exception):
+    """Internal: why a download did not produce a file (becomes part of an AssetError)."""
+
+
+def models_dir() -> Path | None:
+    """The folder named by ``$TM_MODELS_DIR``, or None when it is unset or empty."""
+    value = os.environ.get("TM_MODELS_DIR")
+    return Path(value).expanduser() if value else None
+
+
+def cache_dir() -> Path:
+    """The download cache: ``$TM_CACHE_DIR``, else ``~/.cache/teachable-studio/models``."""
+    value = os.environ.get("TM_CACHE_DIR")
+    return Path(value).expanduser() if value else Path.home() / ".cache" / "teachable-studio" / "models"
+
+
+def resolve(filename: str, *, download: bool = True) -> Path:
+    """Return a local path to the pretrained file ``filename``, downloading it if needed and allowed.
+
+    Raises AssetError, saying where it looked and what to do, when the file cannot be had.
+    """
+    asset = ASSETS.get(filename)
+    if asset is None:
+        raise AssetError(f"Unknown pretrained file {filename!r}. Known files: {', '.join(sorted(ASSETS))}.")
+    root = models_dir()
+    if root is not None:
+        for candidate in (root / asset.subdir / filename, root / filename):
+            if candidate.is_file():
+                return candidate
+    cached = cache_dir() / filename
+    if cached.is_file():
+        return cached
+    if asset.url is None:
+        reason = "there is no official download of this file"
+    elif not download:
+        reason = "downloading is turned off"
+    else:
+        try:
+            _download(asset.url, cached, asset.sha256)
+            return cached
+        except _DownloadFailed as err:
+            reason = f"the download failed: {err}"
+    raise AssetError(_missing_message(asset, root, cached, reason))
+
+
+def _missing_message(asset: Asset, root: Path | None, cached: Path, reason: str) -> str:
+    if root is None:
+        looked = "TM_MODELS_DIR is not set"
+    else:
+        missing = "" if root.is_dir() else ", a folder that does not exist"
+        looked = f"TM_MODELS_DIR={root} (as {asset.subdir}/{asset.filename} and {asset.filename}{missing})"
+    source = f"Official URL: {asset.url}" if asset.url else "There is no official download of this exact file"
+    where = f"download it from {asset.url}" if asset.url else "get a copy (see MODELS.md of the shared models folder)"
+    return (
+        f"Pretrained file {asset.filename} [{asset.description}] is missing: {reason}.\n"
+        f"Looked in: {looked}; the download cache {cached}\n"
+        f"{source}\n"
+        f"What to do: {where} and put it in a folder (or its {asset.subdir}/ subfolder), "
+        f"then set TM_MODELS_DIR to that folder."
+    )
+
+
+def _download(url: str, dest: Path, sha256: str | None) -> None:
+    """Stream ``url`` to a temp file beside ``dest``, verify it, then move it into place."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    except OSError as err:
+        raise _DownloadFailed(f"cannot write to the download cache: {err}") from err
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            digest, size, expected_size = _fetch(url, out)
+        if expected_size is not None and size != expected_size:
+            raise _DownloadFailed(f"cut short: got {size} of {expected_size} bytes")
+        if sha256 is not None and digest != sha256:
+            raise _DownloadFailed(f"sha256 mismatch: expected {sha256}, got {digest}; the file was not kept")
+        os.replace(tmp, dest)
+    except OSError as err:
+        raise _DownloadFailed(f"cannot write to the download cache: {err}") from err
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _fetch(url: str, out: BinaryIO) -> tuple[str, int, int | None]:
+    """Copy ``url`` into ``out``; return (sha256 hex, bytes read, Content-Length or None)."""
+    digest = hashlib.sha256()
+    size = 0
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    try:
+        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
+            length = response.headers.get("Content-Length")
+            while chunk := response.read(_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                try:
+                    out.write(chunk)
+                except OSError as err:
+                    raise _DownloadFailed(f"cannot write to the download cache: {err}") from err
+    except urllib.error.HTTPError as err:
+        raise _DownloadFailed(f"the server answered HTTP {err.code} {err.reason}") from err
+    except urllib.error.URLError as err:
+        raise _DownloadFailed(f"no network: {err.reason}") from err
+    except (OSError, http.client.HTTPException) as err:
+        raise _DownloadFailed(f"no network: {err or type(err).__name__}") from err
+    return digest.hexdigest(), size, int(length) if length and length.isdigit() else None

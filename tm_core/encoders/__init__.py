@@ -1,0 +1,46 @@
+"""Encoders: frozen pretrained networks that turn one modality into embeddings.
+
+One interface for every modality: ``encoder.encode(batch) -> (n, dim) float32``, with
+``name``, ``kind``, ``dim`` and ``input_shape``. Encoders know nothing of projects.
+Modules are imported lazily so that ``import tm_core`` never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from tm_core.errors import InputError
+
+
+class Encoder(Protocol):
+    name: str
+    kind: str
+    dim: int
+    input_shape: tuple[int, ...]
+
+    def encode(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+def encoder_names(kind: str = "image") -> list[str]:
+    """Names of the encoders available for a project kind, default first."""
+    if kind == "image":
+        from tm_core.encoders import image
+
+        return list(image.SPECS)
+    raise InputError(kind, f"no encoders for '{kind}' projects yet")
+
+
+def default_encoder(kind: str = "image") -> str:
+    return encoder_names(kind)[0]
+
+
+def get_encoder(name: str, kind: str = "image") -> Encoder:
+    """Build the encoder called ``name`` (loads its pretrained file: slow, cache the result)."""
+    names = encoder_names(kind)
+    if name not in names:
+        raise InputError(name, f"unknown {kind} encoder; choose one of: {', '.join(names)}")
+    from tm_core.encoders import image
+
+    return image.ImageEncoder(name)

@@ -1,0 +1,100 @@
+"""Image encoders: MobileNetV2 α=0.35 (Teachable Machine's backbone) and MobileNet v1 α=0.25.
+
+Input is what ``tm_core.media.image_to_array`` gives: RGB uint8, 224×224 (cover-fit centre
+crop). The one pixel normalisation, ``x / 127.5 - 1``, is the first layer of
+``preprocessing_model`` so that training, live prediction and export all share it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from tm_core import assets
+from tm_core.media import IMAGE_SIZE
+
+INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 3)
+
+
+@dataclass(frozen=True)
+class Spec:
+    filename: str
+    label: str
+    build: Callable[[str], object]  # weights path -> Keras backbone (normalised float input, pooled output)
+
+
+def _mobilenet_v2(path: str):
+    import keras
+
+    return keras.applications.MobileNetV2(
+        alpha=0.35, include_top=False, pooling="avg", input_shape=INPUT_SHAPE, weights=path
+    )
+
+
+def _mobilenet_v1(path: str):
+    import keras
+
+    return keras.applications.MobileNet(
+        alpha=0.25, include_top=False, pooling="avg", input_shape=INPUT_SHAPE, weights=path
+    )
+
+
+SPECS: dict[str, Spec] = {
+    "mobilenet_v2_0.35": Spec(
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5",
+        "MobileNetV2 α=0.35 (Teachable Machine's, 1280-d)",
+        _mobilenet_v2,
+    ),
+    "mobilenet_v1_0.25": Spec(
+        "mobilenet_2_5_224_tf_no_top.h5", "MobileNet v1 α=0.25 (faster, 256-d)", _mobilenet_v1
+    ),
+}
+
+
+def normalization_layer():
+    """``x / 127.5 - 1`` as a Keras layer (casts uint8 input to float32)."""
+    import keras
+
+    return keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="normalize")
+
+
+class ImageEncoder:
+    """A frozen backbone called in batches inside one traced ``tf.function``."""
+
+    kind = "image"
+    input_shape = INPUT_SHAPE
+
+    def __init__(self, name: str = "mobilenet_v2_0.35", batch_size: int = 32):
+        import keras
+        import tensorflow as tf
+
+        spec = SPECS[name]
+        self.name = name
+        self.label = spec.label
+        self.batch_size = batch_size
+        self.backbone = spec.build(str(assets.resolve(spec.filename)))
+        self.backbone.trainable = False
+        self.dim = int(self.backbone.output_shape[-1])
+        inputs = keras.Input(INPUT_SHAPE, dtype="uint8", name="image")
+        self.model = keras.Model(inputs, self.backbone(normalization_layer()(inputs), training=False),
+                                 name=f"{name}_encoder")
+        self._fn = tf.function(
+            lambda x: self.model(x, training=False),
+            input_signature=[tf.TensorSpec((None, *INPUT_SHAPE), tf.uint8)],
+            autograph=False,
+        )
+        self.encode(np.zeros((1, *INPUT_SHAPE), np.uint8))  # trace once now, not on the first frame
+
+    def encode(self, batch: np.ndarray) -> np.ndarray:
+        """(n, 224, 224, 3) uint8 → (n, dim) float32, in chunks of ``batch_size``."""
+        batch = np.asarray(batch)
+        if batch.ndim == 3:
+            batch = batch[None]
+        if batch.dtype != np.uint8 or batch.shape[1:] != INPUT_SHAPE:
+            raise ValueError(f"expected uint8 images of shape (n, {IMAGE_SIZE}, {IMAGE_SIZE}, 3), got {batch.dtype} {batch.shape}")
+        if len(batch) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        out = [self._fn(batch[i : i + self.batch_size]).numpy() for i in range(0, len(batch), self.batch_size)]
+        return np.concatenate(out).astype(np.float32, copy=False)

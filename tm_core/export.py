@@ -1,0 +1,160 @@
+"""Export a trained image model so it predicts outside the app exactly what the app predicted.
+
+Files written by ``export_all`` into one folder:
+
+- ``model.keras``: backbone + head with the normalisation inside; input RGB uint8 (n, 224, 224, 3)
+  as ``media.image_to_array`` makes it; output class probabilities.
+- ``keras_model.h5`` + ``labels.txt``: Teachable Machine's Keras export layout: a Sequential of
+  the backbone and the head, input already normalised (``x / 127.5 - 1``), so Teachable
+  Machine's published snippet (``ImageOps.fit`` to 224, ``/127.5 - 1``, ``load_model(...,
+  compile=False)``) works unchanged.
+- ``model_float32.tflite``: input uint8 RGB like ``model.keras``; output float probabilities.
+- ``model_int8.tflite``: fully integer-quantized (calibrated on the project's own samples);
+  input uint8 RGB pixels as they are (scale 1, zero point 0); output float probabilities.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from tm_core.encoders.image import INPUT_SHAPE, normalization_layer
+from tm_core.errors import InputError
+
+FILES = ("model.keras", "keras_model.h5", "labels.txt", "model_float32.tflite", "model_int8.tflite")
+
+
+def labels_text(class_names: list[str]) -> str:
+    return "".join(f"{i} {name}\n" for i, name in enumerate(class_names))
+
+
+def _head_model(head, dim: int, name: str):
+    import keras
+
+    return keras.Sequential([keras.Input((dim,)), *head.keras_layers()], name=name)
+
+
+def build_model(encoder, head, input_dtype: str = "uint8"):
+    """The app's model as one Keras model: RGB pixels (0..255) in, probabilities out."""
+    import keras
+
+    inputs = keras.Input(INPUT_SHAPE, dtype=input_dtype, name="image")
+    x = normalization_layer()(inputs)
+    x = encoder.backbone(x, training=False)
+    outputs = _head_model(head, encoder.dim, "head")(x)
+    return keras.Model(inputs, outputs, name="teachable_studio_model")
+
+
+def build_tm_model(encoder, head):
+    """Teachable Machine's layout: Sequential([backbone, head]) on normalised float input."""
+    import keras
+
+    return keras.Sequential(
+        [keras.Input(INPUT_SHAPE), encoder.backbone, _head_model(head, encoder.dim, "sequential_head")],
+        name="sequential",
+    )
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temp file in the same folder, so a failure never leaves half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _save_tflite(path: Path, encoder, head, *, int8: bool, representative: np.ndarray | None = None) -> None:
+    """Keras' LiteRT export (Keras → SavedModel → TFLite converter), builtin ops only."""
+    import tensorflow as tf
+
+    # int8: float pixel input (0..255), which the converter quantizes with scale 1 and zero
+    # point 0 because the calibration set spans exactly 0..255 (one pixel of the first image is
+    # set to 0 and one to 255; whole black or white images would widen every layer's range):
+    # the quantized model then takes the uint8 pixels as they are.
+    dtype = tf.float32 if int8 else tf.uint8
+    options: dict = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
+    if int8:
+        if representative is None or not len(representative):
+            raise InputError("int8 export", "needs sample images to calibrate on")
+        calib = np.array(representative, np.uint8)
+        calib[0, 0, 0], calib[0, 0, 1] = 0, 255
+        options = {
+            "optimizations": [tf.lite.Optimize.DEFAULT],
+            "representative_dataset": lambda: ([img[None].astype(np.float32)] for img in calib),
+            "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
+            "inference_input_type": tf.uint8,
+            "inference_output_type": tf.float32,
+        }
+    build_model(encoder, head, input_dtype=dtype.name).export(
+        str(path), format="litert", input_signature=[tf.TensorSpec((1, *INPUT_SHAPE), dtype)], verbose=False, **options
+    )
+
+
+def calibration_images(samples_data: list[np.ndarray], limit: int = 100, seed: int = 0) -> np.ndarray:
+    """Up to ``limit`` images spread over the samples, for int8 calibration."""
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(samples_data))[:limit]
+    return np.stack([samples_data[i] for i in sorted(idx)]) if len(idx) else np.zeros((0, *INPUT_SHAPE), np.uint8)
+
+
+def export_all(
+    folder: str | Path,
+    encoder,
+    head,
+    class_names: list[str],
+    calibration: np.ndarray,
+    *,
+    tflite: bool = True,
+    on_step: Callable[[str], None] | None = None,
+) -> dict[str, Path]:
+    """Write every export into ``folder`` (created if needed); returns name → path."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    step = on_step or (lambda _name: None)
+    model = build_model(encoder, head)
+    written: dict[str, Path] = {}
+
+    def put(name: str, write: Callable[[Path], None]) -> None:
+        step(name)
+        _atomic_write(folder / name, write)
+        written[name] = folder / name
+
+    put("model.keras", lambda p: model.save(p))
+    put("keras_model.h5", lambda p: build_tm_model(encoder, head).save(p))
+    put("labels.txt", lambda p: p.write_text(labels_text(class_names), encoding="utf-8"))
+    if tflite:
+        put("model_float32.tflite", lambda p: _save_tflite(p, encoder, head, int8=False))
+        put("model_int8.tflite", lambda p: _save_tflite(p, encoder, head, int8=True, representative=calibration))
+    return written
+
+
+class TFLiteModel:
+    """Runs an exported ``.tflite`` file with LiteRT on uint8 RGB images, one at a time."""
+
+    def __init__(self, path: str | Path, num_threads: int = 2):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        self._in = self.interpreter.get_input_details()[0]
+        self._out = self.interpreter.get_output_details()[0]
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        images = np.asarray(images, np.uint8)
+        single = images.ndim == 3
+        out = []
+        for img in images[None] if single else images:
+            self.interpreter.set_tensor(self._in["index"], img[None].astype(self._in["dtype"]))
+            self.interpreter.invoke()
+            out.append(self.interpreter.get_tensor(self._out["index"])[0].copy())
+        probs = np.stack(out) if out else np.zeros((0, self._out["shape"][-1]), np.float32)
+        return probs[0] if single else probs

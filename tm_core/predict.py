@@ -1,0 +1,111 @@
+"""Prediction: the same encoder and preprocessing as training, plus the head.
+
+``Predictor`` serves the app (live frames, uploaded files); ``ExportedModel`` runs a
+folder written by ``export.export_all`` (what the CLI's evaluate and predict use).
+Both take RGB uint8 224×224 images, as ``media.image_to_array`` makes them.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from tm_core.errors import InputError
+
+
+class Predictor:
+    """Encoder + trained head. ``predict`` takes one image or a batch; returns probabilities."""
+
+    def __init__(self, encoder, head, class_names: list[str]):
+        if head.n_classes != len(class_names):
+            raise ValueError("head and class names disagree")
+        self.encoder, self.head, self.class_names = encoder, head, list(class_names)
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        single = np.ndim(images) == 3
+        probs = self.head.predict_proba(self.encoder.encode(images))
+        return probs[0] if single else probs
+
+
+class Smoother:
+    """Exponential moving average of live probabilities, so bars do not flicker.
+
+    ``alpha`` is the weight of the newest frame (1.0: no smoothing). Thread-safe: frame
+    callbacks update it, the page reads it.
+    """
+
+    def __init__(self, alpha: float = 0.5):
+        self.alpha = alpha
+        self._value: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def update(self, probs: np.ndarray) -> np.ndarray:
+        with self._lock:
+            if self._value is None or self._value.shape != probs.shape:
+                self._value = np.array(probs, np.float64)
+            else:
+                self._value = self.alpha * probs + (1 - self.alpha) * self._value
+            return self._value.copy()
+
+    @property
+    def value(self) -> np.ndarray | None:
+        with self._lock:
+            return None if self._value is None else self._value.copy()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._value = None
+
+
+def read_labels(path: Path) -> list[str]:
+    """Teachable Machine's labels.txt: one ``<index> <name>`` per line."""
+    names = []
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        if not line.strip():
+            continue
+        index, _, name = line.partition(" ")
+        if index != str(i) or not name:
+            raise InputError(str(path), f"line {i + 1} should be '{i} <class name>', not {line!r}")
+        names.append(name)
+    return names
+
+
+class ExportedModel:
+    """A ``model.keras`` + ``labels.txt`` folder, run in batches inside one traced function."""
+
+    batch_size = 32
+
+    def __init__(self, folder: str | Path):
+        folder = Path(folder)
+        model_path, labels_path = folder / "model.keras", folder / "labels.txt"
+        for p in (model_path, labels_path):
+            if not p.is_file():
+                raise InputError(str(folder), f"is not a trained model folder ({p.name} is missing; "
+                                 "make one with: python -m tm_core train DATA_DIR --out FOLDER)")
+        import keras
+        import tensorflow as tf
+
+        try:
+            self.model = keras.saving.load_model(model_path, compile=False)
+        except Exception as e:  # noqa: BLE001 - any failure to read the file is the user's to fix
+            raise InputError(str(model_path), f"cannot be loaded as a Keras model ({type(e).__name__}: {e})") from None
+        self.class_names = read_labels(labels_path)
+        if self.model.output_shape[-1] != len(self.class_names):
+            raise InputError(str(folder), "model.keras and labels.txt disagree on the number of classes")
+        self._fn = tf.function(
+            lambda x: self.model(x, training=False),
+            input_signature=[tf.TensorSpec((None, *self.model.input_shape[1:]), tf.uint8)],
+            autograph=False,
+        )
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        images = np.asarray(images, np.uint8)
+        single = images.ndim == 3
+        if single:
+            images = images[None]
+        probs = np.concatenate(
+            [self._fn(images[i : i + self.batch_size]).numpy() for i in range(0, len(images), self.batch_size)]
+        ) if len(images) else np.zeros((0, len(self.class_names)), np.float32)
+        return probs[0] if single else probs
