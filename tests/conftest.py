@@ -9,6 +9,7 @@ import streamlit_webrtc  # noqa: F401  (must come before anything that imports T
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,3 +48,55 @@ def clothing_train() -> Path:
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
     return _need(Path(os.environ["TM_MODELS_DIR"]) if os.environ.get("TM_MODELS_DIR") else SHARED / "models")
+
+
+@pytest.fixture(scope="session")
+def encoder(models_dir):
+    """Teachable Machine's backbone, MobileNetV2 α=0.35, from the real pretrained file."""
+    from tm_core.encoders import get_encoder
+
+    return get_encoder("mobilenet_v2_0.35")
+
+
+@pytest.fixture(scope="session")
+def rps_split(rps_train):
+    """Real rock-paper-scissors photos: 50 per class to train on, 30 others per class to test on.
+
+    Drawn at random (fixed seed): the folders are sorted by source, and the sources differ.
+    """
+    from tm_core import media
+
+    classes = ["paper", "rock", "scissors"]
+    rng = np.random.default_rng(0)
+    train, test = [], []
+    for label, cls in enumerate(classes):
+        files = [sorted((rps_train / cls).iterdir())[i] for i in rng.permutation(150)]
+        train += [(f, label) for f in files[:50]]
+        test += [(f, label) for f in files[50:80]]
+
+    def load(items):
+        return np.stack([media.image_to_array(f) for f, _ in items]), np.array([y for _, y in items]), [f for f, _ in items]
+
+    return classes, load(train), load(test)
+
+
+@pytest.fixture(scope="session")
+def rps_trained(encoder, rps_split):
+    """A head trained the app's way on real embeddings: (run, predictor, test images, test labels, test files)."""
+    from tm_core.predict import Predictor
+    from tm_core.training import TrainConfig, train
+
+    classes, (x_train, y_train, _), (x_test, y_test, test_files) = rps_split
+    run = train(encoder.encode(x_train), y_train, classes, TrainConfig(test_fraction=0.0))
+    return run, Predictor(encoder, run.head, classes), x_train, x_test, y_test, test_files
+
+
+@pytest.fixture(scope="session")
+def rps_export(rps_trained, encoder, tmp_path_factory):
+    """Every export of that model, written once for the session."""
+    from tm_core import export
+
+    run, _, x_train, *_ = rps_trained
+    out = tmp_path_factory.mktemp("export")
+    export.export_all(out, encoder, run.head, run.class_names, export.calibration_images(list(x_train)))
+    return out

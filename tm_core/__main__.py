@@ -99,7 +99,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cache = FeatureCache()
     t0 = time.perf_counter()
-    cache.embed(encoder, samples(), total=len(listing.files), on_progress=Progress("embedding", len(listing.files)))
+    progress = Progress("embedding", len(listing.files))
+    cache.embed(encoder, samples(), on_progress=lambda done, _: progress(done + len(skipped)))
     embed_s = time.perf_counter() - t0
     _report_skipped(skipped)
     for name, n in project.counts().items():

@@ -1,0 +1,62 @@
+"""Exports predict what the app predicts: the parity checks of the engine issue."""
+
+import json
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from tm_core.export import FILES, TFLiteModel, labels_text
+from tm_core.predict import ExportedModel, read_labels
+
+
+def test_every_file_is_written(rps_export):
+    assert sorted(p.name for p in rps_export.iterdir()) == sorted(FILES)
+    assert (rps_export / "labels.txt").read_text() == "0 paper\n1 rock\n2 scissors\n"
+    assert read_labels(rps_export / "labels.txt") == ["paper", "rock", "scissors"]
+    assert labels_text(["Class 1", "Class 2"]) == "0 Class 1\n1 Class 2\n"
+
+
+def test_model_keras_matches_the_app(rps_export, rps_trained):
+    _, predictor, _, x_test, _, _ = rps_trained
+    model = ExportedModel(rps_export)
+    assert model.class_names == ["paper", "rock", "scissors"]
+    assert model.model.input.dtype == "uint8" and tuple(model.model.input.shape[1:]) == (224, 224, 3)
+    np.testing.assert_allclose(model.predict(x_test), predictor.predict(x_test), atol=1e-4)
+
+
+def test_tm_keras_h5_with_teachable_machines_snippet(rps_export, rps_trained):
+    """Teachable Machine's published Keras snippet, as written, on the real test photos."""
+    from keras.models import load_model
+
+    _, predictor, _, x_test, _, test_files = rps_trained
+    model = load_model(rps_export / "keras_model.h5", compile=False)
+    class_names = open(rps_export / "labels.txt").readlines()
+    for i in (0, 31, 62, 89):
+        data = np.ndarray(shape=(1, 224, 224, 3), dtype=np.float32)
+        image = Image.open(test_files[i]).convert("RGB")
+        image = ImageOps.fit(image, (224, 224), Image.Resampling.LANCZOS)
+        image_array = np.asarray(image)
+        normalized_image_array = (image_array.astype(np.float32) / 127.5) - 1
+        data[0] = normalized_image_array
+        prediction = model.predict(data, verbose=0)
+        app = predictor.predict(x_test[i])
+        np.testing.assert_allclose(prediction[0], app, atol=1e-4)
+        assert class_names[int(np.argmax(prediction))][2:].strip() == predictor.class_names[int(np.argmax(app))]
+
+
+def test_tflite_float32_matches_the_app(rps_export, rps_trained):
+    _, predictor, _, x_test, _, _ = rps_trained
+    lite = TFLiteModel(rps_export / "model_float32.tflite")
+    np.testing.assert_allclose(lite.predict(x_test), predictor.predict(x_test), atol=1e-4)
+
+
+def test_tflite_int8_agrees_on_the_top_class(rps_export, rps_trained):
+    _, predictor, _, x_test, _, _ = rps_trained
+    lite = TFLiteModel(rps_export / "model_int8.tflite")
+    detail = lite.interpreter.get_input_details()[0]
+    assert detail["dtype"] == np.uint8 and detail["quantization"] == (1.0, 0)  # raw pixels in
+    weights = [t for t in lite.interpreter.get_tensor_details() if t["dtype"] == np.int8]
+    assert len(weights) > 50  # really integer-quantized
+    agree = (lite.predict(x_test).argmax(1) == predictor.predict(x_test).argmax(1)).mean()
+    print(json.dumps({"int8_top_class_agreement": float(agree), "n": len(x_test)}))
+    assert agree >= 0.98
