@@ -58,21 +58,22 @@ def encoder(models_dir):
     return get_encoder("mobilenet_v2_0.35")
 
 
-@pytest.fixture(scope="session")
-def rps_split(rps_train):
-    """Real rock-paper-scissors photos: 50 per class to train on, 30 others per class to test on.
+def split_photos(root: Path, n_train: int, n_test: int):
+    """Real photos of root/<class>/: n_train per class to train on, n_test others per class to test on.
 
     Drawn at random (fixed seed): the folders are sorted by source, and the sources differ.
+    Returns (class names, (train images, labels, files), (test images, labels, files)).
     """
     from tm_core import media
 
-    classes = ["paper", "rock", "scissors"]
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     rng = np.random.default_rng(0)
     train, test = [], []
     for label, cls in enumerate(classes):
-        files = [sorted((rps_train / cls).iterdir())[i] for i in rng.permutation(150)]
-        train += [(f, label) for f in files[:50]]
-        test += [(f, label) for f in files[50:80]]
+        files = sorted((root / cls).iterdir())
+        files = [files[i] for i in rng.permutation(len(files))]
+        train += [(f, label) for f in files[:n_train]]
+        test += [(f, label) for f in files[n_train:n_train + n_test]]
 
     def load(items):
         return np.stack([media.image_to_array(f) for f, _ in items]), np.array([y for _, y in items]), [f for f, _ in items]
@@ -81,14 +82,28 @@ def rps_split(rps_train):
 
 
 @pytest.fixture(scope="session")
-def rps_trained(encoder, rps_split):
-    """A head trained the app's way on real embeddings: (run, predictor, test images, test labels, test files)."""
+def rps_split(rps_train):
+    return split_photos(rps_train, 50, 30)
+
+
+def train_on(encoder, split):
+    """A head trained the app's way on real embeddings: (run, predictor, train images, test images, test labels, test files)."""
     from tm_core.predict import Predictor
     from tm_core.training import TrainConfig, train
 
-    classes, (x_train, y_train, _), (x_test, y_test, test_files) = rps_split
+    classes, (x_train, y_train, _), (x_test, y_test, test_files) = split
     run = train(encoder.encode(x_train), y_train, classes, TrainConfig(test_fraction=0.0))
     return run, Predictor(encoder, run.head, classes), x_train, x_test, y_test, test_files
+
+
+@pytest.fixture(scope="session")
+def rps_trained(encoder, rps_split):
+    return train_on(encoder, rps_split)
+
+
+@pytest.fixture(scope="session")
+def clothing_trained(encoder, clothing_train):
+    return train_on(encoder, split_photos(clothing_train, 60, 25))
 
 
 @pytest.fixture(scope="session")

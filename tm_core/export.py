@@ -72,7 +72,7 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
             os.remove(tmp)
 
 
-def _save_tflite(path: Path, encoder, head, *, int8: bool, representative: np.ndarray | None = None) -> None:
+def save_tflite(path: Path, encoder, head, *, int8: bool, representative: np.ndarray | None = None) -> None:
     """Keras' LiteRT export (Keras → SavedModel → TFLite converter), builtin ops only."""
     import tensorflow as tf
 
@@ -132,8 +132,8 @@ def export_all(
     put("keras_model.h5", lambda p: build_tm_model(encoder, head).save(p))
     put("labels.txt", lambda p: p.write_text(labels_text(class_names), encoding="utf-8"))
     if tflite:
-        put("model_float32.tflite", lambda p: _save_tflite(p, encoder, head, int8=False))
-        put("model_int8.tflite", lambda p: _save_tflite(p, encoder, head, int8=True, representative=calibration))
+        put("model_float32.tflite", lambda p: save_tflite(p, encoder, head, int8=False))
+        put("model_int8.tflite", lambda p: save_tflite(p, encoder, head, int8=True, representative=calibration))
     return written
 
 
