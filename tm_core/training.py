@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from tm_core.errors import InputError
 
@@ -240,34 +241,37 @@ def train(
     history: list[EpochStats] = []
     stopped = False
     start = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        if should_stop is not None and should_stop():
-            stopped = True
-            break
-        order = rng.permutation(len(ytr))
-        loss_sum = correct = 0.0
-        for i in range(0, len(order), config.batch_size):
-            b = order[i : i + config.batch_size]
-            xb, tb = xtr[b], onehot[b]
-            h = xb @ head.w1
-            h += head.b1
-            np.maximum(h, 0, out=h)
-            z = h @ head.w2
-            z -= z.max(axis=1, keepdims=True)
-            e = np.exp(z)
-            s = e.sum(axis=1, keepdims=True)
-            p = e / s
-            loss_sum += float((np.log(s[:, 0]) - (z * tb).sum(1)).sum())  # cross-entropy from logits
-            correct += float((p.argmax(1) == ytr[b]).sum())
-            d = (p - tb) / len(b)  # d loss / d logits for softmax + mean cross-entropy
-            gw2 = h.T @ d
-            dh = d @ head.w2.T
-            dh *= h > 0
-            opt.step([xb.T @ dh, dh.sum(0), gw2])
-        stats = EpochStats(epoch, loss_sum / len(ytr), correct / len(ytr), None, None)
-        if len(yte):
-            stats.test_loss, stats.test_accuracy = _loss_acc(head, xte, yte)
-        history.append(stats)
-        if on_epoch is not None:
-            on_epoch(stats)
+    # One BLAS thread: these matrices are tiny, and a second BLAS thread spin-waiting for a core
+    # that another process holds made 50 epochs take 10-30 s instead of 0.5 s (benchmarks/head_training.py).
+    with threadpool_limits(limits=1, user_api="blas"):
+        for epoch in range(1, config.epochs + 1):
+            if should_stop is not None and should_stop():
+                stopped = True
+                break
+            order = rng.permutation(len(ytr))
+            loss_sum = correct = 0.0
+            for i in range(0, len(order), config.batch_size):
+                b = order[i : i + config.batch_size]
+                xb, tb = xtr[b], onehot[b]
+                h = xb @ head.w1
+                h += head.b1
+                np.maximum(h, 0, out=h)
+                z = h @ head.w2
+                z -= z.max(axis=1, keepdims=True)
+                e = np.exp(z)
+                s = e.sum(axis=1, keepdims=True)
+                p = e / s
+                loss_sum += float((np.log(s[:, 0]) - (z * tb).sum(1)).sum())  # cross-entropy from logits
+                correct += float((p.argmax(1) == ytr[b]).sum())
+                d = (p - tb) / len(b)  # d loss / d logits for softmax + mean cross-entropy
+                gw2 = h.T @ d
+                dh = d @ head.w2.T
+                dh *= h > 0
+                opt.step([xb.T @ dh, dh.sum(0), gw2])
+            stats = EpochStats(epoch, loss_sum / len(ytr), correct / len(ytr), None, None)
+            if len(yte):
+                stats.test_loss, stats.test_accuracy = _loss_acc(head, xte, yte)
+            history.append(stats)
+            if on_epoch is not None:
+                on_epoch(stats)
     return Run(config, list(class_names), history, head, split, stopped, time.perf_counter() - start)

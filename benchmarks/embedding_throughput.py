@@ -1,0 +1,106 @@
+"""Images per second from JPEG files on disk to cached MobileNetV2 0.35 embeddings.
+
+The real pipeline (``list_folder`` → ``Project.add_listing`` → ``FeatureCache.embed``) with
+1, 2 and 3 decoding workers, next to its parts measured alone in the same run: the backbone
+on pre-decoded arrays, decode + crop (one thread and the pool), and a naive pipeline (decode
+everything, then call the Keras model eagerly per batch of 32). The variants take turns in
+each repeat so they share the machine's noise; figures are medians of the repeats.
+"""
+
+from _common import (  # first: import order
+    IMAGE_SETS, CpuShare, FeatureCache, Project, decoded_samples, encoder, header, media, row, train_dir,
+)
+
+import os
+import statistics
+import time
+
+import numpy as np
+
+REPEATS = 3
+WORKERS = (1, 2, 3)
+TARGET = 150.0
+
+
+def listings():
+    return [media.list_folder(train_dir(name)) for name in IMAGE_SETS]
+
+
+def real_pipeline(enc, workers: int) -> None:
+    for listing in listings():
+        project = Project(class_names=[])
+        FeatureCache().embed(enc, decoded_samples(listing, project, workers), total=len(listing.files))
+
+
+def decode_single(files) -> list:
+    return [media.image_to_array(f.source, f.name) for f in files]
+
+
+def decode_pool(files, workers: int) -> list:
+    return [a for _, a in media.decode_images(((f.name, f.source) for f in files), workers=workers)]
+
+
+def eager_loop(enc, arrays: np.ndarray) -> None:
+    for i in range(0, len(arrays), 32):
+        enc.model(arrays[i : i + 32], training=False).numpy()
+
+
+def main() -> list[str]:
+    enc = encoder("mobilenet_v2_0.35")
+    files = [f for listing in listings() for f in listing.files]
+    n = len(files)
+    arrays = np.stack(decode_single(files))  # also warms the page cache
+    enc.encode(arrays[:32])
+    eager_loop(enc, arrays[:32])
+
+    naive_split = []
+
+    def naive() -> None:
+        start = time.perf_counter()
+        decoded = np.stack(decode_single(files))
+        middle = time.perf_counter()
+        eager_loop(enc, decoded)
+        naive_split.append((middle - start, time.perf_counter() - middle))
+
+    variants = {f"real pipeline, workers={w}": (lambda w=w: real_pipeline(enc, w)) for w in WORKERS}
+    variants |= {
+        "backbone alone (encode, batch 32, decoded)": lambda: enc.encode(arrays),
+        "decode + crop, 1 thread": lambda: decode_single(files),
+        **{f"decode + crop, pool workers={w}": (lambda w=w: decode_pool(files, w)) for w in WORKERS},
+        "naive: decode all, then eager model(batch)": naive,
+    }
+    share = CpuShare()
+    wall = {name: [] for name in variants}
+    cpu = {name: [] for name in variants}
+    for _ in range(REPEATS):
+        for name, fn in variants.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            fn()
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+
+    header(f"Embedding throughput: {n} JPEGs ({' + '.join(IMAGE_SETS)}), median of {REPEATS}, {os.cpu_count()} cores")
+    row("CPU during the measurements", share.report())
+    rate = {name: n / statistics.median(times) for name, times in wall.items()}
+    backbone = rate["backbone alone (encode, batch 32, decoded)"]
+    for name in variants:
+        cores = statistics.median(c / w for c, w in zip(cpu[name], wall[name]))
+        row(name, f"{rate[name]:7.1f} img/s  {rate[name] / backbone:5.2f}× backbone  CPU {cores:4.2f} cores")
+    decode_s, eager_s = (statistics.median(part) for part in zip(*naive_split))
+    row("  naive, decode part / eager inference part", f"{n / decode_s:7.1f} / {n / eager_s:.1f} img/s")
+
+    pipeline = {w: rate[f"real pipeline, workers={w}"] for w in WORKERS}
+    best = max(pipeline, key=pipeline.get)
+    verdict = "meets" if pipeline[best] >= TARGET else "misses"
+    per_worker = ", ".join(f"workers={w} {r:.0f}" for w, r in pipeline.items())
+    summary = [
+        f"embedding: real pipeline {per_worker} img/s (best {best}: {verdict} target ≥{TARGET:.0f}); "
+        f"backbone alone {backbone:.0f}, decode 1 thread {rate['decode + crop, 1 thread']:.0f}, "
+        f"naive {rate['naive: decode all, then eager model(batch)']:.0f} img/s"
+    ]
+    print("  " + summary[0])
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Run every benchmark in one process, in turn, then print their summary lines together.
+
+The encoder is built once and the embedded train folders are shared (see ``_common``).
+``--with-v1`` also measures accuracy with MobileNet v1 0.25.
+"""
+
+from _common import header  # first: import order
+
+import sys
+import time
+import traceback
+
+import accuracy
+import embedding_throughput
+import frame_latency
+import head_training
+
+BENCHMARKS = [
+    ("embedding_throughput", embedding_throughput.main),
+    ("head_training", head_training.main),
+    ("frame_latency", frame_latency.main),
+    ("accuracy", lambda: accuracy.main(
+        ("mobilenet_v2_0.35", "mobilenet_v1_0.25") if "--with-v1" in sys.argv else ("mobilenet_v2_0.35",))),
+]
+
+
+def main() -> None:
+    lines = []
+    start = time.perf_counter()
+    for name, run in BENCHMARKS:
+        try:
+            lines += run()
+        except Exception:  # one broken benchmark must not hide the others' figures
+            traceback.print_exc()
+            lines.append(f"{name}: FAILED (traceback above)")
+    header(f"Summary ({time.perf_counter() - start:.0f} s)")
+    for line in lines:
+        print(f"  {line}")
+
+
+if __name__ == "__main__":
+    main()
