@@ -5,8 +5,8 @@ import json
 import numpy as np
 from PIL import Image, ImageOps
 
-from tm_core.export import FILES, TFLiteModel, save_tflite, calibration_images, labels_text
-from tm_core.predict import ExportedModel, read_labels
+from tm_core.export import FILES, calibration_images, labels_text, save_tflite
+from tm_core.predict import ExportedModel, TFLiteModel, read_labels
 
 
 def test_every_file_is_written(rps_export):

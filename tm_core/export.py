@@ -15,6 +15,7 @@ Files written by ``export_all`` into one folder:
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -70,6 +71,17 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _save_legacy_h5(model, path: Path) -> None:
+    """Keras' HDF5 save, without its "legacy format" warning: the format is the point here."""
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.ERROR)
+    try:
+        model.save(path)
+    finally:
+        absl.setLevel(level)
 
 
 def save_tflite(path: Path, encoder, head, *, int8: bool, representative: np.ndarray | None = None) -> None:
@@ -129,32 +141,9 @@ def export_all(
         written[name] = folder / name
 
     put("model.keras", lambda p: model.save(p))
-    put("keras_model.h5", lambda p: build_tm_model(encoder, head).save(p))
+    put("keras_model.h5", lambda p: _save_legacy_h5(build_tm_model(encoder, head), p))
     put("labels.txt", lambda p: p.write_text(labels_text(class_names), encoding="utf-8"))
     if tflite:
         put("model_float32.tflite", lambda p: save_tflite(p, encoder, head, int8=False))
         put("model_int8.tflite", lambda p: save_tflite(p, encoder, head, int8=True, representative=calibration))
     return written
-
-
-class TFLiteModel:
-    """Runs an exported ``.tflite`` file with LiteRT on uint8 RGB images, one at a time."""
-
-    def __init__(self, path: str | Path, num_threads: int = 2):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-        self.interpreter.allocate_tensors()
-        self._in = self.interpreter.get_input_details()[0]
-        self._out = self.interpreter.get_output_details()[0]
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        images = np.asarray(images, np.uint8)
-        single = images.ndim == 3
-        out = []
-        for img in images[None] if single else images:
-            self.interpreter.set_tensor(self._in["index"], img[None].astype(self._in["dtype"]))
-            self.interpreter.invoke()
-            out.append(self.interpreter.get_tensor(self._out["index"])[0].copy())
-        probs = np.stack(out) if out else np.zeros((0, self._out["shape"][-1]), np.float32)
-        return probs[0] if single else probs

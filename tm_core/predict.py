@@ -1,8 +1,9 @@
 """Prediction: the same encoder and preprocessing as training, plus the head.
 
 ``Predictor`` serves the app (live frames, uploaded files); ``ExportedModel`` runs a
-folder written by ``export.export_all`` (what the CLI's evaluate and predict use).
-Both take RGB uint8 224×224 images, as ``media.image_to_array`` makes them.
+folder written by ``export.export_all`` (what the CLI's evaluate and predict use);
+``TFLiteModel`` runs an exported ``.tflite`` file. All take RGB uint8 224×224 images, as
+``media.image_to_array`` makes them.
 """
 
 from __future__ import annotations
@@ -108,4 +109,27 @@ class ExportedModel:
         probs = np.concatenate(
             [self._fn(images[i : i + self.batch_size]).numpy() for i in range(0, len(images), self.batch_size)]
         ) if len(images) else np.zeros((0, len(self.class_names)), np.float32)
+        return probs[0] if single else probs
+
+
+class TFLiteModel:
+    """Runs an exported ``.tflite`` file with LiteRT on uint8 RGB images, one at a time."""
+
+    def __init__(self, path: str | Path, num_threads: int = 2):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        self._in = self.interpreter.get_input_details()[0]
+        self._out = self.interpreter.get_output_details()[0]
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        images = np.asarray(images, np.uint8)
+        single = images.ndim == 3
+        out = []
+        for img in images[None] if single else images:
+            self.interpreter.set_tensor(self._in["index"], img[None].astype(self._in["dtype"]))
+            self.interpreter.invoke()
+            out.append(self.interpreter.get_tensor(self._out["index"])[0].copy())
+        probs = np.stack(out) if out else np.zeros((0, self._out["shape"][-1]), np.float32)
         return probs[0] if single else probs
