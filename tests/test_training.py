@@ -72,6 +72,21 @@ def test_stop_between_epochs_keeps_what_was_done():
     assert run.head.predict_proba(x).argmax(1).tolist() != [0] * len(x)  # a usable head, not the initial one
 
 
+def test_on_head_gives_each_epochs_head_for_interrupted_runs():
+    x, y, names = blobs()
+    heads = []
+
+    def interrupt(stats):
+        if stats.epoch == 3:
+            raise KeyboardInterrupt  # what a Streamlit rerun does to a running script, in effect
+
+    with pytest.raises(KeyboardInterrupt):
+        train(x, y, names, TrainConfig(epochs=10), on_head=heads.append, on_epoch=interrupt)
+    assert len(heads) == 3 and not np.array_equal(heads[0].w1, heads[2].w1)
+    full = train(x, y, names, TrainConfig(epochs=3))
+    np.testing.assert_array_equal(heads[2].w1, full.head.w1)  # the kept head is the real epoch-3 head
+
+
 def test_needs_two_classes():
     x, y, names = blobs(k=2)
     with pytest.raises(InputError):

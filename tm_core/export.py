@@ -15,9 +15,11 @@ Files written by ``export_all`` into one folder:
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -147,3 +149,71 @@ def export_all(
         put("model_float32.tflite", lambda p: save_tflite(p, encoder, head, int8=False))
         put("model_int8.tflite", lambda p: save_tflite(p, encoder, head, int8=True, representative=calibration))
     return written
+
+
+def export_bytes(encoder, head, class_names: list[str], calibration: np.ndarray,
+                 on_step: Callable[[str], None] | None = None) -> dict[str, bytes]:
+    """Every export as bytes (for downloads), written through a temporary folder that is then removed."""
+    with tempfile.TemporaryDirectory(prefix="tm-export-") as tmp:
+        written = export_all(tmp, encoder, head, class_names, calibration, on_step=on_step)
+        return {name: path.read_bytes() for name, path in written.items()}
+
+
+def tm_keras_zip(files: dict[str, bytes]) -> bytes:
+    """``keras_model.h5`` + ``labels.txt`` in one zip, as Teachable Machine's Keras download."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in ("keras_model.h5", "labels.txt"):
+            z.writestr(name, files[name])
+    return buf.getvalue()
+
+
+_LOAD_PHOTO = '''image = ImageOps.fit(Image.open("photo.jpg").convert("RGB"), (224, 224), Image.Resampling.LANCZOS)'''
+
+
+def snippet(kind: str, class_names: list[str]) -> str:
+    """Python that runs the downloaded file on ``photo.jpg`` as written (kind: keras, tm_h5, tflite_float32, tflite_int8)."""
+    names = f"class_names = {list(class_names)!r}"
+    if kind == "keras":
+        return f'''import numpy as np
+import keras
+from PIL import Image, ImageOps
+
+model = keras.saving.load_model("model.keras")
+{names}
+{_LOAD_PHOTO}
+probs = model.predict(np.asarray(image)[None], verbose=0)[0]  # RGB uint8 in: preprocessing is inside
+print(class_names[int(np.argmax(probs))], float(probs.max()))
+'''
+    if kind == "tm_h5":
+        return f'''# Teachable Machine's own Keras snippet works unchanged (unzip keras_model.h5 and labels.txt first)
+import numpy as np
+from keras.models import load_model
+from PIL import Image, ImageOps
+
+model = load_model("keras_model.h5", compile=False)
+class_names = open("labels.txt", encoding="utf-8").readlines()
+data = np.ndarray(shape=(1, 224, 224, 3), dtype=np.float32)
+{_LOAD_PHOTO}
+data[0] = (np.asarray(image).astype(np.float32) / 127.5) - 1
+prediction = model.predict(data, verbose=0)
+index = int(np.argmax(prediction))
+print(class_names[index][2:].strip(), float(prediction[0][index]))
+'''
+    if kind in ("tflite_float32", "tflite_int8"):
+        file = "model_float32.tflite" if kind == "tflite_float32" else "model_int8.tflite"
+        return f'''import numpy as np
+from ai_edge_litert.interpreter import Interpreter  # pip install ai-edge-litert
+from PIL import Image, ImageOps
+
+interpreter = Interpreter(model_path="{file}")
+interpreter.allocate_tensors()
+inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+{names}
+{_LOAD_PHOTO}
+interpreter.set_tensor(inp["index"], np.asarray(image, dtype=np.uint8)[None])  # RGB pixels 0..255
+interpreter.invoke()
+probs = interpreter.get_tensor(out["index"])[0]
+print(class_names[int(np.argmax(probs))], float(probs.max()))
+'''
+    raise ValueError(f"unknown snippet kind {kind!r}")

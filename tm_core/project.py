@@ -7,6 +7,7 @@ and an id stays the same across sessions (the features cache is keyed by it).
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -37,6 +38,7 @@ class ProjectClass:
     name: str
     samples: list[Sample] = field(default_factory=list)
     enabled: bool = True
+    uid: str = field(default_factory=lambda: uuid.uuid4().hex[:8])  # stays the same when renamed
 
     def __len__(self) -> int:
         return len(self.samples)

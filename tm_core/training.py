@@ -213,12 +213,15 @@ def train(
     on_epoch: Callable[[EpochStats], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     initial_head: Head | None = None,
+    on_head: Callable[[Head], None] | None = None,
 ) -> Run:
     """Train a head on ``features`` (n, d) with integer ``labels`` (n,) in 0..len(class_names)-1.
 
     ``on_epoch`` gets each epoch's train and test loss and accuracy as soon as it ends.
     ``should_stop`` is asked before each epoch; when it says yes, training ends and the run
-    keeps the epochs already done (``run.stopped`` is True).
+    keeps the epochs already done (``run.stopped`` is True). ``on_head`` gets a copy of the
+    head after each epoch, before ``on_epoch``: what a caller interrupted from outside (a
+    Streamlit rerun) keeps.
     """
     config = (config or TrainConfig()).validate()
     x = np.ascontiguousarray(features, np.float32)
@@ -272,6 +275,8 @@ def train(
             if len(yte):
                 stats.test_loss, stats.test_accuracy = _loss_acc(head, xte, yte)
             history.append(stats)
+            if on_head is not None:
+                on_head(Head(head.w1.copy(), head.b1.copy(), head.w2.copy()))
             if on_epoch is not None:
                 on_epoch(stats)
     return Run(config, list(class_names), history, head, split, stopped, time.perf_counter() - start)

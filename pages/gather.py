@@ -1,0 +1,143 @@
+"""Gather: classes and their samples (upload, folder, zip of class folders, webcam), gallery."""
+
+import streamlit as st
+
+from tm_core import media
+from tm_core.errors import InputError
+from tm_core.project import Sample
+from tm_core.ui import state
+from tm_core.ui.widgets import class_warnings
+
+GALLERY = 24  # thumbnails shown per class before "show all"
+IMAGE_TYPES = sorted(ext.lstrip(".") for ext in media.IMAGE_EXTENSIONS)
+
+sess = state.session()
+project = sess.project
+
+
+def nonce(key: str) -> int:
+    """A counter in a widget's key: bumping it gives a fresh, empty widget (uploads are taken once)."""
+    return st.session_state.setdefault(f"nonce:{key}", 0)
+
+
+def reset(key: str) -> None:
+    st.session_state[f"nonce:{key}"] = nonce(key) + 1
+
+
+def flash(kind: str, text: str) -> None:
+    """A message shown once, at the top of the next run (the page reruns after taking an upload)."""
+    st.session_state.setdefault("flash", []).append((kind, text))
+
+
+def take(items, where: str) -> None:
+    """Add decoded items to the project and report what was added and what was not."""
+    added, errors = 0, []
+    with st.spinner(f"Reading images for {where}…"):
+        for result in items:
+            if isinstance(result, Sample):
+                added += 1
+            else:
+                errors.append(result)
+    flash("success" if added else "info", f"Added {added} sample{'s' if added != 1 else ''} to {where}.")
+    if errors:
+        flash("warning", f"{len(errors)} file{'s were' if len(errors) != 1 else ' was'} not added:\n\n"
+              + "\n".join(f"- {e}" for e in errors[:30]) + ("\n- …" if len(errors) > 30 else ""))
+
+
+def class_card(cls) -> None:
+    key = cls.uid
+    with st.container(border=True):
+        top = st.columns([4, 1.3, 1, 1], vertical_alignment="bottom")
+        new_name = top[0].text_input("Class name", cls.name, key=f"name:{key}:{cls.name}")
+        if new_name.strip() != cls.name:
+            try:
+                project.rename_class(cls.name, new_name)
+                st.rerun()
+            except InputError as e:
+                top[0].error(e.reason)
+        enabled = top[1].toggle("Use in training", cls.enabled, key=f"on:{key}",
+                                help="A disabled class keeps its samples but is left out of training.")
+        if enabled != cls.enabled:
+            project.set_enabled(cls.name, enabled)
+            st.rerun()
+        if top[2].button("Clear", key=f"clear:{key}", disabled=not cls.samples, help="Remove every sample of this class"):
+            project.clear_class(cls.name)
+            st.rerun()
+        with top[3].popover("Delete", help="Delete this class and its samples"):
+            st.write(f"Delete **{cls.name}** and its {len(cls)} samples?")
+            if st.button("Yes, delete", key=f"del:{key}", type="primary"):
+                project.delete_class(cls.name)
+                st.rerun()
+
+        st.markdown(f"**{len(cls)}** sample{'s' if len(cls) != 1 else ''}")
+        upload, folder, camera = st.tabs(["Upload images", "Upload a folder", "Webcam photo"])
+        with upload:
+            k = f"up:{key}"
+            files = st.file_uploader("Images", type=IMAGE_TYPES, accept_multiple_files=True,
+                                     key=f"{k}:{nonce(k)}", label_visibility="collapsed")
+            if files:
+                take(project.add_images((cls.name, f.name, f.getvalue()) for f in files), cls.name)
+                reset(k)
+                st.rerun()
+        with folder:
+            k = f"dir:{key}"
+            files = st.file_uploader("A folder of images", accept_multiple_files="directory",
+                                     key=f"{k}:{nonce(k)}", label_visibility="collapsed")
+            if files:
+                take(project.add_images((cls.name, f.name, f.getvalue()) for f in files), cls.name)
+                reset(k)
+                st.rerun()
+        with camera:
+            k = f"cam:{key}"
+            photo = st.camera_input("Take a photo", key=f"{k}:{nonce(k)}")
+            if photo is not None:
+                take(project.add_images([(cls.name, "webcam photo", photo.getvalue())]), cls.name)
+                reset(k)
+                st.rerun()
+        gallery(cls)
+
+
+def gallery(cls) -> None:
+    if not cls.samples:
+        st.caption("No samples yet.")
+        return
+    show_all = len(cls) <= GALLERY or st.toggle(f"Show all {len(cls)}", key=f"all:{cls.uid}")
+    shown = cls.samples if show_all else cls.samples[-GALLERY:]
+    cols = st.columns(8)
+    for i, sample in enumerate(reversed(shown)):
+        with cols[i % 8]:
+            st.image(sample.data, caption=sample.name[-18:] or None, width=80)
+            if st.button("✕", key=f"rm:{cls.uid}:{sample.id}", help="Delete this sample"):
+                project.delete_sample(cls.name, sample.id)
+                st.rerun()
+
+
+st.title("Gather examples")
+st.write("Give each class a name and add examples of it: photos, a folder, or the webcam. "
+         "Aim for at least 10 varied examples per class (angles, light, backgrounds), then go to **Train**.")
+
+for kind, text in st.session_state.pop("flash", []):
+    getattr(st, kind)(text)
+for note in class_warnings(sess):
+    st.warning(note)
+
+for cls in list(project.classes):
+    class_card(cls)
+
+left, right = st.columns(2)
+if left.button("➕ Add a class", width="stretch"):
+    project.add_class()
+    st.rerun()
+with right.expander("Import a zip of class folders"):
+    st.caption("A zip with one folder per class (`rock/1.jpg`, `paper/2.jpg`, …). "
+               "Folders become classes; existing classes with the same name get the new samples.")
+    k = "zip"
+    archive = st.file_uploader("Zip file", type=["zip"], key=f"{k}:{nonce(k)}", label_visibility="collapsed")
+    if archive is not None:
+        try:
+            listing = media.read_zip(archive.getvalue(), archive.name)
+            take(project.add_listing(listing), f"{len(listing.classes)} classes from {archive.name}")
+        except InputError as e:
+            flash("error", str(e))
+        reset(k)
+        st.rerun()

@@ -1,0 +1,125 @@
+"""Train: the knobs, Train / Stop, live accuracy and loss per epoch, and what is under the hood."""
+
+from dataclasses import replace
+
+import streamlit as st
+
+from tm_core import charts
+from tm_core.encoders import encoder_names
+from tm_core.encoders.image import SPECS
+from tm_core.errors import InputError
+from tm_core.experiments import history_frame
+from tm_core.features import Stopped
+from tm_core.training import TrainConfig, split_per_class, train
+from tm_core.ui import state
+from tm_core.ui.state import PendingRun
+from tm_core.ui.widgets import pct
+
+BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512]
+DEFAULTS = TrainConfig()
+
+sess = state.session()
+
+
+def reset_defaults(encoder_name: str) -> None:
+    """Teachable Machine's settings back (a callback: it runs before the widgets are drawn)."""
+    for key in ("epochs", "batch_size", "learning_rate"):
+        st.session_state[f"cfg:{key}"] = getattr(DEFAULTS, key)
+    st.session_state["cfg:encoder"] = encoder_name
+
+
+def settings() -> TrainConfig:
+    """The "Advanced" knobs, each with what it does in plain words; kept in the session."""
+    c = sess.config
+    for key, value in (("epochs", c.epochs), ("batch_size", c.batch_size), ("learning_rate", c.learning_rate)):
+        st.session_state.setdefault(f"cfg:{key}", value)
+    st.session_state.setdefault("cfg:encoder", sess.encoder_name)
+    with st.expander("Advanced", expanded=False):
+        epochs = st.number_input("Epochs", 1, 1000, step=1, key="cfg:epochs")
+        st.caption("One epoch = every training sample has been shown to the model once. "
+                   "More epochs learn more, up to a point: too many and it memorises the training pictures.")
+        batch = st.selectbox("Batch size", BATCH_SIZES, key="cfg:batch_size")
+        st.caption("How many samples the model looks at before each small correction of its weights.")
+        lr = st.number_input("Learning rate", 0.00001, 1.0, step=0.0001, format="%.5f", key="cfg:learning_rate")
+        st.caption("How big each correction is. Too big and learning jumps around; too small and it crawls.")
+        names = encoder_names(sess.project.kind)
+        enc = st.selectbox("Pretrained network", names, key="cfg:encoder", format_func=lambda n: SPECS[n].label)
+        st.caption("The frozen network that turns each picture into numbers; only the small head on top is trained.")
+        st.button("Reset to defaults", on_click=reset_defaults, args=(names[0],))
+    sess.encoder_name = enc
+    sess.config = replace(sess.config, epochs=int(epochs), batch_size=int(batch), learning_rate=float(lr))
+    return sess.config
+
+
+def run_training(config: TrainConfig) -> None:
+    progress = st.progress(0.0, text="Starting…")
+    st.button("⏹ Stop", help="Stop after the current epoch; what was learned so far is kept.")
+    left, right = st.columns(2)
+    acc_chart, loss_chart = left.empty(), right.empty()
+    try:
+        ds, features = state.embed_dataset(
+            sess, on_progress=lambda d, n: progress.progress(d / n, text=f"Embedding sample {d} of {n}"))
+    except Stopped:
+        return
+    split = split_per_class(ds.labels, config.test_fraction, config.seed)
+    pending = sess.pending = PendingRun(config, sess.encoder_name, ds, features, split)
+
+    def on_epoch(stats) -> None:
+        pending.history.append(stats)
+        progress.progress(stats.epoch / config.epochs, text=f"Epoch {stats.epoch} of {config.epochs}")
+        frame = history_frame([("this run", pending)])
+        acc_chart.altair_chart(charts.metric_chart(frame, "accuracy", "Accuracy per epoch"))
+        loss_chart.altair_chart(charts.metric_chart(frame, "loss", "Loss per epoch"))
+
+    train(features, ds.labels, ds.class_names, config, split=split, on_epoch=on_epoch,
+          on_head=lambda head: setattr(pending, "head", head))
+    sess.finish_pending()
+    st.rerun()
+
+
+def under_the_hood() -> None:
+    rec = sess.current
+    if rec is None:
+        return
+    run, ev = rec.run, rec.evaluation
+    st.subheader("Results")
+    if run.stopped:
+        st.info(f"Stopped after {len(run.history)} of {run.config.epochs} epochs; the model learned so far is kept.")
+    cols = st.columns(3)
+    last = run.history[-1]
+    cols[0].metric("Train accuracy", pct(last.accuracy))
+    cols[1].metric("Test accuracy (held-out)", pct(last.test_accuracy))
+    cols[2].metric("Epochs", len(run.history))
+    frame = history_frame([(rec.label, run)])
+    left, right = st.columns(2)
+    left.altair_chart(charts.metric_chart(frame, "accuracy", "Accuracy per epoch"))
+    right.altair_chart(charts.metric_chart(frame, "loss", "Loss per epoch"))
+    with st.expander("Under the hood", expanded=True):
+        n_test = len(run.split.test)
+        if not n_test:
+            st.write("No samples were held out (each class needs at least 2), so there is nothing to test on.")
+            return
+        st.write(f"{n_test} samples ({run.config.test_fraction:.0%} of each class) were held out: the model never "
+                 "trained on them, so they show how it does on new pictures.")
+        left, right = st.columns(2)
+        left.altair_chart(charts.per_class_chart(ev))
+        right.altair_chart(charts.confusion_chart(ev))
+        st.caption("Confusion matrix: each row is the true class, each column what the model said. "
+                   "Everything on the diagonal is right; the rest shows which classes it mixes up.")
+
+
+st.title("Train")
+st.write("Training shows every sample to the model many times and nudges a small classifier on top of a "
+         "pretrained network until it tells your classes apart. 15 % of each class is held out to test it.")
+config = settings()
+try:
+    sess.project.check_trainable()
+    ready = True
+except InputError as e:
+    st.info(e.reason.capitalize() + ". Add samples on the Gather page.")
+    ready = False
+if sess.project_changed_since(sess.current):
+    st.caption("Your samples changed since the last training.")
+if st.button("Train model", type="primary", disabled=not ready):
+    run_training(config)
+under_the_hood()

@@ -1,0 +1,120 @@
+"""What one browser session owns, and the heavy objects every session shares.
+
+A user's project, embeddings, runs and models live in ``st.session_state`` only (never in a
+module global, a shared cache or on disk). Encoders are shared through ``st.cache_resource``:
+they are frozen, and every session uses them read-only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import streamlit as st
+
+from tm_core.encoders import default_encoder
+from tm_core.evaluation import Evaluation, evaluate_run
+from tm_core.features import FeatureCache
+from tm_core.project import Dataset, Project
+from tm_core.training import EpochStats, Head, Run, Split, TrainConfig
+
+KEY = "teachable_studio"
+
+
+@dataclass
+class RunRecord:
+    """A finished (or stopped) training run, kept so runs can be compared on the Overfitting page."""
+
+    id: int
+    label: str  # e.g. "Run 3 · 50 epochs · lr 0.001"
+    run: Run
+    encoder: str
+    dataset: Dataset  # the samples and labels it was trained on (same order as its split)
+    evaluation: Evaluation  # on its held-out samples
+
+
+@dataclass
+class PendingRun:
+    """A training in progress, updated after every epoch, so a Stop (a rerun that interrupts the
+    script) keeps the epochs already done: the next script run turns it into a stopped run."""
+
+    config: TrainConfig
+    encoder: str
+    dataset: Dataset
+    features: np.ndarray
+    split: Split
+    history: list[EpochStats] = field(default_factory=list)
+    head: Head | None = None
+
+
+@dataclass
+class Session:
+    project: Project = field(default_factory=Project)
+    cache: FeatureCache = field(default_factory=FeatureCache)
+    config: TrainConfig = field(default_factory=TrainConfig)
+    encoder_name: str = field(default_factory=default_encoder)
+    runs: list[RunRecord] = field(default_factory=list)
+    current: RunRecord | None = None  # the model the Test page uses
+    pending: PendingRun | None = None
+    exports: dict[int, dict[str, bytes]] = field(default_factory=dict)  # run id -> file name -> bytes (latest run only)
+    next_run_id: int = 1
+
+    def add_run(self, run: Run, encoder: str, dataset: Dataset, features: np.ndarray, label: str = "") -> RunRecord:
+        rid = self.next_run_id
+        self.next_run_id += 1
+        c = run.config
+        label = label or f"Run {rid} · {c.epochs} epochs · batch {c.batch_size} · lr {c.learning_rate:g}"
+        record = RunRecord(rid, label, run, encoder, dataset, evaluate_run(run, features, dataset.labels))
+        self.runs.append(record)
+        return record
+
+    def finish_pending(self) -> RunRecord | None:
+        """Keep an interrupted training as a stopped run (if it finished an epoch) and make it current."""
+        p, self.pending = self.pending, None
+        if p is None or p.head is None:
+            return None
+        run = Run(p.config, p.dataset.class_names, list(p.history), p.head, p.split,
+                  stopped=len(p.history) < p.config.epochs)
+        self.current = self.add_run(run, p.encoder, p.dataset, p.features)
+        return self.current
+
+    def project_changed_since(self, record: RunRecord | None) -> bool:
+        """True when the enabled classes or their samples differ from what ``record`` was trained on."""
+        if record is None:
+            return False
+        ds = self.project.dataset()
+        return ds.class_names != record.dataset.class_names or [s.id for s in ds.samples] != [
+            s.id for s in record.dataset.samples
+        ]
+
+
+def session() -> Session:
+    """This browser session's state, created on first use. Call it once, at the top of a script run:
+    it also keeps a training that the previous run left unfinished (a Stop click reruns the script)."""
+    if KEY not in st.session_state:
+        st.session_state[KEY] = Session()
+    sess = st.session_state[KEY]
+    sess.finish_pending()
+    return sess
+
+
+@st.cache_resource(show_spinner="Loading the pretrained network (first time only)…")
+def encoder(name: str):
+    """One encoder per name for the whole server: frozen weights, shared read-only."""
+    from tm_core.encoders import get_encoder
+
+    return get_encoder(name)
+
+
+def embed_dataset(sess: Session, on_progress: Callable[[int, int], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> tuple[Dataset, np.ndarray]:
+    """Embed what is not cached yet of the project's enabled classes; returns (dataset, features)."""
+    sess.project.check_trainable()
+    ds = sess.project.dataset()
+    enc = encoder(sess.encoder_name)
+    todo = sess.cache.missing(enc.name, ds.samples)
+    cached = len(ds.samples) - len(todo)
+    sess.cache.embed(enc, todo, on_progress=(lambda d, _t: on_progress(cached + d, len(ds.samples))) if on_progress else None,
+                     should_stop=should_stop)
+    return ds, sess.cache.matrix(enc.name, ds.samples)

@@ -1,0 +1,55 @@
+"""Small pieces of page the app shows in several places."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tm_core.ui.state import RunRecord, Session
+
+FEW_SAMPLES = 10  # below this a class is hard to learn and its held-out accuracy means little
+IMBALANCE = 3.0  # a class this many times larger than the smallest one dominates training
+
+
+def pct(x: float | None) -> str:
+    return "–" if x is None else f"{x:.0%}"
+
+
+def sidebar_summary(sess: Session) -> None:
+    """The project at a glance: kind, classes and counts, trained or not."""
+    p = sess.project
+    with st.sidebar:
+        st.subheader("Project")
+        st.caption(f"{p.kind.capitalize()} project · {len(p.classes)} classes · "
+                   f"{sum(p.counts().values())} samples")
+        for c in p.classes:
+            st.markdown(f"- **{c.name}**: {len(c)} sample{'s' if len(c) != 1 else ''}"
+                        + ("" if c.enabled else " *(disabled)*"))
+        rec = sess.current
+        if rec is None:
+            st.caption("Not trained yet.")
+        else:
+            st.caption(f"Trained: {rec.label} · held-out accuracy {pct(rec.evaluation.accuracy)}")
+            if sess.project_changed_since(rec):
+                st.caption(":orange[The samples changed since: train again to include them.]")
+
+
+def class_warnings(sess: Session) -> list[str]:
+    """What a teacher would point out about the gathered samples."""
+    counts = {c.name: len(c) for c in sess.project.classes if c.enabled}
+    notes = [f"**{name}** has only {n} sample{'s' if n != 1 else ''}: aim for at least {FEW_SAMPLES}, "
+             "from different angles and backgrounds." for name, n in counts.items() if n < FEW_SAMPLES]
+    filled = {k: v for k, v in counts.items() if v}
+    if len(filled) >= 2:
+        big, small = max(filled, key=filled.get), min(filled, key=filled.get)
+        if filled[big] >= IMBALANCE * filled[small]:
+            notes.append(f"**{big}** has {filled[big]} samples and **{small}** only {filled[small]}: "
+                         "the model will lean towards the bigger class. Add samples to the smaller one.")
+    return notes
+
+
+def require_model(sess: Session) -> RunRecord | None:
+    """The current model, or a message pointing to the Train page."""
+    if sess.current is None:
+        st.info("No model yet: gather samples for at least two classes, then train one.")
+        st.page_link("pages/train.py", label="Go to Train", icon="🏋️")
+    return sess.current
