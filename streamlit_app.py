@@ -11,15 +11,15 @@ import streamlit as st
 from tm_core.ui import state
 from tm_core.ui.widgets import sidebar_summary
 
-st.set_page_config(page_title="Teachable Studio", page_icon="🧠", layout="wide")
+st.set_page_config(page_title="Teachable Studio", page_icon=":material/school:", layout="wide")
 
 sess = state.session()
 
 page = st.navigation([
-    st.Page("pages/gather.py", title="1 · Gather", icon="📷", default=True),
-    st.Page("pages/train.py", title="2 · Train", icon="🏋️"),
-    st.Page("pages/overfitting.py", title="3 · Overfitting", icon="📈"),
-    st.Page("pages/test.py", title="4 · Test & export", icon="🎯"),
+    st.Page("pages/gather.py", title="1 · Gather", icon=":material/photo_camera:", default=True),
+    st.Page("pages/train.py", title="2 · Train", icon=":material/model_training:"),
+    st.Page("pages/overfitting.py", title="3 · Overfitting", icon=":material/show_chart:"),
+    st.Page("pages/test.py", title="4 · Test & export", icon=":material/task_alt:"),
 ])
 page.run()
 sidebar_summary(sess)  # after the page, so it shows what the page just changed

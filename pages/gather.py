@@ -1,15 +1,16 @@
 """Gather: classes and their samples (upload, folder, zip of class folders, webcam), gallery."""
 
+import re
+
 import streamlit as st
 
 from tm_core import media
 from tm_core.errors import InputError
 from tm_core.project import Sample
 from tm_core.ui import state
-from tm_core.ui.widgets import class_warnings
+from tm_core.ui.widgets import UPLOAD_IMAGE_TYPES, class_warnings
 
 GALLERY = 24  # thumbnails shown per class before "show all"
-IMAGE_TYPES = sorted(ext.lstrip(".") for ext in media.IMAGE_EXTENSIONS)
 
 sess = state.session()
 project = sess.project
@@ -73,7 +74,7 @@ def class_card(cls) -> None:
         upload, folder, camera = st.tabs(["Upload images", "Upload a folder", "Webcam photo"])
         with upload:
             k = f"up:{key}"
-            files = st.file_uploader("Images", type=IMAGE_TYPES, accept_multiple_files=True,
+            files = st.file_uploader("Images", type=UPLOAD_IMAGE_TYPES, accept_multiple_files=True,
                                      key=f"{k}:{nonce(k)}", label_visibility="collapsed")
             if files:
                 take(project.add_images((cls.name, f.name, f.getvalue()) for f in files), cls.name)
@@ -136,6 +137,9 @@ with right.expander("Import a zip of class folders"):
     if archive is not None:
         try:
             listing = media.read_zip(archive.getvalue(), archive.name)
+            for cls in list(project.classes):  # the untouched starter classes make way for the zip's
+                if not cls.samples and re.fullmatch(r"Class \d+", cls.name) and cls.name not in listing.classes:
+                    project.delete_class(cls.name)
             take(project.add_listing(listing), f"{len(listing.classes)} classes from {archive.name}")
         except InputError as e:
             flash("error", str(e))

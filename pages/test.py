@@ -6,7 +6,7 @@ from tm_core import charts, export, media
 from tm_core.errors import InputError
 from tm_core.predict import Predictor
 from tm_core.ui import state
-from tm_core.ui.widgets import require_model
+from tm_core.ui.widgets import UPLOAD_IMAGE_TYPES, require_model
 
 sess = state.session()
 
@@ -30,7 +30,7 @@ def predictor(rec) -> Predictor:
 def test_on_image(rec) -> None:
     st.subheader("Test on a picture")
     k = f"test-upload:{st.session_state.setdefault('test-nonce', 0)}"
-    upload = st.file_uploader("An image file", type=sorted(e.lstrip(".") for e in media.IMAGE_EXTENSIONS), key=k)
+    upload = st.file_uploader("An image file", type=UPLOAD_IMAGE_TYPES, key=k)
     if upload is None:
         return
     try:

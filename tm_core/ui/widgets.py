@@ -6,6 +6,9 @@ import streamlit as st
 
 from tm_core.ui.state import RunRecord, Session
 
+# What image uploaders offer: the formats people have. media decodes every format Pillow reads
+# (a folder upload takes them all).
+UPLOAD_IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
 FEW_SAMPLES = 10  # below this a class is hard to learn and its held-out accuracy means little
 IMBALANCE = 3.0  # a class this many times larger than the smallest one dominates training
 
@@ -36,8 +39,9 @@ def sidebar_summary(sess: Session) -> None:
 def class_warnings(sess: Session) -> list[str]:
     """What a teacher would point out about the gathered samples."""
     counts = {c.name: len(c) for c in sess.project.classes if c.enabled}
-    notes = [f"**{name}** has only {n} sample{'s' if n != 1 else ''}: aim for at least {FEW_SAMPLES}, "
-             "from different angles and backgrounds." for name, n in counts.items() if n < FEW_SAMPLES]
+    notes = [(f"**{name}** has only {n} sample{'s' if n != 1 else ''}" if n else f"**{name}** has no samples yet")
+             + f": aim for at least {FEW_SAMPLES}, from different angles and backgrounds."
+             for name, n in counts.items() if n < FEW_SAMPLES]
     filled = {k: v for k, v in counts.items() if v}
     if len(filled) >= 2:
         big, small = max(filled, key=filled.get), min(filled, key=filled.get)
@@ -51,5 +55,5 @@ def require_model(sess: Session) -> RunRecord | None:
     """The current model, or a message pointing to the Train page."""
     if sess.current is None:
         st.info("No model yet: gather samples for at least two classes, then train one.")
-        st.page_link("pages/train.py", label="Go to Train", icon="🏋️")
+        st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
     return sess.current
