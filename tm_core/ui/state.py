@@ -7,6 +7,9 @@ they are frozen, and every session uses them read-only.
 
 from __future__ import annotations
 
+import gc
+import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -104,7 +107,10 @@ def encoder(name: str):
     """One encoder per name for the whole server: frozen weights, shared read-only."""
     from tm_core.encoders import get_encoder
 
-    return get_encoder(name)
+    enc = get_encoder(name)
+    keep_keras_session()
+    settle_garbage_collector(enc)
+    return enc
 
 
 def embed_dataset(sess: Session, on_progress: Callable[[int, int], None] | None = None,
@@ -118,3 +124,67 @@ def embed_dataset(sess: Session, on_progress: Callable[[int, int], None] | None 
     sess.cache.embed(enc, todo, on_progress=(lambda d, _t: on_progress(cached + d, len(ds.samples))) if on_progress else None,
                      should_stop=should_stop)
     return ds, sess.cache.matrix(enc.name, ds.samples)
+
+
+# ---------------------------------------------------------------------------------------------
+# Serving models in a Streamlit process: keep TensorFlow's compiled functions and the GC quiet
+
+
+_gc_lock = threading.Lock()
+_gc_settled: set[int] = set()
+
+
+def settle_garbage_collector(model: object | None = None) -> bool:
+    """Hide every object alive now from Python's cyclic garbage collector (``gc.freeze``), once per model.
+
+    A process that has loaded TensorFlow and a Keras model holds ~400,000 Python objects; each
+    full collection walks them all (~0.2 s, holding the GIL). aiortc allocates enough per packet
+    to trigger those collections again and again: measured in the browser test, live video fell
+    from 30 to 4-10 frames a second and a 15 ms prediction took 300-500 ms. Frozen objects are
+    still freed by reference counting. Called by :meth:`LivePrediction.set_predictor`; call it
+    once after loading a model elsewhere. Returns whether it froze now.
+    """
+    key = id(model)
+    with _gc_lock:
+        if key in _gc_settled:
+            return False
+        _gc_settled.add(key)
+        gc.collect()
+        gc.freeze()
+        return True
+
+
+_keras_lock = threading.Lock()
+
+
+def keep_keras_session() -> bool:
+    """Stop Streamlit from calling ``keras.backend.clear_session()`` after every script run.
+
+    Streamlit (1.67, ``ScriptRunner._clean_problem_modules``) does that after each run, fragment
+    runs included, whenever Keras is imported. It clears TensorFlow's kernel cache (so the next
+    call of every ``tf.function`` is instantiated and optimised again: 300-700 ms of CPU for
+    MobileNetV2 here, against 15-30 ms for a prediction) and runs a full garbage collection.
+    A page polling at 2 Hz then made a quarter of the live predictions that slow. Matplotlib
+    figures are still closed as Streamlit does. Idempotent; returns whether the patch is on.
+    """
+    try:
+        from streamlit.runtime.scriptrunner import script_runner
+    except ImportError:  # a Streamlit without that module: nothing to undo
+        return False
+    with _keras_lock:
+        current = getattr(script_runner, "_clean_problem_modules", None)
+        if current is None:
+            return False
+        if getattr(current, "keeps_keras", False):
+            return True
+
+        def clean_problem_modules_except_keras() -> None:
+            if "matplotlib.pyplot" in sys.modules:
+                try:
+                    sys.modules["matplotlib.pyplot"].close("all")
+                except Exception:  # noqa: BLE001 - as Streamlit: never fail a run over this
+                    pass
+
+        clean_problem_modules_except_keras.keeps_keras = True  # type: ignore[attr-defined]
+        script_runner._clean_problem_modules = clean_problem_modules_except_keras
+        return True

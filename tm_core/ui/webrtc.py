@@ -1,0 +1,539 @@
+"""Live video glue for streamlit-webrtc: what the camera pages hand to ``webrtc_streamer``.
+
+The video callback runs in a streamlit-webrtc worker thread, never in the script thread, and
+it is re-created on every rerun. So nothing here calls ``st.*`` or touches
+``st.session_state`` from a frame: the page creates (or finds) one :class:`BurstRecorder`
+and one :class:`LivePrediction` per browser session with :func:`session_object`, hands them
+to :func:`video_callback`, and reads them back while polling (``status()``, ``take()``,
+``latest()``). Both are guarded by their own locks.
+
+Typical page::
+
+    import streamlit_webrtc  # before anything that imports TensorFlow
+    from tm_core.ui import webrtc
+
+    live = webrtc.session_object("live", webrtc.LivePrediction)
+    recorder = webrtc.session_object("burst", webrtc.BurstRecorder)
+    ctx = streamlit_webrtc.webrtc_streamer(
+        key="camera",
+        rtc_configuration=webrtc.rtc_configuration(),
+        media_stream_constraints={"video": True, "audio": False},
+        video_frame_callback=webrtc.video_callback(recorder, live),
+    )
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Protocol, TypeVar
+
+import numpy as np
+import streamlit as st
+from PIL import Image, ImageDraw, ImageFont
+
+from tm_core import media
+from tm_core.ui import state
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK_ENV = "TM_WEBRTC_LOOPBACK"
+SESSION_KEY = "teachable_studio_webrtc_session"
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------------------------------------
+# Connection settings
+
+
+def rtc_configuration() -> dict:
+    """The RTCConfiguration for both ends: no ICE servers at all.
+
+    The browser and the server pair over host candidates, which works when both run on the same
+    machine (``streamlit run`` on localhost) and on Streamlit Community Cloud. Users behind a NAT
+    or firewall that blocks that need a relay: put a STUN/TURN server in ``iceServers`` here, e.g.
+    ``{"urls": ["turn:turn.example.org:3478"], "username": ..., "credential": ...}`` with the
+    credentials read from ``st.secrets`` (never committed).
+    """
+    enable_loopback_if_testing()
+    return {"iceServers": []}
+
+
+_loopback_lock = threading.Lock()
+
+
+def _loopback_only(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    return ["127.0.0.1"] if use_ipv4 else []
+
+
+def enable_loopback_if_testing() -> bool:
+    """In tests (env ``TM_WEBRTC_LOOPBACK=1``), make aioice offer only 127.0.0.1.
+
+    By default aioice skips 127.0.0.1 and offers the machine's interface addresses; browser tests
+    must keep all traffic on loopback (Chromium needs ``--allow-loopback-in-peer-connection``).
+    Idempotent; returns whether loopback-only mode is on.
+    """
+    if os.environ.get(LOOPBACK_ENV) != "1":
+        return False
+    import aioice.ice
+
+    with _loopback_lock:
+        if aioice.ice.get_host_addresses is not _loopback_only:
+            aioice.ice.get_host_addresses = _loopback_only
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-session objects
+
+
+class _Registry:
+    """Objects owned by one browser session each, shared with that session's frame callbacks."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.objects: dict[str, dict[str, Any]] = {}  # session key -> name -> object
+        self.streamlit_ids: dict[str, str | None] = {}  # session key -> Streamlit's session id
+
+    def get(self, key: str, streamlit_id: str | None, name: str, factory: Callable[[], T]) -> T:
+        with self.lock:
+            self._prune()
+            owned = self.objects.setdefault(key, {})
+            self.streamlit_ids[key] = streamlit_id
+            if name not in owned:
+                owned[name] = factory()
+            return owned[name]
+
+    def _prune(self) -> None:
+        """Drop (and close) the objects of sessions the Streamlit runtime no longer knows."""
+        try:
+            from streamlit.runtime import Runtime
+
+            if not Runtime.exists():
+                return
+            runtime = Runtime.instance()
+        except Exception:  # noqa: BLE001 - pruning is best effort
+            return
+        for key, sid in list(self.streamlit_ids.items()):
+            if sid is not None and not runtime.is_active_session(sid):
+                for obj in self.objects.pop(key, {}).values():
+                    close = getattr(obj, "close", None)
+                    if callable(close):
+                        close()
+                del self.streamlit_ids[key]
+
+
+@st.cache_resource(show_spinner=False)
+def _registry() -> _Registry:
+    """One registry per server process; inside it, each session's objects are its own."""
+    return _Registry()
+
+
+def session_id() -> str:
+    """This browser session's key for :func:`session_object` (kept in ``st.session_state``)."""
+    if SESSION_KEY not in st.session_state:
+        st.session_state[SESSION_KEY] = uuid.uuid4().hex
+    return st.session_state[SESSION_KEY]
+
+
+def session_object(name: str, factory: Callable[[], T]) -> T:
+    """The object called ``name`` owned by this browser session, made by ``factory`` on first use.
+
+    Call from the script thread (it reads ``st.session_state``); hand the object to the callback.
+    Objects of sessions that have closed are dropped (and ``close()``-d) on a later call.
+    """
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return _registry().get(session_id(), ctx.session_id if ctx else None, name, factory)
+
+
+# ---------------------------------------------------------------------------------------------
+# Burst recording
+
+
+def _crop(frame_rgb: np.ndarray) -> np.ndarray:
+    """The one crop for camera frames: Teachable Machine's 224×224 cover-fit, as for files."""
+    return media.fit_image(Image.fromarray(np.asarray(frame_rgb, np.uint8)))
+
+
+class BurstRecorder:
+    """Collects 224×224 crops of camera frames for Teachable Machine's "record" button.
+
+    Teachable Machine's defaults: 24 fps, hold-to-record off, a 3 s delay then 6 s of recording.
+    ``start()`` arms it; frames passed to ``on_frame`` after the delay are kept (at most ``fps``
+    a second) until ``duration`` has elapsed, ``stop()`` is called or ``max_frames`` are kept.
+    With ``hold_to_record`` there is no delay and no duration: it records from ``start()`` (button
+    pressed) to ``stop()`` (released), up to ``max_frames``. Frames are kept unmirrored, as the
+    camera sends them. Thread-safe; never calls Streamlit.
+    """
+
+    def __init__(self, fps: float = 24, delay: float = 3.0, duration: float = 6.0,
+                 hold_to_record: bool = False, max_frames: int = 1000,
+                 clock: Callable[[], float] = time.monotonic):
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._frames: list[np.ndarray] = []
+        self._armed = False
+        self._begin = self._end = 0.0  # when recording starts and ends (clock time)
+        self._last = 0.0  # when the last frame was kept
+        self._stopped_at: float | None = None
+        self.configure(fps, delay, duration, hold_to_record, max_frames)
+
+    def configure(self, fps: float | None = None, delay: float | None = None, duration: float | None = None,
+                  hold_to_record: bool | None = None, max_frames: int | None = None) -> None:
+        """Change settings; they apply from the next ``start()``."""
+        with self._lock:
+            if fps is not None:
+                if not 0 < fps <= 120:
+                    raise ValueError("fps must be above 0 and at most 120")
+                self.fps = float(fps)
+            if delay is not None:
+                if delay < 0:
+                    raise ValueError("delay must be at least 0")
+                self.delay = float(delay)
+            if duration is not None:
+                if duration <= 0:
+                    raise ValueError("duration must be above 0")
+                self.duration = float(duration)
+            if hold_to_record is not None:
+                self.hold_to_record = bool(hold_to_record)
+            if max_frames is not None:
+                if max_frames < 1:
+                    raise ValueError("max_frames must be at least 1")
+                self.max_frames = int(max_frames)
+
+    def start(self) -> None:
+        """Arm: forget unclaimed frames, wait ``delay`` seconds, then record."""
+        with self._lock:
+            now = self._clock()
+            self._frames = []
+            self._armed = True
+            self._stopped_at = None
+            self._begin = now if self.hold_to_record else now + self.delay
+            self._end = float("inf") if self.hold_to_record else self._begin + self.duration
+
+    def stop(self) -> None:
+        """End recording now (or cancel the countdown); what was kept stays for ``take()``."""
+        with self._lock:
+            if self._armed and self._stopped_at is None:
+                self._stopped_at = self._clock()
+
+    def cancel(self) -> None:
+        """Disarm and drop everything recorded."""
+        with self._lock:
+            self._armed = False
+            self._frames = []
+            self._stopped_at = None
+
+    def _state(self, now: float) -> str:
+        if not self._armed:
+            return "idle"
+        if self._stopped_at is not None or len(self._frames) >= self.max_frames or now >= self._end:
+            return "done"
+        return "waiting" if now < self._begin else "recording"
+
+    def status(self) -> tuple[str, float, int]:
+        """``(state, seconds_left, count)``: state is idle, waiting, recording or done.
+
+        seconds_left is the countdown while waiting, the recording time left while recording
+        (``inf`` with hold-to-record) and 0 otherwise; count is the number of frames kept.
+        """
+        with self._lock:
+            now = self._clock()
+            state = self._state(now)
+            left = {"waiting": self._begin - now, "recording": self._end - now}.get(state, 0.0)
+            return state, max(0.0, left), len(self._frames)
+
+    def _wants(self, now: float) -> bool:
+        if self._state(now) != "recording":
+            return False
+        # At most fps frames a second since recording began (half a period early is on time:
+        # cameras jitter), never two frames closer than half a period, and never more than
+        # fps × duration in all.
+        period = 1.0 / self.fps
+        allowed = int((now - self._begin) * self.fps + 0.5) + 1
+        if not self.hold_to_record:
+            allowed = min(allowed, round(self.duration * self.fps))
+        return len(self._frames) < allowed and (not self._frames or now - self._last >= period / 2)
+
+    def on_frame(self, frame_rgb: np.ndarray) -> None:
+        """Offer one camera frame (RGB, any size); kept as a 224×224 crop when it is wanted."""
+        with self._lock:
+            if not self._wants(self._clock()):
+                return
+        crop = _crop(frame_rgb)  # outside the lock: the page may poll meanwhile
+        with self._lock:
+            now = self._clock()
+            if self._wants(now):
+                self._frames.append(crop)
+                self._last = now
+
+    def take(self) -> list[np.ndarray]:
+        """The crops recorded so far (RGB uint8 224×224×3), and back to idle."""
+        with self._lock:
+            frames, self._frames = self._frames, []
+            self._armed = False
+            self._stopped_at = None
+            return frames
+
+
+# ---------------------------------------------------------------------------------------------
+# Live prediction
+
+
+class _Predicts(Protocol):
+    class_names: list[str]
+
+    def predict(self, images: np.ndarray) -> np.ndarray: ...
+
+
+class _RateMeter:
+    """Events per second, over a sliding window of the last ``window`` seconds."""
+
+    def __init__(self, window: float = 2.0):
+        self.window = window
+        self.times: list[float] = []
+
+    def tick(self, now: float) -> None:
+        self.times.append(now)
+        cut = now - self.window
+        while self.times and self.times[0] < cut:
+            self.times.pop(0)
+
+    def rate(self, now: float) -> float:
+        times = [t for t in self.times if t >= now - self.window]
+        if len(times) < 2:
+            return 0.0
+        return (len(times) - 1) / max(times[-1] - times[0], 1e-6)
+
+
+_fonts: dict[int, Any] = {}
+
+
+def _font(size: int):
+    if size not in _fonts:
+        try:
+            _fonts[size] = ImageFont.load_default(size=size)
+        except TypeError:  # Pillow without FreeType: the small bitmap font
+            _fonts[size] = ImageFont.load_default()
+    return _fonts[size]
+
+
+def draw_label(frame_rgb: np.ndarray, text: str) -> np.ndarray:
+    """``text`` in white on a dark box at the top left of a copy of the frame."""
+    img = Image.fromarray(np.asarray(frame_rgb, np.uint8))
+    draw = ImageDraw.Draw(img)
+    size = max(12, img.height // 16)
+    font = _font(size)
+    pad = max(3, size // 4)
+    left, top, right, bottom = draw.textbbox((pad * 2, pad * 2), text, font=font)
+    draw.rectangle((left - pad, top - pad, right + pad, bottom + pad), fill=(0, 0, 0))
+    draw.text((pad * 2, pad * 2), text, fill=(255, 255, 255), font=font)
+    return np.asarray(img)
+
+
+class LivePrediction:
+    """Predicts camera frames for the live test view; the page polls ``latest()``.
+
+    Each frame is cropped as samples are (``media.fit_image``) and predicted in one background
+    thread: when the previous prediction is still running, or less than ``min_interval_ms`` has
+    passed since the last one began, the frame is shown without starting another (frames never
+    queue up). Probabilities are smoothed with a :class:`~tm_core.predict.Smoother`. The frame
+    sent back carries the top class and its percentage, mirrored first when ``mirror`` is set
+    (prediction always sees the unmirrored crop, like recorded samples). Thread-safe.
+    """
+
+    def __init__(self, predictor: _Predicts | None = None, alpha: float = 0.5, mirror: bool = False,
+                 min_interval_ms: float = 0.0, overlay: bool = True):
+        from tm_core.predict import Smoother
+
+        self._lock = threading.Lock()
+        self._predictor: _Predicts | None = None
+        self._generation = 0
+        self.smoother = Smoother(alpha)
+        self.mirror = mirror
+        self.overlay = overlay
+        self.min_interval_ms = min_interval_ms
+        self._executor: ThreadPoolExecutor | None = None
+        self._busy = False
+        self._last_start = -1e9
+        self._probs: np.ndarray | None = None
+        self._probs_time: float | None = None
+        self._frames = 0
+        self._predictions = 0
+        self._latency_ms: list[float] = []  # the last 100 predictions
+        self._wait_ms: list[float] = []  # from the frame to the prediction's start, the last 100
+        self._frame_rate = _RateMeter()
+        self._prediction_rate = _RateMeter()
+        self._closed = False
+        self.set_predictor(predictor)
+
+    # -- settings, from the script thread --------------------------------------------------
+
+    @property
+    def predictor(self) -> _Predicts | None:
+        with self._lock:
+            return self._predictor
+
+    def set_predictor(self, predictor: _Predicts | None) -> None:
+        """Swap the model (``None``: show frames only); clears the smoothed probabilities.
+
+        Setting a model also stops Streamlit from clearing TensorFlow's caches after each script
+        run (:func:`tm_core.ui.state.keep_keras_session`) and, the first time a model's encoder is seen, hides its
+        objects from the cyclic garbage collector (:func:`tm_core.ui.state.settle_garbage_collector`): without
+        these, live video stutters and predictions take 300-700 ms instead of 15-30 ms.
+        """
+        with self._lock:
+            if predictor is self._predictor:
+                return
+            self._predictor = predictor
+            self._generation += 1
+            self._probs = self._probs_time = None
+            self.smoother.reset()
+        if predictor is not None:
+            state.keep_keras_session()
+            state.settle_garbage_collector(getattr(predictor, "encoder", predictor))
+
+    @property
+    def class_names(self) -> list[str]:
+        p = self.predictor
+        return list(p.class_names) if p is not None else []
+
+    # -- the video thread ------------------------------------------------------------------
+
+    def on_frame(self, frame_rgb: np.ndarray) -> np.ndarray:
+        """Start a prediction on this frame if none is running; return the frame to show."""
+        now = time.monotonic()
+        with self._lock:
+            self._frames += 1
+            self._frame_rate.tick(now)
+            predictor, generation = self._predictor, self._generation
+            start = (predictor is not None and not self._busy and not self._closed
+                     and (now - self._last_start) * 1000 >= self.min_interval_ms)
+            if start:
+                self._busy = True
+                self._last_start = now
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tm-live-predict")
+                executor = self._executor
+            probs = self._probs
+            names = list(predictor.class_names) if predictor is not None else []
+        if start:
+            try:
+                executor.submit(self._predict, predictor, generation, _crop(frame_rgb), now)
+            except Exception:  # noqa: BLE001 - a failed crop or a closed executor: skip this frame
+                logger.exception("live prediction could not start")
+                with self._lock:
+                    self._busy = False
+        out = np.ascontiguousarray(np.asarray(frame_rgb, np.uint8)[:, ::-1]) if self.mirror else frame_rgb
+        if self.overlay and probs is not None and len(probs) == len(names):
+            top = int(np.argmax(probs))
+            out = draw_label(out, f"{names[top]} {probs[top] * 100:.0f}%")
+        return out
+
+    def _predict(self, predictor: _Predicts, generation: int, crop: np.ndarray, seen: float) -> None:
+        try:
+            begin = time.monotonic()
+            probs = np.asarray(predictor.predict(crop), np.float64)
+            end = time.monotonic()
+            with self._lock:
+                if generation != self._generation:
+                    return  # the model changed meanwhile
+                self._probs = self.smoother.update(probs)
+                self._probs_time = end
+                self._predictions += 1
+                self._prediction_rate.tick(end)
+                self._latency_ms = (self._latency_ms + [(end - begin) * 1000])[-100:]
+                self._wait_ms = (self._wait_ms + [(begin - seen) * 1000])[-100:]
+        except Exception:  # noqa: BLE001 - one bad frame must not end the stream
+            logger.exception("live prediction failed")
+        finally:
+            with self._lock:
+                self._busy = False
+
+    # -- reading, from the script thread ---------------------------------------------------
+
+    def latest(self) -> tuple[np.ndarray | None, float]:
+        """``(smoothed probabilities or None, frames per second seen lately)``."""
+        with self._lock:
+            probs = None if self._probs is None else self._probs.copy()
+            return probs, self._frame_rate.rate(time.monotonic())
+
+    def stats(self) -> dict:
+        """Counters for the page and for tests.
+
+        frames and predictions (counts), fps and predictions_per_s (over the last 2 s),
+        latency_ms (median time of one ``predict``), wait_ms (median time from the frame's
+        arrival to its prediction's start: crop and thread hand-over), age_s of the probabilities.
+        """
+        with self._lock:
+            now = time.monotonic()
+            lat, wait = self._latency_ms, self._wait_ms
+            return {
+                "frames": self._frames,
+                "predictions": self._predictions,
+                "fps": self._frame_rate.rate(now),
+                "predictions_per_s": self._prediction_rate.rate(now),
+                "latency_ms": float(np.median(lat)) if lat else None,
+                "wait_ms": float(np.median(wait)) if wait else None,
+                "age_s": None if self._probs_time is None else now - self._probs_time,
+            }
+
+    def reset(self) -> None:
+        """Forget probabilities and counters (e.g. when the camera stops)."""
+        with self._lock:
+            self._generation += 1
+            self._probs = self._probs_time = None
+            self._frames = self._predictions = 0
+            self._latency_ms, self._wait_ms = [], []
+            self._frame_rate, self._prediction_rate = _RateMeter(), _RateMeter()
+            self.smoother.reset()
+
+    def close(self) -> None:
+        """Stop the prediction thread (after the running prediction, if any)."""
+        with self._lock:
+            self._closed = True
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The adapter
+
+
+class _FrameTarget(Protocol):
+    def on_frame(self, frame_rgb: np.ndarray) -> np.ndarray | None: ...
+
+
+def video_callback(*targets: _FrameTarget) -> Callable:
+    """A ``video_frame_callback`` for ``webrtc_streamer`` feeding RGB frames to ``targets``.
+
+    Every target gets the camera's frame (as an RGB uint8 array); the frame sent back to the
+    browser is the one returned by the last target that returns an array (a ``LivePrediction``),
+    or the camera's own. A target that raises is logged and skipped: the stream goes on.
+    """
+    import av
+
+    def callback(frame: av.VideoFrame) -> av.VideoFrame:
+        rgb = frame.to_ndarray(format="rgb24")
+        shown = None
+        for target in targets:
+            try:
+                result = target.on_frame(rgb)
+            except Exception:  # noqa: BLE001 - an exception here would stop the whole stream
+                logger.exception("video frame callback failed in %r", target)
+                continue
+            if result is not None:
+                shown = result
+        if shown is None:
+            return frame
+        return av.VideoFrame.from_ndarray(np.ascontiguousarray(shown, np.uint8), format="rgb24")
+
+    return callback
