@@ -2,12 +2,14 @@
 
 import re
 
+import streamlit_webrtc  # noqa: F401  (before anything that imports TensorFlow)
 import streamlit as st
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from tm_core import media
 from tm_core.errors import InputError
 from tm_core.project import Sample
-from tm_core.ui import state
+from tm_core.ui import state, webrtc
 from tm_core.ui.widgets import UPLOAD_IMAGE_TYPES, class_warnings
 
 GALLERY = 24  # thumbnails shown per class before "show all"
@@ -25,9 +27,13 @@ def reset(key: str) -> None:
     st.session_state[f"nonce:{key}"] = nonce(key) + 1
 
 
-def flash(kind: str, text: str) -> None:
-    """A message shown once, at the top of the next run (the page reruns after taking an upload)."""
-    st.session_state.setdefault("flash", []).append((kind, text))
+def report(*messages: tuple[str, str]) -> None:
+    """What the last action added or refused, shown at the top until the next action replaces it.
+
+    Kept across reruns on purpose: the page reruns after taking an upload, and the camera
+    component can rerun it again at any time, so a show-once message could vanish unread.
+    """
+    st.session_state["report"] = list(messages)
 
 
 def take(items, where: str) -> None:
@@ -39,10 +45,11 @@ def take(items, where: str) -> None:
                 added += 1
             else:
                 errors.append(result)
-    flash("success" if added else "info", f"Added {added} sample{'s' if added != 1 else ''} to {where}.")
+    messages = [("success" if added else "info", f"Added {added} sample{'s' if added != 1 else ''} to {where}.")]
     if errors:
-        flash("warning", f"{len(errors)} file{'s were' if len(errors) != 1 else ' was'} not added:\n\n"
-              + "\n".join(f"- {e}" for e in errors[:30]) + ("\n- …" if len(errors) > 30 else ""))
+        messages.append(("warning", f"{len(errors)} file{'s were' if len(errors) != 1 else ' was'} not added:\n\n"
+                         + "\n".join(f"- {e}" for e in errors[:30]) + ("\n- …" if len(errors) > 30 else "")))
+    report(*messages)
 
 
 def class_card(cls) -> None:
@@ -113,20 +120,64 @@ def gallery(cls) -> None:
                 st.rerun()
 
 
+def webcam_recorder() -> None:
+    """Teachable Machine's webcam recording: pick a class, press Record, frames are added after the delay."""
+    recorder = webrtc.session_object("burst", webrtc.BurstRecorder)
+    with st.container(border=True):
+        st.markdown("**:material/videocam: Record from the webcam**")
+        st.caption("Press **START** to turn the camera on, pick the class, then **Record**: after the delay, "
+                   "frames are taken for the duration and added to the class.")
+        cols = st.columns(4)
+        names = [c.name for c in project.classes]
+        target = cols[0].selectbox("Record into", names, key="burst:class") if names else None
+        fps = cols[1].number_input("Frames per second", 1, 30, 24, key="burst:fps")
+        delay = cols[2].number_input("Delay (s)", 0.0, 10.0, 3.0, step=0.5, key="burst:delay")
+        duration = cols[3].number_input("Duration (s)", 1.0, 30.0, 6.0, step=0.5, key="burst:duration")
+        webrtc_streamer(key="gather-camera", mode=WebRtcMode.SENDRECV, rtc_configuration=webrtc.rtc_configuration(),
+                        media_stream_constraints={"video": True, "audio": False},
+                        video_frame_callback=webrtc.video_callback(recorder))
+        left, right = st.columns(2)
+        if left.button("Record", icon=":material/fiber_manual_record:", disabled=target is None, width="stretch"):
+            recorder.configure(fps=fps, delay=delay, duration=duration)
+            recorder.start()
+            st.session_state["burst:into"] = target
+        if right.button("Stop recording", icon=":material/stop:", width="stretch"):
+            recorder.stop()
+        burst_status(recorder)
+
+
+@st.fragment(run_every=0.5)
+def burst_status(recorder) -> None:
+    """Live count while recording; when done, the frames go into the class chosen at Record."""
+    phase, left, count = recorder.status()
+    into = st.session_state.get("burst:into")
+    if phase == "waiting":
+        st.info(f"Recording into **{into}** in {left:.1f} s…")
+    elif phase == "recording":
+        st.warning(f"Recording into **{into}**: {count} frames, {left:.1f} s left")
+    elif phase == "done":
+        frames = recorder.take()
+        if into is not None and project.has_class(into):
+            added = sum(project.add_sample(into, f, "webcam") is not None for f in frames)
+            report(("success", f"Added {added} webcam frames to {into}."))
+        st.rerun(scope="app")
+
+
 st.title("Gather examples")
 st.write("Give each class a name and add examples of it: photos, a folder, or the webcam. "
          "Aim for at least 10 varied examples per class (angles, light, backgrounds), then go to **Train**.")
 
-for kind, text in st.session_state.pop("flash", []):
+for kind, text in st.session_state.get("report", []):
     getattr(st, kind)(text)
 for note in class_warnings(sess):
     st.warning(note)
 
+webcam_recorder()  # early and unconditionally: the WebRTC component must not come and go
 for cls in list(project.classes):
     class_card(cls)
 
 left, right = st.columns(2)
-if left.button("➕ Add a class", width="stretch"):
+if left.button("Add a class", icon=":material/add:", width="stretch"):
     project.add_class()
     st.rerun()
 with right.expander("Import a zip of class folders"):
@@ -142,6 +193,6 @@ with right.expander("Import a zip of class folders"):
                     project.delete_class(cls.name)
             take(project.add_listing(listing), f"{len(listing.classes)} classes from {archive.name}")
         except InputError as e:
-            flash("error", str(e))
+            report(("error", str(e)))
         reset(k)
         st.rerun()

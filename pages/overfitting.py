@@ -18,7 +18,7 @@ sess = state.session()
 def lesson(kind: str) -> None:
     """Train the same data several times, one run at a time (a Stop keeps the runs already done)."""
     progress = st.progress(0.0, text="Embedding…")
-    st.button("⏹ Stop", key="stop-lesson")
+    st.button("Stop", icon=":material/stop:", key="stop-lesson", help="Stop; the runs already finished are kept.")
     ds, features = state.embed_dataset(sess, on_progress=lambda d, n: progress.progress(d / n, text=f"Embedding {d} of {n}"))
     if kind == "epochs":
         steps = EPOCHS

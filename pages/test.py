@@ -1,11 +1,13 @@
 """Test the model (webcam, uploaded image) and export it."""
 
+import streamlit_webrtc  # noqa: F401  (before anything that imports TensorFlow)
 import streamlit as st
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from tm_core import charts, export, media
 from tm_core.errors import InputError
 from tm_core.predict import Predictor
-from tm_core.ui import state
+from tm_core.ui import state, webrtc
 from tm_core.ui.widgets import UPLOAD_IMAGE_TYPES, require_model
 
 sess = state.session()
@@ -25,6 +27,33 @@ DOWNLOADS = [
 
 def predictor(rec) -> Predictor:
     return Predictor(state.encoder(rec.encoder), rec.run.head, rec.run.class_names)
+
+
+def live_webcam(rec) -> None:
+    """The webcam through the model, bars updated several times a second, top class drawn on the video."""
+    st.subheader("Live webcam")
+    live = webrtc.session_object("live", lambda: webrtc.LivePrediction(alpha=0.5, mirror=True))
+    if live.predictor is None or getattr(live.predictor, "head", None) is not rec.run.head:
+        live.set_predictor(predictor(rec))
+    left, right = st.columns([3, 2])
+    with left:
+        webrtc_streamer(key="test-camera", mode=WebRtcMode.SENDRECV, rtc_configuration=webrtc.rtc_configuration(),
+                        media_stream_constraints={"video": True, "audio": False},
+                        video_frame_callback=webrtc.video_callback(live))
+        live.mirror = st.toggle("Mirror the video", value=True, help="Like a mirror; the model sees the same either way.")
+    with right:
+        live_bars(live)
+
+
+@st.fragment(run_every=0.3)
+def live_bars(live) -> None:
+    probs, fps = live.latest()
+    if probs is None:
+        st.caption("Press START to turn the camera on; the model's answer shows here.")
+        return
+    for name, p in zip(live.class_names, probs):
+        st.progress(float(min(max(p, 0.0), 1.0)), text=f"{name}: {p:.0%}")
+    st.caption(f"{fps:.0f} frames/s")
 
 
 def test_on_image(rec) -> None:
@@ -65,7 +94,7 @@ def downloads(rec) -> None:
     for kind, label, name, what in DOWNLOADS:
         with st.container(border=True):
             left, right = st.columns([1, 3])
-            left.download_button(f"⬇ {label}", files[name], file_name=name, key=f"dl:{kind}", width="stretch")
+            left.download_button(label, files[name], icon=":material/download:", file_name=name, key=f"dl:{kind}", width="stretch")
             right.caption(what)
             right.code(export.snippet(kind, rec.run.class_names), language="python")
 
@@ -77,5 +106,6 @@ if rec is not None:
                f"{'–' if rec.evaluation.accuracy is None else f'{rec.evaluation.accuracy:.0%}'}")
     if sess.project_changed_since(rec):
         st.warning("Your samples changed since this model was trained: train again to include them.")
+    live_webcam(rec)  # early: the WebRTC component must not come and go between reruns
     test_on_image(rec)
     downloads(rec)

@@ -53,7 +53,7 @@ def settings() -> TrainConfig:
 
 def run_training(config: TrainConfig) -> None:
     progress = st.progress(0.0, text="Starting…")
-    st.button("⏹ Stop", help="Stop after the current epoch; what was learned so far is kept.")
+    st.button("Stop", icon=":material/stop:", help="Stop training; every epoch finished so far is kept.")
     left, right = st.columns(2)
     acc_chart, loss_chart = left.empty(), right.empty()
     try:

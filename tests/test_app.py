@@ -11,6 +11,16 @@ from streamlit.testing.v1 import AppTest
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 
 
+@pytest.fixture(autouse=True)
+def no_webrtc_component(monkeypatch):
+    """streamlit-webrtc's component cannot run under AppTest (TESTING.md): the browser tests cover it."""
+    import streamlit_webrtc
+
+    drawn = []
+    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: drawn.append(kw["key"]))
+    return drawn
+
+
 def app() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
@@ -31,8 +41,9 @@ def photos(root: Path, cls: str, n: int, offset: int = 0) -> list[Path]:
     return sorted((root / cls).iterdir())[offset:offset + n]
 
 
-def test_first_visit_is_an_empty_project_with_two_classes_and_a_next_step():
+def test_first_visit_is_an_empty_project_with_two_classes_and_a_next_step(no_webrtc_component):
     at = app()
+    assert no_webrtc_component == ["gather-camera"]  # the webcam recorder is on the page
     assert at.title[0].value == "Gather examples"
     assert "at least 10" in at.markdown[0].value
     assert [t.value for t in at.text_input] == ["Class 1", "Class 2"]
@@ -46,7 +57,7 @@ def test_rename_disable_add_and_delete_classes():
     assert not at.exception and [t.value for t in at.text_input] == ["rock", "Class 2"]
     at.text_input[1].set_value("rock").run()  # duplicate name: refused with a message, nothing lost
     assert any("already has this name" in e.value for e in at.error)
-    click(at, "➕ Add a class")
+    click(at, "Add a class")
     assert [c.name for c in sess(at).project.classes] == ["rock", "Class 2", "Class 3"]
     uid = sess(at).project.classes[1].uid
     at.toggle(key=f"on:{uid}").set_value(False).run()
@@ -226,10 +237,11 @@ def test_overfitting_page_compares_runs_and_runs_the_lesson(rps_train):
     assert [r.label for r in sess(at).runs][-2:] == ["Lesson · 5 per class", "Lesson · all (10 per class)"]
 
 
-def test_test_page_predicts_an_uploaded_photo_and_exports(rps_train, tmp_path, monkeypatch):
+def test_test_page_predicts_an_uploaded_photo_and_exports(rps_train, tmp_path, monkeypatch, no_webrtc_component):
     at = trained_app(rps_train, epochs=20)
     at.switch_page("pages/test.py").run()
     assert not at.exception and at.title[0].value == "Test & export"
+    assert no_webrtc_component[-1] == "test-camera"
     rock = photos(rps_train, "rock", 1, offset=100)[0]
     at.file_uploader[0].set_value((rock.name, rock.read_bytes(), "image/jpeg")).run()
     assert not at.exception
