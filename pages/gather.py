@@ -52,6 +52,15 @@ def take(items, where: str) -> None:
     report(*messages)
 
 
+def upload_into(cls, k: str, label: str, **options) -> None:
+    """A file uploader whose files all go to ``cls``; taken once, then the uploader starts empty."""
+    files = st.file_uploader(label, key=f"{k}:{nonce(k)}", label_visibility="collapsed", **options)
+    if files:
+        take(project.add_images((cls.name, f.name, f.getvalue()) for f in files), cls.name)
+        reset(k)
+        st.rerun()
+
+
 def class_card(cls) -> None:
     key = cls.uid
     with st.container(border=True):
@@ -80,21 +89,9 @@ def class_card(cls) -> None:
         st.markdown(f"**{len(cls)}** sample{'s' if len(cls) != 1 else ''}")
         upload, folder, camera = st.tabs(["Upload images", "Upload a folder", "Webcam photo"])
         with upload:
-            k = f"up:{key}"
-            files = st.file_uploader("Images", type=UPLOAD_IMAGE_TYPES, accept_multiple_files=True,
-                                     key=f"{k}:{nonce(k)}", label_visibility="collapsed")
-            if files:
-                take(project.add_images((cls.name, f.name, f.getvalue()) for f in files), cls.name)
-                reset(k)
-                st.rerun()
+            upload_into(cls, f"up:{key}", "Images", type=UPLOAD_IMAGE_TYPES, accept_multiple_files=True)
         with folder:
-            k = f"dir:{key}"
-            files = st.file_uploader("A folder of images", accept_multiple_files="directory",
-                                     key=f"{k}:{nonce(k)}", label_visibility="collapsed")
-            if files:
-                take(project.add_images((cls.name, f.name, f.getvalue()) for f in files), cls.name)
-                reset(k)
-                st.rerun()
+            upload_into(cls, f"dir:{key}", "A folder of images", accept_multiple_files="directory")
         with camera:
             k = f"cam:{key}"
             photo = st.camera_input("Take a photo", key=f"{k}:{nonce(k)}")

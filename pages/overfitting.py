@@ -6,8 +6,8 @@ import numpy as np
 import streamlit as st
 
 from tm_core import charts, experiments
-from tm_core.errors import InputError
 from tm_core.ui import state
+from tm_core.ui.widgets import trainable
 
 EPOCHS = (5, 20, 50, 200)
 PER_CLASS = (5, 10, 20, None)
@@ -53,12 +53,7 @@ with st.container(border=True):
     st.write("Train the same samples several times and compare. Where does test accuracy stop improving "
              "while train accuracy keeps rising?")
     left, right = st.columns(2)
-    try:
-        sess.project.check_trainable()
-        ready = True
-    except InputError as e:
-        st.info(e.reason.capitalize() + ". Add samples on the Gather page.")
-        ready = False
+    ready = trainable(sess)
     if left.button(f"Train for {', '.join(map(str, EPOCHS))} epochs", disabled=not ready, width="stretch"):
         lesson("epochs")
     if right.button("Train with 5, 10, 20 and all samples per class", disabled=not ready, width="stretch"):

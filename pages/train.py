@@ -7,13 +7,12 @@ import streamlit as st
 from tm_core import charts
 from tm_core.encoders import encoder_names
 from tm_core.encoders.image import SPECS
-from tm_core.errors import InputError
 from tm_core.experiments import history_frame
 from tm_core.features import Stopped
 from tm_core.training import TrainConfig, split_per_class, train
 from tm_core.ui import state
 from tm_core.ui.state import PendingRun
-from tm_core.ui.widgets import pct
+from tm_core.ui.widgets import pct, trainable
 
 BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512]
 DEFAULTS = TrainConfig()
@@ -112,12 +111,7 @@ st.title("Train")
 st.write("Training shows every sample to the model many times and nudges a small classifier on top of a "
          "pretrained network until it tells your classes apart. 15 % of each class is held out to test it.")
 config = settings()
-try:
-    sess.project.check_trainable()
-    ready = True
-except InputError as e:
-    st.info(e.reason.capitalize() + ". Add samples on the Gather page.")
-    ready = False
+ready = trainable(sess)
 if sess.project_changed_since(sess.current):
     st.caption("Your samples changed since the last training.")
 if st.button("Train model", type="primary", disabled=not ready):

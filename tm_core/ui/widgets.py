@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from tm_core.errors import InputError
 from tm_core.ui.state import RunRecord, Session
 
 # What image uploaders offer: the formats people have. media decodes every format Pillow reads
@@ -57,3 +58,13 @@ def require_model(sess: Session) -> RunRecord | None:
         st.info("No model yet: gather samples for at least two classes, then train one.")
         st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
     return sess.current
+
+
+def trainable(sess: Session) -> bool:
+    """Whether training can start; if not, says what is missing."""
+    try:
+        sess.project.check_trainable()
+        return True
+    except InputError as e:
+        st.info(e.reason.capitalize() + ". Add samples on the Gather page.")
+        return False
