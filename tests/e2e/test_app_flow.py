@@ -96,16 +96,20 @@ def test_gather_train_stop_and_test_live(server, page, tmp_path):
     for cls in ("paper", "rock", "scissors"):
         sidebar.get_by_text(re.compile(rf"{cls}: 10 samples")).wait_for(timeout=10_000)
 
-    # Webcam burst into the first class: no delay, one second of frames.
+    # Webcam burst into the first class: no delay, two seconds of frames.
     set_number(page, "Delay (s)", "0.00")
-    set_number(page, "Duration (s)", "1.00")
+    set_number(page, "Duration (s)", "2.00")
     start_camera(page, lambda: page.frame_locator(IFRAME).locator("video").evaluate(
         "v => v.readyState >= 2 && v.currentTime > 0"))
-    page.get_by_role("button", name="Record", exact=True).click()
-    added = page.get_by_text(re.compile(r"Added \d+ webcam frames to paper"))
-    added.wait_for(timeout=30_000)
-    frames = int(re.search(r"Added (\d+) webcam", added.inner_text())[1])
-    assert 5 <= frames <= 25  # about a second of a ~15-30 fps camera, at most 24 fps kept
+    for attempt in range(2):  # once in ~8 runs here no frame reached the recorder in the window: retry once
+        page.get_by_role("button", name="Record", exact=True).click()
+        added = page.get_by_text(re.compile(r"Added \d+ webcam frames to paper"))
+        added.wait_for(timeout=30_000)
+        frames = int(re.search(r"Added (\d+) webcam", added.inner_text())[1])
+        if frames:
+            break
+        print(f"burst attempt {attempt + 1} recorded no frame")
+    assert 10 <= frames <= 49  # two seconds of a ~15-30 fps camera, at most 24 fps kept
     sidebar.get_by_text(re.compile(rf"paper: {10 + frames} samples")).wait_for(timeout=10_000)
 
     # Train long enough to watch: progress and both charts move epoch by epoch; Stop keeps the work.
@@ -142,3 +146,20 @@ def test_gather_train_stop_and_test_live(server, page, tmp_path):
     while time.monotonic() < deadline and not (int((fps.search(main_text(page)) or [0, 0])[1]) >= 3):
         time.sleep(0.3)
     assert int(fps.search(main_text(page))[1]) >= 3  # live: frames keep flowing through the model
+
+
+def test_webcam_photo_adds_a_sample(server, page):
+    """st.camera_input with the fake camera: wait for its preview, take a photo, one sample more."""
+    srv = server(APP)
+    page.goto(srv.url)
+    page.get_by_role("heading", name="Gather examples").wait_for(timeout=90_000)
+    page.get_by_role("tab", name="Webcam photo").first.click()
+    camera = page.locator("[data-testid='stCameraInput']").first
+    video = camera.locator("video")
+    video.wait_for(timeout=20_000)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not video.evaluate("v => v.readyState >= 2 && v.videoWidth > 0"):
+        time.sleep(0.2)
+    camera.get_by_role("button", name=re.compile("take photo", re.I)).click()
+    page.get_by_text("Added 1 sample to Class 1").wait_for(timeout=30_000)
+    page.locator("[data-testid='stSidebar']").get_by_text(re.compile(r"Class 1: 1 sample\b")).wait_for(timeout=10_000)
