@@ -103,6 +103,7 @@ def test_gather_train_stop_and_test_live(server, page, tmp_path):
         "v => v.readyState >= 2 && v.currentTime > 0"))
     for attempt in range(2):  # once in ~8 runs here no frame reached the recorder in the window: retry once
         page.get_by_role("button", name="Record", exact=True).click()
+        page.get_by_text(re.compile(r"Recording into")).wait_for(timeout=10_000)  # the live count
         added = page.get_by_text(re.compile(r"Added \d+ webcam frames to paper"))
         added.wait_for(timeout=30_000)
         frames = int(re.search(r"Added (\d+) webcam", added.inner_text())[1])
