@@ -21,7 +21,7 @@ DOWNLOADS = [
     ("tflite_float32", "TFLite float32", "model_float32.tflite",
      "For phones and small boards (LiteRT). Same predictions as the app."),
     ("tflite_int8", "TFLite int8", "model_int8.tflite",
-     "Four times smaller and faster on small devices; may disagree with the app on hard pictures."),
+     "About a third of the size, for small devices; may disagree with the app on hard pictures (rock-paper-scissors: 1 in 10)."),
 ]
 
 
