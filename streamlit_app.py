@@ -2,7 +2,7 @@
 
 Entry point: page config, navigation over pages/, the project summary in the sidebar.
 streamlit_webrtc is imported before anything that can import TensorFlow: the other order
-crashes the process (see ../shared/TESTING.md).
+crashes the process (pylibsrtp, pulled in by streamlit_webrtc, segfaults if TensorFlow came first).
 """
 
 import streamlit_webrtc  # noqa: F401  (must precede TensorFlow)
