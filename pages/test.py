@@ -102,6 +102,11 @@ def downloads(rec) -> None:
 st.title("Test & export")
 rec = require_model(sess)
 if rec is not None:
+    if len(sess.runs) > 1:  # any kept run can be the one to test and export, e.g. the lesson's best
+        labels = [r.label for r in sess.runs]
+        chosen = st.selectbox("Model", labels, index=labels.index(rec.label),
+                              help="The latest training is used unless you pick another run.")
+        rec = sess.current = next(r for r in sess.runs if r.label == chosen)
     st.caption(f"Model: {rec.label} · held-out accuracy "
                f"{'–' if rec.evaluation.accuracy is None else f'{rec.evaluation.accuracy:.0%}'}")
     if sess.project_changed_since(rec):

@@ -270,6 +270,19 @@ def test_test_page_predicts_an_uploaded_photo_and_exports(rps_train, tmp_path, m
         assert out.getvalue().split()[0] == "rock", code.value
 
 
+def test_test_page_can_use_any_kept_run(rps_train):
+    at = trained_app(rps_train, epochs=3)
+    at.switch_page("pages/overfitting.py").run()
+    click(at, "Train with 5, 10, 20 and all samples per class")
+    at.switch_page("pages/test.py").run()
+    assert not at.exception
+    model = at.selectbox[0]
+    assert model.label == "Model" and model.value == "Run 1 · 3 epochs · batch 16 · lr 0.001"  # the latest training
+    model.set_value("Lesson · 5 per class").run()
+    assert not at.exception and sess(at).current.label == "Lesson · 5 per class"
+    assert "Model: Lesson · 5 per class" in at.caption[0].value
+
+
 def test_test_page_without_a_model_points_to_training():
     at = app()
     at.switch_page("pages/test.py").run()
