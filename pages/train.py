@@ -8,7 +8,6 @@ from tm_core import charts
 from tm_core.encoders import encoder_names
 from tm_core.encoders.image import SPECS
 from tm_core.experiments import history_frame
-from tm_core.features import Stopped
 from tm_core.training import TrainConfig, split_per_class, train
 from tm_core.ui import state
 from tm_core.ui.state import PendingRun
@@ -55,11 +54,8 @@ def run_training(config: TrainConfig) -> None:
     st.button("Stop", icon=":material/stop:", help="Stop training; every epoch finished so far is kept.")
     left, right = st.columns(2)
     acc_chart, loss_chart = left.empty(), right.empty()
-    try:
-        ds, features = state.embed_dataset(
-            sess, on_progress=lambda d, n: progress.progress(d / n, text=f"Embedding sample {d} of {n}"))
-    except Stopped:
-        return
+    ds, features = state.embed_dataset(
+        sess, on_progress=lambda d, n: progress.progress(d / n, text=f"Embedding sample {d} of {n}"))
     split = split_per_class(ds.labels, config.test_fraction, config.seed)
     pending = sess.pending = PendingRun(config, sess.encoder_name, ds, features, split)
 

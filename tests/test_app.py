@@ -138,6 +138,11 @@ def test_train_page_trains_with_the_chosen_settings_and_shows_under_the_hood(rps
     rec = sess(at).current
     assert rec is not None and len(rec.run.history) == 8 and rec.run.config.batch_size == 8
     assert len(rec.run.split.test) == 4  # 15 % of 12, per class
+    assert len(sess(at).cache) == 24  # each sample embedded once
+    p = sess(at).project
+    p.delete_sample("rock", p.get_class("rock").samples[0].id)
+    click(at, "Train model")
+    assert len(sess(at).cache) == 23 and len(sess(at).runs) == 2  # the deleted sample's embedding is dropped
     assert [m.label for m in at.metric] == ["Train accuracy", "Test accuracy (held-out)", "Epochs"]
     assert at.metric[2].value == "8"
     assert len(at.get("vega_lite_chart")) == 4  # accuracy, loss, per-class, confusion
@@ -204,6 +209,7 @@ def test_a_stopped_training_keeps_the_epochs_done(rps_train):
     at.run()  # what the Stop button's rerun does
     assert not at.exception and s.pending is None
     assert s.current.run.stopped and len(s.current.run.history) == 3
+    assert s.current.label.endswith("50 epochs · batch 16 · lr 0.001 · stopped at 3")
     at.switch_page("pages/train.py").run()
     assert any("Stopped after 3 of 50 epochs" in i.value for i in at.info)
 

@@ -68,6 +68,8 @@ class Session:
         self.next_run_id += 1
         c = run.config
         label = label or f"Run {rid} · {c.epochs} epochs · batch {c.batch_size} · lr {c.learning_rate:g}"
+        if run.stopped:
+            label += f" · stopped at {len(run.history)}"
         record = RunRecord(rid, label, run, encoder, dataset, evaluate_run(run, features, dataset.labels))
         self.runs.append(record)
         return record
@@ -113,16 +115,19 @@ def encoder(name: str):
     return enc
 
 
-def embed_dataset(sess: Session, on_progress: Callable[[int, int], None] | None = None,
-                  should_stop: Callable[[], bool] | None = None) -> tuple[Dataset, np.ndarray]:
-    """Embed what is not cached yet of the project's enabled classes; returns (dataset, features)."""
+def embed_dataset(sess: Session, on_progress: Callable[[int, int], None] | None = None) -> tuple[Dataset, np.ndarray]:
+    """Embed what is not cached yet of the project's enabled classes; returns (dataset, features).
+
+    Embeddings of deleted samples are dropped first. A Stop (a rerun) interrupts between batches;
+    the batches already embedded stay cached for the next try.
+    """
     sess.project.check_trainable()
+    sess.cache.forget({s.id for c in sess.project.classes for s in c.samples})
     ds = sess.project.dataset()
     enc = encoder(sess.encoder_name)
     todo = sess.cache.missing(enc.name, ds.samples)
     cached = len(ds.samples) - len(todo)
-    sess.cache.embed(enc, todo, on_progress=(lambda d, _t: on_progress(cached + d, len(ds.samples))) if on_progress else None,
-                     should_stop=should_stop)
+    sess.cache.embed(enc, todo, on_progress=(lambda d, _t: on_progress(cached + d, len(ds.samples))) if on_progress else None)
     return ds, sess.cache.matrix(enc.name, ds.samples)
 
 
