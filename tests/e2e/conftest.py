@@ -77,7 +77,9 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(self.app),
              "--server.headless", "true", "--server.address", "127.0.0.1",
-             "--server.port", str(self.port), "--browser.gatherUsageStats", "false"],
+             "--server.port", str(self.port), "--browser.gatherUsageStats", "false",
+             # No file watcher: it floods on the repo's .venv and tests never edit sources.
+             "--server.fileWatcherType", "none"],
             cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
