@@ -5,11 +5,16 @@ applied, transparency over white, 16-bit and float pixels scaled to 8 bits) and 
 everything else with an :class:`~tm_core.errors.InputError` a student can understand.
 ``fit_image`` is Teachable Machine's centre crop. ``list_folder`` and ``read_zip`` turn a
 ``<class>/<files>`` tree into labelled files, without trusting paths, links or sizes.
+
+``load_audio`` does the same for sound: any WAV, FLAC, OGG (Vorbis, Opus) or MP3 becomes 16 kHz mono
+float32; ``clip_windows`` cuts it into the 1-second samples of an audio project.
 """
 
 from __future__ import annotations
 
+import functools
 import io
+import math
 import os
 import re
 import stat
@@ -21,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
+import soxr
 from PIL import Image, ImageFile, ImageOps
 
 from tm_core.errors import InputError
@@ -487,3 +494,379 @@ def read_zip(source: bytes | str | os.PathLike, name: str | None = None) -> Tree
                 continue
             candidates.append((tuple(parts), shown, data))
     return _assemble(candidates, skipped, label)
+
+
+# =============================================================================================
+# Audio: the one preprocessing every sound sample goes through (16 kHz mono float32, 1-s clips)
+
+SAMPLE_RATE = 16_000
+CLIP_SAMPLES = 16_000
+#: For ``st.file_uploader(type=...)``: formats libsndfile (inside the soundfile wheel) decodes here.
+AUDIO_EXTENSIONS = ("wav", "flac", "ogg", "oga", "opus", "mp3")
+MAX_AUDIO_SECONDS = 600
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4_000, 384_000
+
+_AUDIO_FORMATS = "WAV, FLAC, OGG (Vorbis or Opus) or MP3"
+_AUDIO_DAMAGED = "is damaged or truncated"
+# Decoded samples (frames × channels) held at once: memory stays small whatever the file declares.
+_AUDIO_BLOCK_SAMPLES = 1 << 18
+# A file may decode up to 1 % shorter than its header says (encoder padding, sloppy writers), not more.
+_AUDIO_SHORTFALL = 0.01
+_UNKNOWN_FRAMES = 1 << 62
+
+# What a file that libsndfile refuses is, from its first bytes: (offset, magic, description, decodable elsewhere).
+_NOT_AUDIO_MAGIC = (
+    (0, b"\x89PNG", "a PNG image", False),
+    (0, b"\xff\xd8\xff", "a JPEG image", False),
+    (0, b"GIF8", "a GIF image", False),
+    (0, b"%PDF", "a PDF document", False),
+    (0, b"PK\x03\x04", "a zip archive", False),
+    (4, b"ftyp", "an MP4/M4A file (AAC sound or video)", True),
+    (0, b"\x1aE\xdf\xa3", "a WebM/Matroska file", True),
+    (0, b"#!AMR", "an AMR voice recording", True),
+)
+# Files of a format libsndfile reads, so a refusal means they are broken.
+_AUDIO_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"fLaC", b"OggS", b"ID3", b"FORM", b".snd", b"caff")
+
+
+def _duration_text(seconds: float) -> str:
+    """A length in words: ``0.5 s``, ``42 s``, ``10 min``, ``12 min 30 s``, ``1 h 5 min``."""
+    if seconds < 60:
+        return f"{seconds:.1f}".removesuffix(".0") + " s"
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h" + (f" {minutes} min" if minutes else "")
+    return f"{minutes} min" + (f" {secs} s" if secs else "")
+
+
+def _too_long(name: str, seconds: float | None, limit: float) -> InputError:
+    if seconds is None:
+        length = "is too long"
+    else:  # rounded up, so that 600.3 s never reads "10 min long; the limit is 10 min"
+        length = f"is {_duration_text(math.ceil(seconds * 10) / 10 if seconds < 60 else math.ceil(seconds))} long"
+    return InputError(name, f"{length}; the limit is {_duration_text(limit)} (cut it into shorter recordings)")
+
+
+def _unopenable_reason(data: bytes, code: int) -> str:
+    """Why libsndfile could not open ``data`` (error ``code``), in words a student can act on."""
+    for offset, magic, what, is_media in _NOT_AUDIO_MAGIC:
+        if data[offset : offset + len(magic)] == magic:
+            if is_media:
+                return f"is {what}, whose sound cannot be decoded here (convert it to {_AUDIO_FORMATS})"
+            return f"is {what}, not an audio file (use {_AUDIO_FORMATS})"
+    if code == 4:  # SF_ERR_UNSUPPORTED_ENCODING: a known container with an unusual codec inside
+        return f"uses a sound encoding that cannot be decoded here (convert it to {_AUDIO_FORMATS})"
+    mpeg_sync = len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0
+    if code != 1 or data.startswith(_AUDIO_MAGIC) or mpeg_sync:  # 1 is SF_ERR_UNRECOGNISED_FORMAT
+        return _AUDIO_DAMAGED
+    return f"is not an audio file that can be read here (use {_AUDIO_FORMATS})"
+
+
+def _wav_is_truncated(data: bytes) -> bool:
+    """True when a RIFF WAVE file's ``data`` chunk declares clearly more bytes than the file holds.
+
+    libsndfile quietly plays what is there; a cut-off download should be refused instead. Sizes of 0
+    and near 4 GB are the placeholders of recorders that never finished the header: not truncation.
+    """
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return False
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if chunk == b"data":
+            available = len(data) - (pos + 8)
+            return 0 < size < 0x7FFF0000 and available < size - size * _AUDIO_SHORTFALL
+        pos += 8 + size + (size & 1)
+    return False
+
+
+def _ogg_is_truncated(data: bytes) -> bool:
+    """True when an Ogg file (Vorbis, Opus) ends inside a page: libsndfile would quietly play what is there."""
+    if not data.startswith(b"OggS"):
+        return False
+    pos = 0
+    while pos < len(data):
+        if len(data) - pos < 27:
+            return b"OggS".startswith(data[pos : pos + 4])
+        if data[pos : pos + 4] != b"OggS":
+            return False  # trailing bytes that are not pages: not ours to judge
+        segments = data[pos + 26]
+        table = data[pos + 27 : pos + 27 + segments]
+        end = pos + 27 + segments + sum(table)
+        if len(table) < segments or end > len(data):
+            return True
+        pos = end
+    return False
+
+
+def _decode_audio(data: bytes, label: str, max_seconds: float) -> np.ndarray:
+    try:
+        sound = sf.SoundFile(io.BytesIO(data))
+    except sf.LibsndfileError as exc:
+        raise InputError(label, _unopenable_reason(data, exc.code)) from None
+    with sound:
+        rate, channels, frames = sound.samplerate, sound.channels, sound.frames
+        if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+            raise InputError(
+                label,
+                f"has a sample rate of {rate:,} Hz; only rates from {MIN_SAMPLE_RATE:,} to "
+                f"{MAX_SAMPLE_RATE:,} Hz can be used",
+            )
+        if _wav_is_truncated(data) or _ogg_is_truncated(data):
+            raise InputError(label, _AUDIO_DAMAGED)
+        known = 0 <= frames < _UNKNOWN_FRAMES
+        if known and frames == 0:
+            raise InputError(label, "contains no sound (it has no audio samples)")
+        limit = math.floor(max_seconds * rate)
+        if known and frames > limit:
+            raise _too_long(label, frames / rate, max_seconds)
+        stream = None
+        if rate != SAMPLE_RATE:
+            stream = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+        block = max(1024, _AUDIO_BLOCK_SAMPLES // max(channels, 1))
+        parts: list[np.ndarray] = []
+        done = 0
+        while True:
+            chunk = sound.read(min(block, limit + 1 - done), dtype="float32", always_2d=True)
+            if not len(chunk):
+                break
+            done += len(chunk)
+            if done > limit:  # the header under-declared the length
+                raise _too_long(label, None, max_seconds)
+            mono = chunk[:, 0].copy() if channels == 1 else chunk.mean(axis=1, dtype=np.float32)
+            if not np.isfinite(mono).all():
+                raise InputError(label, "contains invalid sample values (NaN or infinity), so it is damaged")
+            parts.append(stream.resample_chunk(mono) if stream else mono)
+    if done == 0:
+        raise InputError(label, "contains no sound (it has no audio samples)")
+    if known and done < frames - frames * _AUDIO_SHORTFALL:
+        raise InputError(label, _AUDIO_DAMAGED)
+    if stream:
+        parts.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
+    wave = np.concatenate(parts).astype(np.float32, copy=False)
+    return np.clip(wave, -1.0, 1.0, out=wave)
+
+
+def load_audio(
+    source: bytes | str | os.PathLike, name: str | None = None, *, max_seconds: float = MAX_AUDIO_SECONDS
+) -> np.ndarray:
+    """Decode a sound file (bytes or a path) into 1-D float32 at 16 kHz, mono, within [-1, 1], or raise InputError.
+
+    Any format, sample rate (``MIN_SAMPLE_RATE``..``MAX_SAMPLE_RATE``), channel count and sample type
+    libsndfile reads: channels are averaged, the rate is converted with soxr (high quality). Files
+    longer than ``max_seconds`` are refused from their header, before decoding; the file is decoded in
+    blocks, so memory stays small whatever it declares.
+    """
+    if not max_seconds > 0:
+        raise ValueError(f"max_seconds must be positive, not {max_seconds}")
+    if isinstance(source, (bytes, bytearray)):
+        label = name or "audio file"
+        data = bytes(source)
+    else:
+        path = Path(source)
+        label = name or path.name
+        if path.is_dir():
+            raise InputError(label, "is a folder, not an audio file")
+        data = _read_path(path, label)
+    if not data:
+        raise InputError(label, "is empty")
+    if len(data) > MAX_FILE_BYTES:
+        raise _too_large(label, len(data))
+    try:
+        return _decode_audio(data, label, max_seconds)
+    except InputError:
+        raise
+    except MemoryError:
+        raise InputError(label, "needs more memory to decode than is available") from None
+    except Exception as exc:  # libsndfile read errors (lost sync, bad blocks...) and anything odd
+        raise InputError(label, _AUDIO_DAMAGED) from exc
+
+
+def _centred(wave: np.ndarray) -> np.ndarray:
+    out = np.zeros(CLIP_SAMPLES, np.float32)
+    start = (CLIP_SAMPLES - len(wave)) // 2
+    out[start : start + len(wave)] = wave
+    return out
+
+
+def _loudest_start(wave: np.ndarray) -> int:
+    """Start of the 1-s stretch with the most energy; among equals (silence), the one nearest the centre."""
+    energy = np.concatenate(([0.0], np.cumsum(np.square(wave, dtype=np.float64))))
+    windows = energy[CLIP_SAMPLES:] - energy[:-CLIP_SAMPLES]
+    best = windows.max()
+    candidates = np.flatnonzero(windows >= best - 1e-9 * max(best, 1e-12))
+    middle = (len(wave) - CLIP_SAMPLES) / 2
+    return int(candidates[np.argmin(np.abs(candidates - middle))])
+
+
+def clip_windows(wave: np.ndarray, *, hop_seconds: float = 1.0) -> list[np.ndarray]:
+    """Teachable Machine's "extract samples": cut a 16 kHz wave into 1-s samples (``CLIP_SAMPLES`` float32 each).
+
+    Up to 1 s: one window, the sound centred between zeros. Under 1.5 s: one window, the loudest
+    second (a word slightly longer than a second stays whole). From 1.5 s: a window every
+    ``hop_seconds``; if at least 0.5 s after the end of the last one is in no window, one more window
+    starts where the next would have (or, for hops over 1 s, where the last one ends), zero-padded at
+    its end; a shorter remainder is dropped. Silent windows are kept (a background-noise class can be
+    quiet). Each window is its own array.
+    """
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim != 1:
+        raise ValueError(f"clip_windows needs a 1-D wave, not shape {wave.shape}")
+    if not (math.isfinite(hop_seconds) and hop_seconds * SAMPLE_RATE >= 1):
+        raise ValueError(f"hop_seconds must be positive (at least one sample), not {hop_seconds}")
+    n = len(wave)
+    if n == 0:
+        return []
+    if n <= CLIP_SAMPLES:
+        return [_centred(wave)]
+    if n < CLIP_SAMPLES * 3 // 2:
+        start = _loudest_start(wave)
+        return [wave[start : start + CLIP_SAMPLES].copy()]
+    hop = round(hop_seconds * SAMPLE_RATE)
+    starts = range(0, n - CLIP_SAMPLES + 1, hop)
+    windows = [wave[s : s + CLIP_SAMPLES].copy() for s in starts]
+    if n - (starts[-1] + CLIP_SAMPLES) >= CLIP_SAMPLES // 2:  # enough sound after the last window
+        tail = wave[starts[-1] + min(hop, CLIP_SAMPLES) :][:CLIP_SAMPLES]
+        last = np.zeros(CLIP_SAMPLES, np.float32)
+        last[: len(tail)] = tail
+        windows.append(last)
+    return windows
+
+
+def wav_bytes(wave: np.ndarray, rate: int = SAMPLE_RATE) -> bytes:
+    """16-bit PCM mono WAV bytes of a float wave in [-1, 1] (for playback, downloads, storage).
+
+    Values are scaled by 32768 as libsndfile reads them back, so ``load_audio(wav_bytes(w))`` gives
+    ``w`` again to within 1/65536 (when ``rate`` is 16 kHz); out-of-range values are clipped, NaN is 0.
+    """
+    wave = np.asarray(wave, dtype=np.float64)
+    if wave.ndim != 1:
+        raise ValueError(f"wav_bytes needs a 1-D wave, not shape {wave.shape}")
+    if int(rate) != rate or rate < 1:
+        raise ValueError(f"rate must be a positive whole number of Hz, not {rate}")
+    pcm = np.clip(np.rint(np.nan_to_num(wave) * 32768.0), -32768, 32767).astype(np.int16)
+    buf = io.BytesIO()
+    sf.write(buf, pcm, int(rate), format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+# Spectrogram pictures: YAMNet's framing (25 ms Hann windows every 10 ms, 512-point FFT, mel 125-7500 Hz).
+_SPEC_WINDOW = 400
+_SPEC_HOP = 160
+_SPEC_FFT = 512
+_MEL_LOW_HZ, _MEL_HIGH_HZ = 125.0, 7500.0
+_SPEC_RANGE_DB = 80.0  # shown below each picture's loudest point
+_SPEC_FLOOR_DB = -100.0  # absolute floor (0 dB: a full-scale sine): digital silence stays dark
+# Viridis at 0, 0.2, 0.4, 0.6, 0.8, 1: dark purple (quiet) through blue and green to yellow (loud).
+_VIRIDIS = np.array(
+    [(68, 1, 84), (65, 68, 135), (42, 120, 142), (34, 168, 132), (122, 209, 81), (253, 231, 37)], np.float32
+)
+
+
+def _hz_to_mel(hz):
+    return 2595.0 * np.log10(1.0 + np.asarray(hz, np.float64) / 700.0)
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_matrix(bands: int) -> np.ndarray:
+    """(FFT bins, bands) triangular HTK-mel filters between ``_MEL_LOW_HZ`` and ``_MEL_HIGH_HZ``."""
+    freqs = np.arange(_SPEC_FFT // 2 + 1) * SAMPLE_RATE / _SPEC_FFT
+    edges_mel = np.linspace(_hz_to_mel(_MEL_LOW_HZ), _hz_to_mel(_MEL_HIGH_HZ), bands + 2)
+    mel = _hz_to_mel(freqs)[:, None]
+    lower, centre, upper = edges_mel[:-2], edges_mel[1:-1], edges_mel[2:]
+    rising = (mel - lower) / (centre - lower)
+    falling = (upper - mel) / (upper - centre)
+    weights = np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
+    weights.flags.writeable = False
+    return weights
+
+
+def _colour_table(anchors: np.ndarray, size: int = 256) -> np.ndarray:
+    """(size, 3) uint8 colours interpolated linearly between evenly spaced ``anchors``."""
+    at = np.linspace(0.0, 1.0, len(anchors))
+    levels = np.linspace(0.0, 1.0, size)
+    table = np.stack([np.interp(levels, at, anchors[:, c]) for c in range(3)], axis=1)
+    table = np.rint(table).astype(np.uint8)
+    table.flags.writeable = False
+    return table
+
+
+_COLOURS = _colour_table(_VIRIDIS)
+_SPEC_HANN = np.hanning(_SPEC_WINDOW + 1)[:-1].astype(np.float32)  # periodic Hann
+_SPEC_HANN.flags.writeable = False
+
+
+def spectrogram_image(wave: np.ndarray, *, height: int = 64) -> np.ndarray:
+    """A small picture of a 16 kHz wave for galleries: uint8 RGB ``(height, frames, 3)``.
+
+    Log-mel spectrogram (``height`` bands, 125-7500 Hz; one column per 10 ms, 98 for a 1-s clip), low
+    frequencies at the bottom, coloured with viridis. Brightness is relative to the picture's loudest
+    point (80 dB shown) but never below an absolute floor, so digital silence stays dark.
+    """
+    wave = np.nan_to_num(np.asarray(wave, dtype=np.float32))
+    if wave.ndim != 1:
+        raise ValueError(f"spectrogram_image needs a 1-D wave, not shape {wave.shape}")
+    if int(height) != height or height < 1:
+        raise ValueError(f"height must be a positive whole number, not {height}")
+    if len(wave) < _SPEC_WINDOW:
+        wave = np.pad(wave, (0, _SPEC_WINDOW - len(wave)))
+    frames = np.lib.stride_tricks.sliding_window_view(wave, _SPEC_WINDOW)[::_SPEC_HOP] * _SPEC_HANN
+    power = np.square(np.abs(np.fft.rfft(frames, _SPEC_FFT))) / (_SPEC_HANN.sum() / 2) ** 2
+    # einsum, not @: BLAS threads take milliseconds to wake for a matrix this small on a busy machine.
+    mel = np.einsum("fb,bm->fm", power.astype(np.float32), _mel_matrix(int(height)))
+    db = 10.0 * np.log10(np.maximum(mel, 10.0 ** (_SPEC_FLOOR_DB / 10.0)))
+    top = float(db.max())
+    bottom = max(top - _SPEC_RANGE_DB, _SPEC_FLOOR_DB)
+    values = (db - bottom) / (top - bottom) if top > bottom else np.zeros_like(db)
+    levels = np.rint(np.clip(values.T[::-1], 0.0, 1.0) * (len(_COLOURS) - 1)).astype(np.intp)
+    return _COLOURS[levels]
+
+
+def _decode_audio_one(
+    name: str, source: bytes | str | os.PathLike, hop_seconds: float
+) -> tuple[str, list[np.ndarray]] | InputError:
+    try:
+        return name, clip_windows(load_audio(source, name), hop_seconds=hop_seconds)
+    except InputError as err:
+        return err
+    except Exception as exc:  # one odd file must never stop the others
+        return InputError(name, f"could not be decoded ({type(exc).__name__}: {exc})")
+
+
+def decode_audio_files(
+    items: Iterable[tuple[str, bytes | str | os.PathLike]],
+    *,
+    workers: int = 2,
+    lookahead: int = 8,
+    hop_seconds: float = 1.0,
+) -> Iterator[tuple[str, list[np.ndarray]] | InputError]:
+    """Decode ``(name, source)`` uploads in a thread pool; yield ``(name, windows)`` or the InputError, in order.
+
+    ``windows`` is ``clip_windows(load_audio(source, name), hop_seconds=hop_seconds)``.
+
+    A bad file never stops the others. As in ``decode_images``, at most ``lookahead`` files are read
+    ahead of the consumer (one 10-minute file is about 38 MB of windows), and closing the generator
+    cancels what has not started and waits for the decodes in progress.
+    """
+    if workers < 1 or lookahead < 1:
+        raise ValueError("workers and lookahead must be at least 1")
+    sources = iter(items)
+    pending: deque[Future[tuple[str, list[np.ndarray]] | InputError]] = deque()
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tm-decode-audio")
+    try:
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < lookahead:
+                try:
+                    name, source = next(sources)
+                except StopIteration:
+                    exhausted = True
+                else:
+                    pending.append(executor.submit(_decode_audio_one, name, source, hop_seconds))
+            if not pending:
+                return
+            yield pending.popleft().result()
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
