@@ -1,11 +1,14 @@
 """The engine without a browser.
 
-    python -m tm_core train DATA_DIR --out OUT_DIR [--epochs N --batch-size N --learning-rate X --encoder NAME --seed N]
+    python -m tm_core train DATA_DIR --out OUT_DIR [--kind image|audio --epochs N --batch-size N
+                                                    --learning-rate X --encoder NAME --seed N]
     python -m tm_core evaluate OUT_DIR TEST_DIR      # JSON on stdout, progress on stderr
     python -m tm_core predict OUT_DIR FILE...
 
-DATA_DIR and TEST_DIR are folders (or zips) of ``<class>/<files>``. Bad input is one line
-on stderr and a non-zero exit code, never a traceback.
+DATA_DIR and TEST_DIR are folders (or zips) of ``<class>/<files>``: images, or for audio any
+wav / flac / ogg / mp3 (a folder ``background_noise`` or ``_background_noise_`` is the
+Background Noise class). Bad input is one line on stderr and a non-zero exit code, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -66,12 +69,13 @@ def _report_skipped(errors: list[InputError]) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    if args.kind != "image":
-        raise InputError(args.kind, "only image projects can be trained from the command line so far")
+    if args.kind not in ("image", "audio"):
+        raise InputError(args.kind, "only image and audio projects can be trained from the command line so far")
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                          test_fraction=args.test_fraction, seed=args.seed).validate()
-    from tm_core.encoders import encoder_names, get_encoder
+    from tm_core.encoders import default_encoder, encoder_names, get_encoder
 
+    args.encoder = args.encoder or default_encoder(args.kind)
     if args.encoder not in encoder_names(args.kind):
         raise InputError(args.encoder, f"unknown encoder; choose one of: {', '.join(encoder_names(args.kind))}")
     out = Path(args.out)
@@ -79,11 +83,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise InputError(str(out), "exists and is not a folder")
     listing = _listing(args.data_dir)
 
-    from tm_core import export
+    from tm_core import augment, export
     from tm_core.evaluation import evaluate_run
     from tm_core.features import FeatureCache
     from tm_core.project import Project, Sample
-    from tm_core.training import train
+    from tm_core.training import split_per_class, train
 
     log(f"loading encoder {args.encoder}")
     encoder = get_encoder(args.encoder, args.kind)
@@ -105,11 +109,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     _report_skipped(skipped)
     for name, n in project.counts().items():
         if n == 0:
-            log(f"class '{name}' has no usable images: left out")
-    project.check_trainable()
+            log(f"class '{name}' has no usable {'sounds' if args.kind == 'audio' else 'images'}: left out")
+    project.check_trainable(require_background=False)
+    if args.kind == "audio" and not (project.background and project.background.samples):
+        log("note: no background_noise folder: the model will not know silence or room noise "
+            "(the app asks for a Background Noise class)")
     ds = project.dataset()
     features = cache.matrix(encoder.name, ds.samples)
-    log(f"{len(ds.samples)} samples in {len(ds.class_names)} classes embedded in {embed_s:.1f} s; training {config.epochs} epochs")
+    log(f"{len(ds.samples)} samples in {len(ds.class_names)} classes embedded in {embed_s:.1f} s")
+    split = split_per_class(ds.labels, config.test_fraction, config.seed)
+    extra = None
+    if args.kind == "audio" and not args.no_augment:
+        t0 = time.perf_counter()
+        extra = augment.embed_views(cache, encoder, ds, split, on_progress=Progress("augmenting", None))
+        log(f"{len(extra[1])} augmented views of the training samples embedded in {time.perf_counter() - t0:.1f} s")
+    log(f"training {config.epochs} epochs")
 
     width = len(str(config.epochs))
 
@@ -117,8 +131,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         test = "" if s.test_loss is None else f"  test_loss {s.test_loss:.4f}  test_acc {s.test_accuracy:.4f}"
         print(f"epoch {s.epoch:>{width}}/{config.epochs}  loss {s.loss:.4f}  acc {s.accuracy:.4f}{test}", flush=True)
 
-    run = train(features, ds.labels, ds.class_names, config, on_epoch=on_epoch)
-    run.info.update(encoder=encoder.name, kind=args.kind, counts=project.counts(), skipped=[str(e) for e in skipped])
+    run = train(features, ds.labels, ds.class_names, config, split=split, on_epoch=on_epoch, extra=extra)
+    run.info.update(encoder=encoder.name, kind=args.kind, counts=project.counts(), skipped=[str(e) for e in skipped],
+                    augmented_views=0 if extra is None else int(len(extra[1])))
     held_out = evaluate_run(run, features, ds.labels)
     if held_out.accuracy is not None:
         per = ", ".join(f"{k} {v:.2f}" for k, v in held_out.per_class.items() if v is not None)
@@ -141,49 +156,75 @@ def _load_model(folder: str):
     return ExportedModel(folder)
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
+def _model_class(model, folder: str) -> str:
+    """The model's class for a test folder name (``background_noise`` → Background Noise)."""
+    from tm_core.project import BACKGROUND, BACKGROUND_FOLDERS
+
+    if folder.lower() in BACKGROUND_FOLDERS and BACKGROUND in model.class_names:
+        return BACKGROUND
+    return folder
+
+
+def _file_probs(model, items):
+    """(name, InputError | probabilities) per file: an image's, or the mean over an audio file's 1-second windows."""
     import numpy as np
 
     from tm_core import media
+
+    items = list(items)
+    if model.kind == "audio":
+        for (name, _), result in zip(items, media.decode_audio_files(items)):
+            if isinstance(result, InputError):
+                yield name, result
+            elif not result[1]:
+                yield name, InputError(name, "has no sound to classify")
+            else:
+                yield name, model.predict(np.stack(result[1])).mean(axis=0)
+        return
+    decoded = [(name, r) for name, r in media.decode_images(items)]
+    good = [r for _, r in decoded if not isinstance(r, InputError)]
+    probs = iter(model.predict(np.stack(good)) if good else [])
+    for name, r in decoded:
+        yield name, r if isinstance(r, InputError) else next(probs)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from tm_core.evaluation import evaluate
 
     model = _load_model(args.out_dir)
     listing = _listing(args.test_dir)
-    unknown = [c for c in listing.classes if c not in model.class_names]
+    unknown = [c for c in listing.classes if _model_class(model, c) not in model.class_names]
     if unknown:
         raise InputError(args.test_dir, f"has classes the model does not know: {', '.join(unknown)} "
                          f"(the model knows: {', '.join(model.class_names)})")
     skipped = list(listing.skipped)
-    images, labels = [], []
-    progress = Progress("decoding", len(listing.files))
-    for i, (f, (_, result)) in enumerate(zip(listing.files, media.decode_images((f.name, f.source) for f in listing.files)), 1):
+    rows, labels = [], []
+    progress = Progress("predicting", len(listing.files))
+    results = _file_probs(model, ((f.name, f.source) for f in listing.files))
+    for i, (f, (_, result)) in enumerate(zip(listing.files, results), 1):
         if isinstance(result, InputError):
             skipped.append(result)
         else:
-            images.append(result)
-            labels.append(model.class_names.index(f.class_name))
+            rows.append(result)
+            labels.append(model.class_names.index(_model_class(model, f.class_name)))
         progress(i)
     _report_skipped(skipped)
-    if not images:
-        raise InputError(args.test_dir, "has no usable images")
-    log(f"predicting {len(images)} images")
-    probs = model.predict(np.stack(images))
-    result = evaluate(probs, np.array(labels), model.class_names).to_dict()
+    if not rows:
+        raise InputError(args.test_dir, "has no usable files")
+    result = evaluate(np.stack(rows), np.array(labels), model.class_names).to_dict()
     result["skipped"] = [str(e) for e in skipped]
     print(json.dumps(result))
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from tm_core import media
-
     model = _load_model(args.out_dir)
     failed = 0
-    for path in args.files:
-        try:
-            probs = model.predict(media.image_to_array(Path(path), name=path))
-        except InputError as e:
-            log(f"error: {e}")
+    for path, probs in _file_probs(model, ((p, Path(p)) for p in args.files)):
+        if isinstance(probs, InputError):
+            log(f"error: {probs}")
             failed += 1
             continue
         ranked = sorted(zip(model.class_names, probs.tolist()), key=lambda kv: -kv[1])
@@ -198,17 +239,20 @@ def parser() -> argparse.ArgumentParser:
     from tm_core.project import KINDS
 
     d = TrainConfig()
-    p = argparse.ArgumentParser(prog="python -m tm_core", description="Teachable Studio's engine: train, evaluate and run image classifiers.")
+    p = argparse.ArgumentParser(prog="python -m tm_core", description="Teachable Studio's engine: train, evaluate and run image and audio classifiers.")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train on DATA_DIR/<class>/<files> and write every export into OUT_DIR")
-    t.add_argument("data_dir", metavar="DATA_DIR", help="folder (or .zip) of class folders of images")
+    t.add_argument("data_dir", metavar="DATA_DIR", help="folder (or .zip) of class folders of images or sounds")
     t.add_argument("--out", required=True, metavar="OUT_DIR", help="folder for model.keras, keras_model.h5, labels.txt, *.tflite, run.json")
     t.add_argument("--kind", default="image", choices=KINDS, help="project kind (default: image)")
     t.add_argument("--epochs", type=int, default=d.epochs, help=f"passes over the training samples (default {d.epochs})")
     t.add_argument("--batch-size", type=int, default=d.batch_size, help=f"samples per weight update (default {d.batch_size})")
     t.add_argument("--learning-rate", type=float, default=d.learning_rate, help=f"size of each update (default {d.learning_rate})")
     t.add_argument("--test-fraction", type=float, default=d.test_fraction, help=f"share of each class held out (default {d.test_fraction})")
-    t.add_argument("--encoder", default="mobilenet_v2_0.35", help="mobilenet_v2_0.35 (default, Teachable Machine's) or mobilenet_v1_0.25 (faster)")
+    t.add_argument("--encoder", default=None, help="image: mobilenet_v2_0.35 (default, Teachable Machine's) or "
+                   "mobilenet_v1_0.25 (faster); audio: yamnet_speech (default) or yamnet_embedding")
+    t.add_argument("--no-augment", action="store_true", help="audio: train on the recordings only, without "
+                   "shifted, louder/softer and noisier copies")
     t.add_argument("--seed", type=int, default=d.seed, help="fixes split, initial weights and shuffling")
     t.add_argument("--no-tflite", action="store_true", help="skip the TFLite exports (they take the longest)")
     t.set_defaults(func=cmd_train)
@@ -216,7 +260,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("out_dir", metavar="OUT_DIR")
     e.add_argument("test_dir", metavar="TEST_DIR")
     e.set_defaults(func=cmd_evaluate)
-    r = sub.add_parser("predict", help="top class and probabilities for each image file")
+    r = sub.add_parser("predict", help="top class and probabilities for each image or sound file")
     r.add_argument("out_dir", metavar="OUT_DIR")
     r.add_argument("files", nargs="+", metavar="FILE")
     r.add_argument("--json", action="store_true", help="one JSON object per line")

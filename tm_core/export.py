@@ -11,6 +11,12 @@ Files written by ``export_all`` into one folder:
 - ``model_float32.tflite``: input uint8 RGB like ``model.keras``; output float probabilities.
 - ``model_int8.tflite``: fully integer-quantized (calibrated on the project's own samples);
   input uint8 RGB pixels as they are (scale 1, zero point 0); output float probabilities.
+
+Audio projects (``encoder.kind == "audio"``) write ``model.keras`` and ``model_float32.tflite``
+taking (n, 16000) float32 waveforms at 16 kHz (one 1-second window each, as
+``media.clip_windows`` cuts them) and returning probabilities, ``labels.txt``, and
+``audio_layers.py``: YAMNet's log-mel layer, which ``import audio_layers`` registers so that
+``model.keras`` loads without Teachable Studio.
 """
 
 from __future__ import annotations
@@ -29,6 +35,11 @@ from tm_core.encoders.image import INPUT_SHAPE, normalization_layer
 from tm_core.errors import InputError
 
 FILES = ("model.keras", "keras_model.h5", "labels.txt", "model_float32.tflite", "model_int8.tflite")
+AUDIO_FILES = ("model.keras", "audio_layers.py", "labels.txt", "model_float32.tflite")
+
+
+def files_for(kind: str) -> tuple[str, ...]:
+    return AUDIO_FILES if kind == "audio" else FILES
 
 
 def labels_text(class_names: list[str]) -> str:
@@ -42,9 +53,13 @@ def _head_model(head, dim: int, name: str):
 
 
 def build_model(encoder, head, input_dtype: str = "uint8"):
-    """The app's model as one Keras model: RGB pixels (0..255) in, probabilities out."""
+    """The app's model as one Keras model: RGB pixels (0..255) or 16 kHz waveforms in, probabilities out."""
     import keras
 
+    if encoder.kind == "audio":
+        inputs = keras.Input(encoder.input_shape, dtype="float32", name="waveform")
+        outputs = _head_model(head, encoder.dim, "head")(encoder.model(inputs, training=False))
+        return keras.Model(inputs, outputs, name="teachable_studio_audio_model")
     inputs = keras.Input(INPUT_SHAPE, dtype=input_dtype, name="image")
     x = normalization_layer()(inputs)
     x = encoder.backbone(x, training=False)
@@ -94,8 +109,14 @@ def save_tflite(path: Path, encoder, head, *, int8: bool, representative: np.nda
     # point 0 because the calibration set spans exactly 0..255 (one pixel of the first image is
     # set to 0 and one to 255; whole black or white images would widen every layer's range):
     # the quantized model then takes the uint8 pixels as they are.
-    dtype = tf.float32 if int8 else tf.uint8
     options: dict = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
+    if encoder.kind == "audio":
+        if int8:
+            raise InputError("int8 export", "is offered for image models only")
+        build_model(encoder, head).export(str(path), format="litert", verbose=False, input_signature=[
+            tf.TensorSpec((1, *encoder.input_shape), tf.float32)], **options)
+        return
+    dtype = tf.float32 if int8 else tf.uint8
     if int8:
         if representative is None or not len(representative):
             raise InputError("int8 export", "needs sample images to calibrate on")
@@ -143,6 +164,15 @@ def export_all(
         written[name] = folder / name
 
     put("model.keras", lambda p: model.save(p))
+    if encoder.kind == "audio":
+        from tm_core.encoders import audio_layers
+
+        source = Path(audio_layers.__file__).read_text(encoding="utf-8")
+        put("audio_layers.py", lambda p: p.write_text(source, encoding="utf-8"))
+        put("labels.txt", lambda p: p.write_text(labels_text(class_names), encoding="utf-8"))
+        if tflite:
+            put("model_float32.tflite", lambda p: save_tflite(p, encoder, head, int8=False))
+        return written
     put("keras_model.h5", lambda p: _save_legacy_h5(build_tm_model(encoder, head), p))
     put("labels.txt", lambda p: p.write_text(labels_text(class_names), encoding="utf-8"))
     if tflite:
@@ -169,6 +199,50 @@ def tm_keras_zip(files: dict[str, bytes]) -> bytes:
 
 
 _LOAD_PHOTO = '''image = ImageOps.fit(Image.open("photo.jpg").convert("RGB"), (224, 224), Image.Resampling.LANCZOS)'''
+
+
+_LOAD_CLIP = '''wave, rate = sf.read("clip.wav", dtype="float32", always_2d=True)  # wav, flac, ogg or mp3
+wave = soxr.resample(wave.mean(axis=1), rate, 16000).astype(np.float32)  # 16 kHz mono
+if len(wave) < 16000:  # a short clip is centred in one second of silence, as in the app
+    wave = np.pad(wave, ((16000 - len(wave)) // 2, 16000 - len(wave) - (16000 - len(wave)) // 2))
+windows = [wave[i:i + 16000] for i in range(0, len(wave) - 15999, 16000)]  # 1-second windows'''
+
+
+def audio_snippet(kind: str, class_names: list[str]) -> str:
+    """Python that runs a downloaded audio model on ``clip.wav`` as written (kind: keras, tflite_float32)."""
+    names = f"class_names = {list(class_names)!r}"
+    if kind == "keras":
+        return f'''# model.keras, audio_layers.py and labels.txt in one folder; pip install keras tensorflow soundfile soxr
+import numpy as np
+import soundfile as sf
+import soxr
+import keras
+import audio_layers  # noqa: F401  (registers YAMNet's log-mel layer that model.keras uses)
+
+model = keras.saving.load_model("model.keras")
+{names}
+{_LOAD_CLIP}
+for second, probs in enumerate(model.predict(np.stack(windows), verbose=0)):
+    print(f"{{second}} s: {{class_names[int(np.argmax(probs))]}} {{float(probs.max()):.2f}}")
+'''
+    if kind == "tflite_float32":
+        return f'''import numpy as np
+import soundfile as sf
+import soxr
+from ai_edge_litert.interpreter import Interpreter  # pip install ai-edge-litert soundfile soxr
+
+interpreter = Interpreter(model_path="model_float32.tflite")
+interpreter.allocate_tensors()
+inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+{names}
+{_LOAD_CLIP}
+for second, window in enumerate(windows):
+    interpreter.set_tensor(inp["index"], window[None])  # (1, 16000) float32 in [-1, 1]
+    interpreter.invoke()
+    probs = interpreter.get_tensor(out["index"])[0]
+    print(f"{{second}} s: {{class_names[int(np.argmax(probs))]}} {{float(probs.max()):.2f}}")
+'''
+    raise ValueError(f"unknown audio snippet kind {kind!r}")
 
 
 def snippet(kind: str, class_names: list[str]) -> str:

@@ -41,8 +41,13 @@ class FeatureCache:
         total: int | None = None,
         on_progress: Progress | None = None,
         should_stop: Callable[[], bool] | None = None,
+        view: int = 0,
+        transform: Callable[[Sample], np.ndarray] | None = None,
     ) -> int:
         """Embed the samples not cached yet, in the encoder's batches; returns how many were new.
+
+        ``view`` > 0 caches ``transform(sample)`` (an augmented view, see ``tm_core.augment``)
+        under that view number instead of the sample itself.
 
         ``samples`` may be a generator still decoding files: batches are run as they fill, so
         decoding the next files overlaps with the backbone. Progress counts every sample seen.
@@ -57,15 +62,15 @@ class FeatureCache:
                 return
             if should_stop is not None and should_stop():
                 raise Stopped
-            vectors = encoder.encode(np.stack([s.data for s in batch]))
+            vectors = encoder.encode(np.stack([transform(s) if transform else s.data for s in batch]))
             for s, v in zip(batch, vectors):
-                self._store[(encoder.name, s.id, 0)] = v
+                self._store[(encoder.name, s.id, view)] = v
             new += len(batch)
             batch.clear()
 
         for s in samples:
             seen += 1
-            if (encoder.name, s.id, 0) in self._store:
+            if (encoder.name, s.id, view) in self._store:
                 continue
             batch.append(s)
             if len(batch) >= size:

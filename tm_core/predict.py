@@ -2,8 +2,9 @@
 
 ``Predictor`` serves the app (live frames, uploaded files); ``ExportedModel`` runs a
 folder written by ``export.export_all`` (what the CLI's evaluate and predict use);
-``TFLiteModel`` runs an exported ``.tflite`` file. All take RGB uint8 224×224 images, as
-``media.image_to_array`` makes them.
+``TFLiteModel`` runs an exported ``.tflite`` file. Image models take RGB uint8 224×224
+images, as ``media.image_to_array`` makes them; audio models take 1-second float32 windows at
+16 kHz, as ``media.clip_windows`` cuts them.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ class Predictor:
             raise ValueError("head and class names disagree")
         self.encoder, self.head, self.class_names = encoder, head, list(class_names)
 
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        single = np.ndim(images) == 3
-        probs = self.head.predict_proba(self.encoder.encode(images))
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """One image / window (probabilities) or a batch (one row each)."""
+        single = np.ndim(inputs) == len(self.encoder.input_shape)
+        probs = self.head.predict_proba(self.encoder.encode(inputs))
         return probs[0] if single else probs
 
 
@@ -88,6 +90,8 @@ class ExportedModel:
         import keras
         import tensorflow as tf
 
+        from tm_core.encoders import audio_layers  # noqa: F401  (registers the layer audio models use)
+
         try:
             self.model = keras.saving.load_model(model_path, compile=False)
         except Exception as e:  # noqa: BLE001 - any failure to read the file is the user's to fix
@@ -95,15 +99,19 @@ class ExportedModel:
         self.class_names = read_labels(labels_path)
         if self.model.output_shape[-1] != len(self.class_names):
             raise InputError(str(folder), "model.keras and labels.txt disagree on the number of classes")
+        self.input_shape = tuple(self.model.input_shape[1:])
+        self.dtype = np.dtype(self.model.inputs[0].dtype)
+        self.kind = "audio" if self.dtype == np.float32 and len(self.input_shape) == 1 else "image"
         self._fn = tf.function(
             lambda x: self.model(x, training=False),
-            input_signature=[tf.TensorSpec((None, *self.model.input_shape[1:]), tf.uint8)],
+            input_signature=[tf.TensorSpec((None, *self.input_shape), self.dtype)],
             autograph=False,
         )
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        images = np.asarray(images, np.uint8)
-        single = images.ndim == 3
+        """Images (uint8) or 16 kHz windows (float32), one or a batch, as the model was trained on."""
+        images = np.asarray(images, self.dtype)
+        single = images.ndim == len(self.input_shape)
         if single:
             images = images[None]
         probs = np.concatenate(
@@ -124,8 +132,8 @@ class TFLiteModel:
         self._out = self.interpreter.get_output_details()[0]
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        images = np.asarray(images, np.uint8)
-        single = images.ndim == 3
+        images = np.asarray(images, self._in["dtype"] if self._in["dtype"] == np.float32 else np.uint8)
+        single = images.ndim == len(self._in["shape"]) - 1
         out = []
         for img in images[None] if single else images:
             self.interpreter.set_tensor(self._in["index"], img[None].astype(self._in["dtype"]))

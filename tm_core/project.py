@@ -16,6 +16,10 @@ import numpy as np
 from tm_core.errors import InputError
 
 KINDS = ("image", "audio", "pose", "hands")
+BACKGROUND = "Background Noise"  # audio projects: the class of silence and room noise, as in Teachable Machine
+BACKGROUND_FOLDERS = ("background_noise", "_background_noise_", "background noise")  # imported as that class
+STARTER_CLASSES = {"image": ("Class 1", "Class 2"), "audio": (BACKGROUND, "Class 2"),
+                   "pose": ("Class 1", "Class 2"), "hands": ("Class 1", "Class 2")}
 
 
 def sample_id(data: np.ndarray) -> str:
@@ -29,7 +33,7 @@ def sample_id(data: np.ndarray) -> str:
 @dataclass(frozen=True)
 class Sample:
     id: str
-    data: np.ndarray  # image projects: RGB uint8 224×224×3, as media.image_to_array gives
+    data: np.ndarray  # image: RGB uint8 224×224×3 (media.image_to_array); audio: 1 s float32 at 16 kHz (16000,)
     name: str = ""  # where it came from (file name, "webcam"), for galleries and messages
 
 
@@ -39,6 +43,7 @@ class ProjectClass:
     samples: list[Sample] = field(default_factory=list)
     enabled: bool = True
     uid: str = field(default_factory=lambda: uuid.uuid4().hex[:8])  # stays the same when renamed
+    background: bool = False  # audio projects: the Background Noise class (cannot be renamed or removed)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -56,13 +61,27 @@ class Dataset:
 class Project:
     """Classes in the order the user made them; each holds its samples."""
 
-    def __init__(self, kind: str = "image", class_names: Iterable[str] = ("Class 1", "Class 2")):
+    def __init__(self, kind: str = "image", class_names: Iterable[str] | None = None):
+        """A new project; without ``class_names`` it starts as Teachable Machine's does (two classes,
+        an audio project's first being Background Noise)."""
         if kind not in KINDS:
             raise InputError(kind, f"unknown project kind; choose one of: {', '.join(KINDS)}")
         self.kind = kind
         self.classes: list[ProjectClass] = []
-        for name in class_names:
+        for name in STARTER_CLASSES[kind] if class_names is None else class_names:
             self.add_class(name)
+
+    @property
+    def background(self) -> ProjectClass | None:
+        """An audio project's Background Noise class (None for other kinds, or if not made yet)."""
+        return next((c for c in self.classes if c.background), None)
+
+    def _not_background(self, name: str, action: str) -> ProjectClass:
+        cls = self.get_class(name)
+        if cls.background:
+            raise InputError(name, f"cannot {action} this class: audio projects need it to learn what "
+                                   "silence and room noise sound like (record a few seconds of your room)")
+        return cls
 
     # classes
     def get_class(self, name: str) -> ProjectClass:
@@ -93,21 +112,31 @@ class Project:
             while self.has_class(f"Class {n}"):
                 n += 1
             name = f"Class {n}"
-        cls = ProjectClass(self._check_new_name(name))
+        name = self._check_new_name(name)
+        background = self.kind == "audio" and self.background is None and (
+            name == BACKGROUND or name.lower() in BACKGROUND_FOLDERS)
+        cls = ProjectClass(BACKGROUND if background else name, background=background)
         self.classes.append(cls)
         return cls
 
+    def class_for(self, name: str) -> str:
+        """The class a folder called ``name`` goes into (an audio project's background folders → Background Noise)."""
+        if self.kind == "audio" and name.lower() in BACKGROUND_FOLDERS + (BACKGROUND.lower(),) and self.background is not None:
+            return self.background.name
+        return name
+
     def rename_class(self, old: str, new: str) -> None:
-        cls = self.get_class(old)
         if new.strip() == old:
             return
+        cls = self._not_background(old, "rename")
         cls.name = self._check_new_name(new)
 
     def set_enabled(self, name: str, enabled: bool) -> None:
-        self.get_class(name).enabled = enabled
+        cls = self.get_class(name) if enabled else self._not_background(name, "disable")
+        cls.enabled = enabled
 
     def delete_class(self, name: str) -> None:
-        self.classes.remove(self.get_class(name))
+        self.classes.remove(self._not_background(name, "delete"))
 
     def clear_class(self, name: str) -> None:
         self.get_class(name).samples.clear()
@@ -132,12 +161,14 @@ class Project:
         if len(cls.samples) == before:
             raise InputError(sid, f"class '{class_name}' has no sample with this id")
 
-    def add_images(self, items: Iterable[tuple[str, str, object]], *, workers: int = 2) -> Iterator[Sample | InputError]:
+    def add_files(self, items: Iterable[tuple[str, str, object]], *, workers: int = 2) -> Iterator[Sample | InputError]:
         """Decode ``(class_name, name, bytes | path)`` items into the project, creating classes as needed.
 
-        Yields each added sample (or the InputError of a file that could not be used) as soon as it
-        is decoded, so a consumer can embed batches while the next files are still decoding.
-        Duplicates of a sample already in the class are skipped silently.
+        Images become one sample each; an audio file becomes one sample per second (Teachable
+        Machine's "extract samples", see ``media.clip_windows``). Yields each added sample (or the
+        InputError of a file that could not be used) as soon as it is decoded, so a consumer can
+        embed batches while the next files are still decoding. Duplicates of a sample already in
+        the class are skipped silently.
         """
         from tm_core import media
 
@@ -145,11 +176,23 @@ class Project:
 
         def sources():
             for class_name, name, source in items:
+                class_name = self.class_for(class_name)
                 if not self.has_class(class_name):
-                    self.add_class(class_name)
+                    class_name = self.add_class(class_name).name
                 classes.append(class_name)
                 yield name, source
 
+        if self.kind == "audio":
+            for i, result in enumerate(media.decode_audio_files(sources(), workers=workers)):
+                if isinstance(result, InputError):
+                    yield result
+                    continue
+                name, windows = result
+                for k, window in enumerate(windows):
+                    sample = self.add_sample(classes[i], window, f"{name} · {k + 1}/{len(windows)}" if len(windows) > 1 else name)
+                    if sample is not None:
+                        yield sample
+            return
         for i, (name, result) in enumerate(media.decode_images(sources(), workers=workers)):
             if isinstance(result, InputError):
                 yield result
@@ -159,12 +202,12 @@ class Project:
                 yield sample
 
     def add_listing(self, listing, *, workers: int = 2) -> Iterator[Sample | InputError]:
-        """``add_images`` for a ``media.TreeListing`` (a folder or zip of class folders)."""
+        """``add_files`` for a ``media.TreeListing`` (a folder or zip of class folders)."""
         for class_name in listing.classes:
-            if not self.has_class(class_name):
+            if not self.has_class(self.class_for(class_name)):
                 self.add_class(class_name)
         yield from listing.skipped
-        yield from self.add_images(((f.class_name, f.name, f.source) for f in listing.files), workers=workers)
+        yield from self.add_files(((f.class_name, f.name, f.source) for f in listing.files), workers=workers)
 
     # views
     def counts(self) -> dict[str, int]:
@@ -177,11 +220,15 @@ class Project:
         labels = np.concatenate([np.full(len(c), i, np.int64) for i, c in enumerate(use)]) if use else np.zeros(0, np.int64)
         return Dataset(samples, labels, [c.name for c in use])
 
-    def check_trainable(self) -> None:
-        """Raise InputError unless training can start: two enabled classes with samples."""
+    def check_trainable(self, *, require_background: bool = True) -> None:
+        """Raise InputError unless training can start: two enabled classes with samples, and for an
+        audio project (unless ``require_background`` is False) Background Noise samples."""
         ds = self.dataset()
         if len(ds.class_names) < 2:
             raise InputError(
                 "project", "training needs at least two enabled classes with samples "
                 f"(now: {', '.join(f'{k} {v}' for k, v in self.counts().items()) or 'no classes'})"
             )
+        if self.kind == "audio" and require_background and not (self.background and self.background.samples):
+            raise InputError(BACKGROUND, "an audio project needs Background Noise samples to train: record a few "
+                                         "seconds of your room being quiet, so the model learns what is not a sound class")

@@ -214,8 +214,12 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     initial_head: Head | None = None,
     on_head: Callable[[Head], None] | None = None,
+    extra: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Run:
     """Train a head on ``features`` (n, d) with integer ``labels`` (n,) in 0..len(class_names)-1.
+
+    ``extra`` = (features, labels) of augmented views of training samples: trained on together
+    with ``split.train`` every epoch, never tested (build it only from the training part).
 
     ``on_epoch`` gets each epoch's train and test loss and accuracy as soon as it ends.
     ``should_stop`` is asked before each epoch; when it says yes, training ends and the run
@@ -235,6 +239,9 @@ def train(
         raise ValueError("labels must be in 0..len(class_names)-1")
     split = split or split_per_class(y, config.test_fraction, config.seed)
     xtr, ytr, xte, yte = x[split.train], y[split.train], x[split.test], y[split.test]
+    if extra is not None and len(extra[1]):
+        xtr = np.concatenate([xtr, np.asarray(extra[0], np.float32)])
+        ytr = np.concatenate([ytr, np.asarray(extra[1], np.int64)])
     onehot = np.eye(k, dtype=np.float32)[ytr]
 
     head = initial_head or init_head(x.shape[1], k, config.hidden_units, config.seed)

@@ -29,7 +29,19 @@ def encoder_names(kind: str = "image") -> list[str]:
         from tm_core.encoders import image
 
         return list(image.SPECS)
+    if kind == "audio":
+        from tm_core.encoders import audio
+
+        return list(audio.SPECS)
     raise InputError(kind, f"no encoders for '{kind}' projects yet")
+
+
+def encoder_label(name: str, kind: str = "image") -> str:
+    """What the encoder is, in a few words, for pickers."""
+    from tm_core.encoders import audio, image
+
+    spec = (audio.SPECS if kind == "audio" else image.SPECS).get(name)
+    return spec.label if spec else name
 
 
 def default_encoder(kind: str = "image") -> str:
@@ -41,6 +53,10 @@ def get_encoder(name: str, kind: str = "image") -> Encoder:
     names = encoder_names(kind)
     if name not in names:
         raise InputError(name, f"unknown {kind} encoder; choose one of: {', '.join(names)}")
+    if kind == "audio":
+        from tm_core.encoders import audio
+
+        return audio.AudioEncoder(name)
     from tm_core.encoders import image
 
     return image.ImageEncoder(name)
