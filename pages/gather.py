@@ -56,7 +56,7 @@ def upload_into(cls, k: str, label: str, **options) -> None:
     """A file uploader whose files all go to ``cls``; taken once, then the uploader starts empty."""
     files = st.file_uploader(label, key=f"{k}:{nonce(k)}", label_visibility="collapsed", **options)
     if files:
-        take(project.add_images((cls.name, f.name, f.getvalue()) for f in files), cls.name)
+        take(project.add_files((cls.name, f.name, f.getvalue()) for f in files), cls.name)
         reset(k)
         st.rerun()
 
@@ -96,7 +96,7 @@ def class_card(cls) -> None:
             k = f"cam:{key}"
             photo = st.camera_input("Take a photo", key=f"{k}:{nonce(k)}")
             if photo is not None:
-                take(project.add_images([(cls.name, "webcam photo", photo.getvalue())]), cls.name)
+                take(project.add_files([(cls.name, "webcam photo", photo.getvalue())]), cls.name)
                 reset(k)
                 st.rerun()
         gallery(cls)

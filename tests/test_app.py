@@ -123,7 +123,7 @@ def filled_app(root: Path, classes=("rock", "paper"), n=12) -> AppTest:
     p = sess(at).project
     for old, cls in zip(list(p.counts()), classes):
         p.rename_class(old, cls)
-        list(p.add_images((cls, f.name, f.read_bytes()) for f in photos(root, cls, n)))
+        list(p.add_files((cls, f.name, f.read_bytes()) for f in photos(root, cls, n)))
     return at
 
 
@@ -164,7 +164,7 @@ def test_sidebar_shows_the_trained_model_and_when_samples_changed(rps_train):
 
     s = Session()
     for i, cls in enumerate(("Class 1", "Class 2")):
-        list(s.project.add_images((cls, f.name, f.read_bytes()) for f in photos(rps_train, ("rock", "paper")[i], 6)))
+        list(s.project.add_files((cls, f.name, f.read_bytes()) for f in photos(rps_train, ("rock", "paper")[i], 6)))
     ds = s.project.dataset()
     features = np.random.default_rng(0).normal(size=(len(ds.samples), 16)).astype(np.float32)
     s.current = s.add_run(train(features, ds.labels, ds.class_names, TrainConfig(epochs=2)), s.encoder_name, ds, features)
