@@ -48,8 +48,17 @@ def default_encoder(kind: str = "image") -> str:
     return encoder_names(kind)[0]
 
 
-def get_encoder(name: str, kind: str = "image") -> Encoder:
+def kind_of(name: str) -> str:
+    """The project kind an encoder name belongs to (names are unique across kinds)."""
+    for kind in ("image", "audio"):
+        if name in encoder_names(kind):
+            return kind
+    raise InputError(name, "unknown encoder")
+
+
+def get_encoder(name: str, kind: str | None = None) -> Encoder:
     """Build the encoder called ``name`` (loads its pretrained file: slow, cache the result)."""
+    kind = kind or kind_of(name)
     names = encoder_names(kind)
     if name not in names:
         raise InputError(name, f"unknown {kind} encoder; choose one of: {', '.join(names)}")
