@@ -223,12 +223,12 @@ class Project:
     def check_trainable(self, *, require_background: bool = True) -> None:
         """Raise InputError unless training can start: two enabled classes with samples, and for an
         audio project (unless ``require_background`` is False) Background Noise samples."""
+        if self.kind == "audio" and require_background and not (self.background and self.background.samples):
+            raise InputError(BACKGROUND, "an audio project needs Background Noise samples to train: record a few "
+                                         "seconds of your room being quiet, so the model learns what is not a sound class")
         ds = self.dataset()
         if len(ds.class_names) < 2:
             raise InputError(
                 "project", "training needs at least two enabled classes with samples "
                 f"(now: {', '.join(f'{k} {v}' for k, v in self.counts().items()) or 'no classes'})"
             )
-        if self.kind == "audio" and require_background and not (self.background and self.background.samples):
-            raise InputError(BACKGROUND, "an audio project needs Background Noise samples to train: record a few "
-                                         "seconds of your room being quiet, so the model learns what is not a sound class")
