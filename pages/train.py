@@ -5,8 +5,7 @@ from dataclasses import replace
 import streamlit as st
 
 from tm_core import charts
-from tm_core.encoders import encoder_names
-from tm_core.encoders.image import SPECS
+from tm_core.encoders import default_encoder, encoder_label, encoder_names
 from tm_core.experiments import history_frame
 from tm_core.training import TrainConfig, split_per_class, train
 from tm_core.ui import state
@@ -31,7 +30,12 @@ def settings() -> TrainConfig:
     c = sess.config
     for key, value in (("epochs", c.epochs), ("batch_size", c.batch_size), ("learning_rate", c.learning_rate)):
         st.session_state.setdefault(f"cfg:{key}", value)
-    st.session_state.setdefault("cfg:encoder", sess.encoder_name)
+    kind = sess.project.kind
+    names = encoder_names(kind)
+    if sess.encoder_name not in names:
+        sess.encoder_name = default_encoder(kind)
+    if st.session_state.get("cfg:encoder") not in names:  # e.g. the project kind changed
+        st.session_state["cfg:encoder"] = sess.encoder_name
     with st.expander("Advanced", expanded=False):
         epochs = st.number_input("Epochs", 1, 1000, step=1, key="cfg:epochs")
         st.caption("One epoch = every training sample has been shown to the model once. "
@@ -40,10 +44,10 @@ def settings() -> TrainConfig:
         st.caption("How many samples the model looks at before each small correction of its weights.")
         lr = st.number_input("Learning rate", 0.00001, 1.0, step=0.0001, format="%.5f", key="cfg:learning_rate")
         st.caption("How big each correction is. Too big and learning jumps around; too small and it crawls.")
-        names = encoder_names(sess.project.kind)
-        enc = st.selectbox("Pretrained network", names, key="cfg:encoder", format_func=lambda n: SPECS[n].label)
-        st.caption("The frozen network that turns each picture into numbers; only the small head on top is trained.")
-        st.button("Reset to defaults", on_click=reset_defaults, args=(names[0],))
+        enc = st.selectbox("Pretrained network", names, key="cfg:encoder", format_func=lambda n: encoder_label(n, kind))
+        st.caption(f"The frozen network that turns each {'sound' if kind == 'audio' else 'picture'} into numbers; "
+                   "only the small head on top is trained.")
+        st.button("Reset to defaults", on_click=reset_defaults, args=(default_encoder(kind),))
     sess.encoder_name = enc
     sess.config = replace(sess.config, epochs=int(epochs), batch_size=int(batch), learning_rate=float(lr))
     return sess.config
@@ -57,7 +61,12 @@ def run_training(config: TrainConfig) -> None:
     ds, features = state.embed_dataset(
         sess, on_progress=lambda d, n: progress.progress(d / n, text=f"Embedding sample {d} of {n}"))
     split = split_per_class(ds.labels, config.test_fraction, config.seed)
+    # Audio: shifted, louder/softer and noisier views of the training samples (cached; trained on, never tested)
+    extra = state.embed_views(
+        sess, ds, split, on_progress=lambda d, n: progress.progress(d / n, text=f"Augmenting {d} of {n}"))
     pending = sess.pending = PendingRun(config, sess.encoder_name, ds, features, split)
+    if len(extra[1]):
+        pending.info["augmented_views"] = int(len(extra[1]))
 
     def on_epoch(stats) -> None:
         pending.history.append(stats)
@@ -67,7 +76,7 @@ def run_training(config: TrainConfig) -> None:
         loss_chart.altair_chart(charts.metric_chart(frame, "loss", "Loss per epoch"))
 
     train(features, ds.labels, ds.class_names, config, split=split, on_epoch=on_epoch,
-          on_head=lambda head: setattr(pending, "head", head))
+          on_head=lambda head: setattr(pending, "head", head), extra=extra if len(extra[1]) else None)
     sess.finish_pending()
     st.rerun()
 
@@ -95,7 +104,10 @@ def under_the_hood() -> None:
             st.write("No samples were held out (each class needs at least 2), so there is nothing to test on.")
             return
         st.write(f"{n_test} samples ({run.config.test_fraction:.0%} of each class) were held out: the model never "
-                 "trained on them, so they show how it does on new pictures.")
+                 f"trained on them, so they show how it does on new {'sounds' if sess.project.kind == 'audio' else 'pictures'}.")
+        if run.info.get("augmented_views"):
+            st.write(f"It also trained on {run.info['augmented_views']} altered copies of the training sounds "
+                     "(shifted in time, louder or softer, with your Background Noise mixed in): never on held-out ones.")
         left, right = st.columns(2)
         left.altair_chart(charts.per_class_chart(ev))
         right.altair_chart(charts.confusion_chart(ev))

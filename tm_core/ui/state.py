@@ -49,6 +49,7 @@ class PendingRun:
     split: Split
     history: list[EpochStats] = field(default_factory=list)
     head: Head | None = None
+    info: dict = field(default_factory=dict)  # goes to Run.info, e.g. how many augmented views were trained on
 
 
 @dataclass
@@ -80,9 +81,16 @@ class Session:
         if p is None or p.head is None:
             return None
         run = Run(p.config, p.dataset.class_names, list(p.history), p.head, p.split,
-                  stopped=len(p.history) < p.config.epochs)
+                  stopped=len(p.history) < p.config.epochs, info=dict(p.info))
         self.current = self.add_run(run, p.encoder, p.dataset, p.features)
         return self.current
+
+    def new_project(self, kind: str) -> None:
+        """Start over with an empty ``Project(kind)``: embeddings, runs, model and exports go too."""
+        self.project = Project(kind)
+        self.cache = FeatureCache()
+        self.runs, self.current, self.pending, self.exports = [], None, None, {}
+        self.encoder_name = default_encoder(kind)
 
     def project_changed_since(self, record: RunRecord | None) -> bool:
         """True when the enabled classes or their samples differ from what ``record`` was trained on."""
@@ -101,6 +109,18 @@ def session() -> Session:
         st.session_state[KEY] = Session()
     sess = st.session_state[KEY]
     sess.finish_pending()
+    return sess
+
+
+def new_project(kind: str) -> Session:
+    """Replace this session's project with an empty one of ``kind`` (image, audio); returns the session.
+
+    Widget state that belonged to the old project (the encoder picked on the Train page, the
+    last report on the Gather page) is dropped too."""
+    sess = session()
+    sess.new_project(kind)
+    for key in ("cfg:encoder", "report", "compare"):
+        st.session_state.pop(key, None)
     return sess
 
 
@@ -129,6 +149,18 @@ def embed_dataset(sess: Session, on_progress: Callable[[int, int], None] | None 
     cached = len(ds.samples) - len(todo)
     sess.cache.embed(enc, todo, on_progress=(lambda d, _t: on_progress(cached + d, len(ds.samples))) if on_progress else None)
     return ds, sess.cache.matrix(enc.name, ds.samples)
+
+
+def embed_views(sess: Session, ds: Dataset, split: Split,
+                on_progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Augmented views of the training part of ``split`` (audio projects; empty for images), cached.
+
+    Like :func:`embed_dataset`, a Stop (a rerun) interrupts between batches and what was embedded
+    stays in ``sess.cache`` for the next try.
+    """
+    from tm_core import augment
+
+    return augment.embed_views(sess.cache, encoder(sess.encoder_name), ds, split, on_progress=on_progress)
 
 
 # ---------------------------------------------------------------------------------------------

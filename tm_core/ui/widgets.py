@@ -11,6 +11,8 @@ from tm_core.ui.state import RunRecord, Session
 # (a folder upload takes them all).
 UPLOAD_IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
 FEW_SAMPLES = 10  # below this a class is hard to learn and its held-out accuracy means little
+FEW_SOUNDS = 8  # audio: Teachable Machine asks for at least 8 one-second samples per class
+FEW_BACKGROUND = 20  # ... and 20 of Background Noise
 IMBALANCE = 3.0  # a class this many times larger than the smallest one dominates training
 
 
@@ -39,10 +41,24 @@ def sidebar_summary(sess: Session) -> None:
 
 def class_warnings(sess: Session) -> list[str]:
     """What a teacher would point out about the gathered samples."""
-    counts = {c.name: len(c) for c in sess.project.classes if c.enabled}
-    notes = [(f"**{name}** has only {n} sample{'s' if n != 1 else ''}" if n else f"**{name}** has no samples yet")
-             + f": aim for at least {FEW_SAMPLES}, from different angles and backgrounds."
-             for name, n in counts.items() if n < FEW_SAMPLES]
+    project = sess.project
+    audio = project.kind == "audio"
+    notes = []
+    for c in project.classes:
+        if not c.enabled:
+            continue
+        n = len(c)
+        if audio and c.background:
+            if n < FEW_BACKGROUND:
+                notes.append(f"**{c.name}** has {n} sample{'s' if n != 1 else ''}: record at least {FEW_BACKGROUND} "
+                             "seconds of your room without speaking, so the model learns what is *not* one of your sounds.")
+            continue
+        few = FEW_SOUNDS if audio else FEW_SAMPLES
+        if n < few:
+            notes.append((f"**{c.name}** has only {n} sample{'s' if n != 1 else ''}" if n else f"**{c.name}** has no samples yet")
+                         + (f": aim for at least {few} (one second each), said in different ways." if audio else
+                            f": aim for at least {few}, from different angles and backgrounds."))
+    counts = {c.name: len(c) for c in project.classes if c.enabled and not (audio and c.background)}
     filled = {k: v for k, v in counts.items() if v}
     if len(filled) >= 2:
         big, small = max(filled, key=filled.get), min(filled, key=filled.get)
