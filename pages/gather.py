@@ -1,7 +1,9 @@
-"""Gather: classes and their samples (upload, folder, zip of class folders, webcam), gallery."""
+"""Gather: the project kind, classes and their samples (upload, folder, zip of class folders, webcam or
+microphone), gallery."""
 
 import re
 
+import numpy as np
 import streamlit_webrtc  # noqa: F401  (before anything that imports TensorFlow)
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
@@ -13,9 +15,17 @@ from tm_core.ui import state, webrtc
 from tm_core.ui.widgets import UPLOAD_IMAGE_TYPES, class_warnings
 
 GALLERY = 24  # thumbnails shown per class before "show all"
+KINDS = {  # project kind -> what it learns from (pose and hands will come here)
+    "image": "Image · teach it pictures: photos, a folder or the webcam.",
+    "audio": "Audio · teach it sounds: one-second recordings from the microphone or sound files.",
+}
+BACKGROUND_CAPTION = ("Record at least 20 seconds of your room without speaking: the model learns what silence "
+                      "and room noise sound like, so it does not hear your other classes in them. "
+                      "This class cannot be renamed, disabled or deleted.")
 
 sess = state.session()
 project = sess.project
+audio = project.kind == "audio"
 
 
 def nonce(key: str) -> int:
@@ -39,7 +49,7 @@ def report(*messages: tuple[str, str]) -> None:
 def take(items, where: str) -> None:
     """Add decoded items to the project and report what was added and what was not."""
     added, errors = 0, []
-    with st.spinner(f"Reading images for {where}…"):
+    with st.spinner(f"Reading {'sounds' if audio else 'images'} for {where}…"):
         for result in items:
             if isinstance(result, Sample):
                 added += 1
@@ -63,30 +73,41 @@ def upload_into(cls, k: str, label: str, **options) -> None:
 
 def class_card(cls) -> None:
     key = cls.uid
+    fixed = audio and cls.background  # Background Noise: always there, always used, named as in Teachable Machine
     with st.container(border=True):
         top = st.columns([4, 1.3, 1, 1], vertical_alignment="bottom")
-        new_name = top[0].text_input("Class name", cls.name, key=f"name:{key}:{cls.name}")
+        new_name = top[0].text_input("Class name", cls.name, key=f"name:{key}:{cls.name}", disabled=fixed)
         if new_name.strip() != cls.name:
             try:
                 project.rename_class(cls.name, new_name)
                 st.rerun()
             except InputError as e:
                 top[0].error(e.reason)
-        enabled = top[1].toggle("Use in training", cls.enabled, key=f"on:{key}",
+        enabled = top[1].toggle("Use in training", cls.enabled, key=f"on:{key}", disabled=fixed,
                                 help="A disabled class keeps its samples but is left out of training.")
         if enabled != cls.enabled:
-            project.set_enabled(cls.name, enabled)
-            st.rerun()
+            try:
+                project.set_enabled(cls.name, enabled)
+                st.rerun()
+            except InputError as e:
+                top[1].error(e.reason)
         if top[2].button("Clear", key=f"clear:{key}", disabled=not cls.samples, help="Remove every sample of this class"):
             project.clear_class(cls.name)
             st.rerun()
-        with top[3].popover("Delete", help="Delete this class and its samples"):
-            st.write(f"Delete **{cls.name}** and its {len(cls)} samples?")
-            if st.button("Yes, delete", key=f"del:{key}", type="primary"):
-                project.delete_class(cls.name)
-                st.rerun()
+        if not fixed:
+            with top[3].popover("Delete", help="Delete this class and its samples"):
+                st.write(f"Delete **{cls.name}** and its {len(cls)} samples?")
+                if st.button("Yes, delete", key=f"del:{key}", type="primary"):
+                    project.delete_class(cls.name)
+                    st.rerun()
+        if fixed:
+            st.caption(BACKGROUND_CAPTION)
 
-        st.markdown(f"**{len(cls)}** sample{'s' if len(cls) != 1 else ''}")
+        st.markdown(f"**{len(cls)}** sample{'s' if len(cls) != 1 else ''}" + (" (one second each)" if audio else ""))
+        if audio:
+            sound_inputs(cls)
+            sound_gallery(cls)
+            return
         upload, folder, camera = st.tabs(["Upload images", "Upload a folder", "Webcam photo"])
         with upload:
             upload_into(cls, f"up:{key}", "Images", type=UPLOAD_IMAGE_TYPES, accept_multiple_files=True)
@@ -115,6 +136,52 @@ def gallery(cls) -> None:
             if st.button("✕", key=f"rm:{cls.uid}:{sample.id}", help="Delete this sample"):
                 project.delete_sample(cls.name, sample.id)
                 st.rerun()
+
+
+def sound_inputs(cls) -> None:
+    """Audio classes: record with the microphone (cut into 1-second samples), upload files or a folder."""
+    key = cls.uid
+    record, upload, folder = st.tabs(["Record", "Upload sounds", "Upload a folder"])
+    with record:
+        k = f"rec:{key}"
+        clip = st.audio_input("Record", key=f"{k}:{nonce(k)}", label_visibility="collapsed")
+        st.caption("Each second of the recording becomes one sample (Teachable Machine's \"extract samples\").")
+        if clip is not None:
+            take(project.add_files([(cls.name, "recording", clip.getvalue())]), cls.name)
+            reset(k)
+            st.rerun()
+    with upload:
+        upload_into(cls, f"up:{key}", "Sound files", type=list(media.AUDIO_EXTENSIONS), accept_multiple_files=True)
+        st.caption(f"{', '.join(media.AUDIO_EXTENSIONS)}; any length: each second becomes one sample.")
+    with folder:
+        upload_into(cls, f"dir:{key}", "A folder of sounds", accept_multiple_files="directory")
+
+
+@st.cache_data(max_entries=5000, show_spinner=False)
+def spectrogram(sample_id: str, _wave: np.ndarray) -> np.ndarray:
+    """A sample's spectrogram picture (keyed by its content id: samples never change)."""
+    return media.spectrogram_image(_wave)
+
+
+def sound_gallery(cls) -> None:
+    """Spectrogram thumbnails with a delete button each, and playback of any sample."""
+    if not cls.samples:
+        st.caption("No samples yet.")
+        return
+    show_all = len(cls) <= GALLERY or st.toggle(f"Show all {len(cls)}", key=f"all:{cls.uid}")
+    shown = cls.samples if show_all else cls.samples[-GALLERY:]
+    cols = st.columns(6)
+    for i, sample in enumerate(reversed(shown)):
+        with cols[i % 6]:
+            st.image(spectrogram(sample.id, sample.data), caption=sample.name[-22:] or None, width=110)
+            if st.button("✕", key=f"rm:{cls.uid}:{sample.id}", help="Delete this sample"):
+                project.delete_sample(cls.name, sample.id)
+                st.rerun()
+    by_label = {f"{i + 1}. {s.name or 'sample'}": s for i, s in enumerate(cls.samples)}
+    labels = list(by_label)
+    left, right = st.columns([2, 3], vertical_alignment="bottom")
+    pick = left.selectbox("Listen to", labels, index=len(labels) - 1, key=f"play:{cls.uid}")
+    right.audio(by_label[pick].data, sample_rate=media.SAMPLE_RATE)
 
 
 def webcam_recorder() -> None:
@@ -160,16 +227,39 @@ def burst_status(recorder) -> None:
         st.rerun(scope="app")
 
 
+def new_project_control() -> None:
+    """Start over with another kind of project (Teachable Machine's start page)."""
+    with st.popover("New project", icon=":material/add_circle:"):
+        kind = st.radio("Kind of project", list(KINDS), format_func=KINDS.get, key="new:kind")
+        n = sum(project.counts().values())
+        confirmed = True
+        if n:
+            confirmed = st.checkbox(f"I understand that the {n} samples and the models of this project will be lost",
+                                    key="new:confirm")
+        if st.button(f"Start a new {kind} project", type="primary", disabled=not confirmed):
+            state.new_project(kind)
+            st.session_state.pop("new:confirm", None)
+            st.rerun()
+
+
 st.title("Gather examples")
-st.write("Give each class a name and add examples of it: photos, a folder, or the webcam. "
-         "Aim for at least 10 varied examples per class (angles, light, backgrounds), then go to **Train**.")
+if audio:
+    st.write("Give each class a name and add sounds of it: record with the microphone or upload sound files; "
+             "each second becomes one sample. Record at least 20 seconds of **Background Noise** and 8 seconds "
+             "of each other class, then go to **Train**.")
+else:
+    st.write("Give each class a name and add examples of it: photos, a folder, or the webcam. "
+             "Aim for at least 10 varied examples per class (angles, light, backgrounds), then go to **Train**.")
+st.caption(f"{project.kind.capitalize()} project")
+new_project_control()
 
 for kind, text in st.session_state.get("report", []):
     getattr(st, kind)(text)
 for note in class_warnings(sess):
     st.warning(note)
 
-webcam_recorder()  # early and unconditionally: the WebRTC component must not come and go
+if not audio:
+    webcam_recorder()  # early and unconditionally: the WebRTC component must not come and go
 for cls in list(project.classes):
     class_card(cls)
 
@@ -178,8 +268,12 @@ if left.button("Add a class", icon=":material/add:", width="stretch"):
     project.add_class()
     st.rerun()
 with right.expander("Import a zip of class folders"):
-    st.caption("A zip with one folder per class (`rock/1.jpg`, `paper/2.jpg`, …). "
-               "Folders become classes; existing classes with the same name get the new samples.")
+    if audio:
+        st.caption("A zip with one folder per class (`yes/1.wav`, `no/2.wav`, …); a `background_noise` folder goes "
+                   "into Background Noise. Folders become classes; existing classes with the same name get the new samples.")
+    else:
+        st.caption("A zip with one folder per class (`rock/1.jpg`, `paper/2.jpg`, …). "
+                   "Folders become classes; existing classes with the same name get the new samples.")
     k = "zip"
     archive = st.file_uploader("Zip file", type=["zip"], key=f"{k}:{nonce(k)}", label_visibility="collapsed")
     if archive is not None:
