@@ -1,5 +1,10 @@
-"""Test the model (webcam, uploaded image) and export it."""
+"""Test the model (webcam or microphone, uploaded image or sound) and export it."""
 
+import io
+import zipfile
+
+import numpy as np
+import pandas as pd
 import streamlit_webrtc  # noqa: F401  (before anything that imports TensorFlow)
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
@@ -23,6 +28,15 @@ DOWNLOADS = [
     ("tflite_int8", "TFLite int8", "model_int8.tflite",
      "About a third of the size, for small devices; may disagree with the app on hard pictures (rock-paper-scissors: 1 in 10)."),
 ]
+
+AUDIO_DOWNLOADS = [
+    ("keras", "Keras (.zip)", "keras_audio.zip",
+     "model.keras + audio_layers.py + labels.txt: unzip them into one folder. Input: 1 second of 16 kHz mono "
+     "sound (16000 float32 values in [-1, 1]); the spectrogram is computed inside."),
+    ("tflite_float32", "TFLite float32", "model_float32.tflite",
+     "For phones and small boards (LiteRT). Same input, same predictions as the app."),
+]
+AUDIO_ZIP = ("model.keras", "audio_layers.py", "labels.txt")
 
 
 def predictor(rec) -> Predictor:
@@ -56,6 +70,75 @@ def live_bars(live) -> None:
     st.caption(f"{fps:.0f} frames/s")
 
 
+def live_microphone(rec) -> None:
+    """The microphone through the model: the last second is classified every hop, bars polled ~3×/s."""
+    st.subheader("Live microphone")
+    live = webrtc.session_object("live-audio", lambda: webrtc.LiveAudioPrediction(hop_seconds=0.5, alpha=0.5))
+    if live.predictor is None or getattr(live.predictor, "head", None) is not rec.run.head:
+        live.set_predictor(predictor(rec))
+    left, right = st.columns([3, 2])
+    with left:
+        webrtc_streamer(key="test-microphone", mode=WebRtcMode.SENDRECV, rtc_configuration=webrtc.rtc_configuration(),
+                        media_stream_constraints={"video": False, "audio": True},
+                        audio_frame_callback=webrtc.audio_callback(live))
+        live.hop_seconds = st.slider("Classify every … s", 0.1, 1.0, 0.5, step=0.1, key="live:hop",
+                                     help="The last second of sound is classified this often: "
+                                          "smaller means more overlap between windows and quicker answers.")
+    with right:
+        live_audio_bars(live)
+
+
+@st.fragment(run_every=0.3)
+def live_audio_bars(live) -> None:
+    probs = live.latest()
+    if probs is None:
+        st.caption("Press START to turn the microphone on; after one second the model's answer shows here.")
+        return
+    for name, p in zip(live.class_names, probs):
+        st.progress(float(min(max(p, 0.0), 1.0)), text=f"{name}: {p:.0%}")
+    st.caption(f"Loudness {live.level():.2f} · {live.stats()['predictions']} predictions")
+
+
+def test_on_sound(rec) -> None:
+    """A recording or a sound file: cut into 1-second windows, each predicted, the mean shown."""
+    st.subheader("Test on a sound")
+    n = st.session_state.setdefault("test-nonce", 0)
+    record, upload = st.tabs(["Record", "Upload a sound"])
+    with record:
+        clip = st.audio_input("Record a sound", key=f"test-record:{n}")
+    with upload:
+        file = st.file_uploader("A sound file", type=list(media.AUDIO_EXTENSIONS), key=f"test-upload:{n}")
+    source = file if file is not None else clip
+    if source is None:
+        return
+    try:
+        wave = media.load_audio(source.getvalue(), getattr(source, "name", "recording") or "recording")
+    except InputError as e:
+        st.error(str(e))
+        return
+    windows = media.clip_windows(wave)
+    if not windows:
+        st.error(f"{source.name}: has no sound")
+        return
+    per_window = predictor(rec).predict(np.stack(windows))
+    probs = per_window.mean(axis=0)
+    names = rec.run.class_names
+    top = int(probs.argmax())
+    left, right = st.columns([1, 2])
+    left.audio(wave, sample_rate=media.SAMPLE_RATE)
+    left.image(media.spectrogram_image(wave), caption=f"{len(wave) / media.SAMPLE_RATE:.1f} s · "
+               f"{len(windows)} one-second window{'s' if len(windows) != 1 else ''}", width="stretch")
+    right.markdown(f"### {names[top]} · {probs[top]:.0%}")
+    right.altair_chart(charts.probability_chart(names, probs))
+    if len(windows) > 1:
+        st.caption("Second by second (the answer above is their mean):")
+        table = pd.DataFrame(per_window, columns=names)
+        table.insert(0, "second", [f"{i}–{i + 1} s" for i in range(len(windows))])
+        table.insert(1, "answer", [names[int(i)] for i in per_window.argmax(axis=1)])
+        st.dataframe(table, hide_index=True, column_config={
+            c: st.column_config.ProgressColumn(c, min_value=0.0, max_value=1.0, format="percent") for c in names})
+
+
 def test_on_image(rec) -> None:
     st.subheader("Test on a picture")
     k = f"test-upload:{st.session_state.setdefault('test-nonce', 0)}"
@@ -75,28 +158,46 @@ def test_on_image(rec) -> None:
     right.altair_chart(charts.probability_chart(rec.run.class_names, probs))
 
 
+def audio_keras_zip(files: dict[str, bytes]) -> bytes:
+    """model.keras + audio_layers.py + labels.txt in one zip: the Keras model needs the layer file beside it."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in AUDIO_ZIP:
+            z.writestr(name, files[name])
+    return buf.getvalue()
+
+
 def downloads(rec) -> None:
     st.subheader("Export")
+    audio = state.encoder(rec.encoder).kind == "audio"
     files = sess.exports.get(rec.id)
     if files is None:
-        st.write("Export the model to use it outside the app. Preparing all formats takes about half a minute "
-                 "(the int8 version is calibrated on your own samples).")
+        st.write("Export the model to use it outside the app. Preparing " +
+                 ("the files takes a few seconds." if audio else "all formats takes about half a minute "
+                  "(the int8 version is calibrated on your own samples)."))
         if st.button("Prepare export files"):
             status = st.status("Exporting…", expanded=True)
-            train_images = [rec.dataset.samples[i].data for i in rec.run.split.train]
-            files = export.export_bytes(state.encoder(rec.encoder), rec.run.head, rec.run.class_names,
-                                        export.calibration_images(train_images), on_step=status.write)
-            files["converted_keras.zip"] = export.tm_keras_zip(files)
+            enc = state.encoder(rec.encoder)
+            if audio:
+                calibration = np.zeros((0, media.SAMPLE_RATE), np.float32)
+            else:
+                calibration = export.calibration_images([rec.dataset.samples[i].data for i in rec.run.split.train])
+            files = export.export_bytes(enc, rec.run.head, rec.run.class_names, calibration, on_step=status.write)
+            if audio:
+                files["keras_audio.zip"] = audio_keras_zip(files)
+            else:
+                files["converted_keras.zip"] = export.tm_keras_zip(files)
             sess.exports = {rec.id: files}
             status.update(label="Export files ready", state="complete")
             st.rerun()
         return
-    for kind, label, name, what in DOWNLOADS:
+    for kind, label, name, what in (AUDIO_DOWNLOADS if audio else DOWNLOADS):
         with st.container(border=True):
             left, right = st.columns([1, 3])
             left.download_button(label, files[name], icon=":material/download:", file_name=name, key=f"dl:{kind}", width="stretch")
             right.caption(what)
-            right.code(export.snippet(kind, rec.run.class_names), language="python")
+            code = export.audio_snippet(kind, rec.run.class_names) if audio else export.snippet(kind, rec.run.class_names)
+            right.code(code, language="python")
 
 
 st.title("Test & export")
@@ -111,6 +212,10 @@ if rec is not None:
                f"{'–' if rec.evaluation.accuracy is None else f'{rec.evaluation.accuracy:.0%}'}")
     if sess.project_changed_since(rec):
         st.warning("Your samples changed since this model was trained: train again to include them.")
-    live_webcam(rec)  # early: the WebRTC component must not come and go between reruns
-    test_on_image(rec)
+    if state.encoder(rec.encoder).kind == "audio":
+        live_microphone(rec)  # early: the WebRTC component must not come and go between reruns
+        test_on_sound(rec)
+    else:
+        live_webcam(rec)
+        test_on_image(rec)
     downloads(rec)

@@ -505,6 +505,244 @@ class LivePrediction:
 
 
 # ---------------------------------------------------------------------------------------------
+# Live audio prediction
+
+
+class LiveAudioPrediction:
+    """Classifies the microphone's last second, every ``hop_seconds``; the page polls ``latest()``.
+
+    ``on_audio(samples, rate)`` takes any chunk of sound (mono ``(n,)`` or ``(n, channels)``,
+    float in [-1, 1] or int16/int32 PCM, any rate): it is mixed to mono, resampled to 16 kHz
+    (one ``soxr.ResampleStream`` per rate, so chunk edges are seamless) and kept in a 1-second ring
+    buffer. Once the buffer is full, each time ``hop_seconds`` of new sound has arrived the last
+    second is predicted — in a background thread (``threaded``, the default: the audio thread never
+    waits for the model; a hop that comes while a prediction runs is taken as soon as it ends) or
+    inline (``threaded=False``, for tests). Probabilities are smoothed (:class:`~tm_core.predict.Smoother`).
+    Thread-safe; never calls Streamlit.
+    """
+
+    def __init__(self, predictor: _Predicts | None = None, hop_seconds: float = 0.5, alpha: float = 0.5,
+                 threaded: bool = True):
+        from tm_core.predict import Smoother
+
+        self._lock = threading.Lock()
+        self._predictor: _Predicts | None = None
+        self._generation = 0
+        self.smoother = Smoother(alpha)
+        self.hop_seconds = hop_seconds
+        self.threaded = threaded
+        self._ring = np.zeros(media.SAMPLE_RATE, np.float32)
+        self._filled = 0  # samples in the ring (up to one second)
+        self._since = 0  # samples received since the last prediction started
+        self._resampler = None
+        self._rate: int | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._busy = False
+        self._closed = False
+        self._probs: np.ndarray | None = None
+        self._raw: np.ndarray | None = None
+        self._chunks = 0
+        self._predictions = 0
+        self._latency_ms: list[float] = []
+        self.set_predictor(predictor)
+
+    @property
+    def predictor(self) -> _Predicts | None:
+        with self._lock:
+            return self._predictor
+
+    def set_predictor(self, predictor: _Predicts | None) -> None:
+        """Swap the model (``None``: listen only); clears the probabilities (not the sound heard)."""
+        with self._lock:
+            if predictor is self._predictor:
+                return
+            self._predictor = predictor
+            self._generation += 1
+            self._probs = self._raw = None
+            self.smoother.reset()
+        if predictor is not None:
+            state.keep_keras_session()
+            state.settle_garbage_collector(getattr(predictor, "encoder", predictor))
+
+    @property
+    def class_names(self) -> list[str]:
+        p = self.predictor
+        return list(p.class_names) if p is not None else []
+
+    @property
+    def hop_seconds(self) -> float:
+        return self._hop / media.SAMPLE_RATE
+
+    @hop_seconds.setter
+    def hop_seconds(self, seconds: float) -> None:
+        if not 0 < seconds <= 10:
+            raise ValueError("hop_seconds must be above 0 and at most 10")
+        self._hop = max(1, round(seconds * media.SAMPLE_RATE))
+
+    # -- the audio thread ------------------------------------------------------------------
+
+    @staticmethod
+    def _mono_float(samples: np.ndarray) -> np.ndarray:
+        x = np.asarray(samples)
+        if np.issubdtype(x.dtype, np.integer):
+            x = x.astype(np.float32) / float(np.iinfo(x.dtype).max + 1)
+        x = x.astype(np.float32, copy=False)
+        if x.ndim == 2:
+            x = x.mean(axis=1)
+        elif x.ndim != 1:
+            raise ValueError(f"audio chunk must be (n,) or (n, channels), not {x.shape}")
+        return x
+
+    def on_audio(self, samples: np.ndarray, rate: int) -> None:
+        """Hear one chunk of sound (see the class docstring); may start a prediction."""
+        import soxr
+
+        x = self._mono_float(samples)
+        rate = int(rate)
+        with self._lock:
+            self._chunks += 1
+            if rate != self._rate:
+                self._rate = rate
+                self._resampler = None if rate == media.SAMPLE_RATE else soxr.ResampleStream(
+                    rate, media.SAMPLE_RATE, 1, dtype="float32")
+            y = x if self._resampler is None else self._resampler.resample_chunk(x)
+            y = np.asarray(y, np.float32).reshape(-1)[-media.SAMPLE_RATE:]
+            n = len(y)
+            if n:
+                self._ring = np.concatenate([self._ring[n:], y])
+                self._filled = min(media.SAMPLE_RATE, self._filled + n)
+                self._since += n
+            window = self._take_window()
+        if window is not None:
+            self._start(*window)
+
+    def _take_window(self):
+        """Under the lock: (predictor, generation, window) when a prediction is due, else None."""
+        predictor = self._predictor
+        if (predictor is None or self._closed or self._busy or self._filled < media.SAMPLE_RATE
+                or self._since < self._hop):
+            return None
+        self._busy = True
+        self._since = 0
+        return predictor, self._generation, self._ring.copy()
+
+    def _start(self, predictor, generation, window) -> None:
+        if not self.threaded:
+            self._predict(predictor, generation, window)
+            return
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tm-live-audio")
+            executor = self._executor
+        try:
+            executor.submit(self._predict, predictor, generation, window)
+        except Exception:  # noqa: BLE001 - a closed executor: skip
+            with self._lock:
+                self._busy = False
+
+    def _predict(self, predictor, generation: int, window: np.ndarray) -> None:
+        try:
+            begin = time.monotonic()
+            probs = np.asarray(predictor.predict(window), np.float64)
+            end = time.monotonic()
+            with self._lock:
+                if generation == self._generation:
+                    self._raw = probs
+                    self._probs = self.smoother.update(probs)
+                    self._predictions += 1
+                    self._latency_ms = (self._latency_ms + [(end - begin) * 1000])[-100:]
+        except Exception:  # noqa: BLE001 - one bad window must not end the stream
+            logger.exception("live audio prediction failed")
+        finally:
+            with self._lock:
+                self._busy = False
+                again = self._take_window()  # a hop that came while predicting
+            if again is not None:
+                self._start(*again)
+
+    # -- reading, from the script thread ---------------------------------------------------
+
+    def latest(self) -> np.ndarray | None:
+        """The smoothed probabilities of the last predictions (None before the first second is heard)."""
+        with self._lock:
+            return None if self._probs is None else self._probs.copy()
+
+    def level(self) -> float:
+        """Loudness of the last second heard (RMS, 0..1), for a level meter."""
+        with self._lock:
+            return float(np.sqrt(np.mean(self._ring**2))) if self._filled else 0.0
+
+    def stats(self) -> dict:
+        with self._lock:
+            lat = self._latency_ms
+            return {"chunks": self._chunks, "predictions": self._predictions, "heard_s": self._filled / media.SAMPLE_RATE,
+                    "latency_ms": float(np.median(lat)) if lat else None,
+                    "last": None if self._raw is None else self._raw.copy()}
+
+    def wait(self, timeout: float = 10.0) -> None:
+        """Until no prediction is running (for tests)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self._lock:
+                if not self._busy:
+                    return
+            time.sleep(0.005)
+
+    def reset(self) -> None:
+        """Forget what was heard and predicted (e.g. when the microphone stops)."""
+        with self._lock:
+            self._generation += 1
+            self._ring[:] = 0
+            self._filled = self._since = self._chunks = self._predictions = 0
+            self._resampler, self._rate = None, None
+            self._probs = self._raw = None
+            self._latency_ms = []
+            self.smoother.reset()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
+def frame_samples(frame) -> tuple[np.ndarray, int]:
+    """An ``av.AudioFrame`` as ``(samples (n,) or (n, channels), sample rate)``, in its own dtype."""
+    arr = frame.to_ndarray()
+    channels = len(frame.layout.channels)
+    if frame.format.is_planar:  # (channels, n)
+        arr = arr.T
+    else:  # (1, n * channels), interleaved
+        arr = arr.reshape(-1, channels)
+    return (arr[:, 0] if channels == 1 else arr), frame.sample_rate
+
+
+def audio_callback(*targets: Any) -> Callable:
+    """An ``audio_frame_callback`` for ``webrtc_streamer``: every target hears each frame
+    (``on_audio(samples, rate)``); the frame sent back is silence, so nothing echoes in the browser."""
+    import av
+
+    def callback(frame: av.AudioFrame) -> av.AudioFrame:
+        try:
+            samples, rate = frame_samples(frame)
+        except Exception:  # noqa: BLE001
+            logger.exception("audio frame could not be read")
+            return frame
+        for target in targets:
+            try:
+                target.on_audio(samples, rate)
+            except Exception:  # noqa: BLE001 - an exception here would stop the whole stream
+                logger.exception("audio frame callback failed in %r", target)
+        silent = av.AudioFrame.from_ndarray(np.zeros_like(frame.to_ndarray()), format=frame.format.name,
+                                            layout=frame.layout.name)
+        silent.sample_rate, silent.pts, silent.time_base = frame.sample_rate, frame.pts, frame.time_base
+        return silent
+
+    return callback
+
+
+# ---------------------------------------------------------------------------------------------
 # The adapter
 
 
