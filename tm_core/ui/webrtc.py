@@ -736,7 +736,9 @@ def audio_callback(*targets: Any) -> Callable:
                 logger.exception("audio frame callback failed in %r", target)
         silent = av.AudioFrame.from_ndarray(np.zeros_like(frame.to_ndarray()), format=frame.format.name,
                                             layout=frame.layout.name)
-        silent.sample_rate, silent.pts, silent.time_base = frame.sample_rate, frame.pts, frame.time_base
+        silent.sample_rate, silent.pts = frame.sample_rate, frame.pts
+        if frame.time_base is not None:
+            silent.time_base = frame.time_base
         return silent
 
     return callback
