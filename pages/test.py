@@ -78,9 +78,12 @@ def live_microphone(rec) -> None:
         live.set_predictor(predictor(rec))
     left, right = st.columns([3, 2])
     with left:
-        webrtc_streamer(key="test-microphone", mode=WebRtcMode.SENDRECV, rtc_configuration=webrtc.rtc_configuration(),
-                        media_stream_constraints={"video": False, "audio": True},
-                        audio_frame_callback=webrtc.audio_callback(live))
+        ctx = webrtc_streamer(key="test-microphone", mode=WebRtcMode.SENDRECV,
+                              rtc_configuration=webrtc.rtc_configuration(),
+                              media_stream_constraints={"video": False, "audio": True},
+                              audio_frame_callback=webrtc.audio_callback(live))
+        if ctx is not None and not ctx.state.playing and live.latest() is not None:
+            live.reset()  # the microphone was stopped: no stale answer next time
         live.hop_seconds = st.slider("Classify every … s", 0.1, 1.0, 0.5, step=0.1, key="live:hop",
                                      help="The last second of sound is classified this often: "
                                           "smaller means more overlap between windows and quicker answers.")
