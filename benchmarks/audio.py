@@ -1,12 +1,12 @@
 """Audio projects: held-out accuracy by speaker-disjoint cross-validation, and live window latency.
 
-    python benchmarks/audio.py [--encoders yamnet_speech,yamnet_embedding] [--no-augment]
+    python benchmarks/audio.py [--encoders yamnet_speech,yamnet_embedding] [--augment]
 
 Accuracy: each train folder is split into folds by SPEAKER (speech_commands: the hash before
 ``_nohash_``; fsdd_digits: the name in ``<digit>_<speaker>_<n>.wav``; background clips each on
 their own), then Teachable Machine's head and defaults (Dense 100, Adam 1e-3, batch 16, 50
-epochs) are trained on the other folds exactly as the app does (``augment.embed_views`` on the
-training part only) and tested on the held-out speakers. Anchors from ../shared/datasets/README.md
+epochs) are trained on the other folds exactly as the app does (with ``--augment``, also on
+``augment.embed_views`` of the training part only) and tested on the held-out speakers. Anchors from ../shared/datasets/README.md
 (YAMNet's mean embedding + the same head, on the hidden test sets): 0.62 and 0.55.
 
 Latency: one 1-second window through encoder + head (``Predictor.predict``), as the live
@@ -85,7 +85,7 @@ def latency(encoder, repeats: int = 200) -> tuple[float, float, float]:
     return statistics.median(times), float(np.percentile(times, 90)), bare
 
 
-def main(encoders=("yamnet_speech",), views: bool = True) -> list[str]:
+def main(encoders=("yamnet_speech",), views: bool = False) -> list[str]:
     from tm_core.encoders import get_encoder
 
     lines = []
@@ -94,7 +94,7 @@ def main(encoders=("yamnet_speech",), views: bool = True) -> list[str]:
         for set_name in SETS:
             t = time.perf_counter()
             accs = cross_validate(set_name, enc, views)
-            lines.append(f"audio accuracy {set_name} {name}{'' if views else ' no-views'}: "
+            lines.append(f"audio accuracy {set_name} {name}{' + views' if views else ''}: "
                          f"{np.mean(accs):.3f} ± {np.std(accs):.3f} over {len(accs)} speaker-disjoint folds "
                          f"({', '.join(f'{a:.2f}' for a in accs)}; anchor {ANCHORS[set_name]}) "
                          f"[{time.perf_counter() - t:.0f} s]")
@@ -109,7 +109,7 @@ def main(encoders=("yamnet_speech",), views: bool = True) -> list[str]:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--encoders", default="yamnet_speech")
-    ap.add_argument("--no-augment", action="store_true")
+    ap.add_argument("--augment", action="store_true")
     a = ap.parse_args()
     header("audio")
-    main(tuple(a.encoders.split(",")), views=not a.no_augment)
+    main(tuple(a.encoders.split(",")), views=a.augment)

@@ -23,6 +23,7 @@ def reset_defaults(encoder_name: str) -> None:
     for key in ("epochs", "batch_size", "learning_rate"):
         st.session_state[f"cfg:{key}"] = getattr(DEFAULTS, key)
     st.session_state["cfg:encoder"] = encoder_name
+    st.session_state["cfg:augment"] = False
 
 
 def settings() -> TrainConfig:
@@ -47,6 +48,12 @@ def settings() -> TrainConfig:
         enc = st.selectbox("Pretrained network", names, key="cfg:encoder", format_func=lambda n: encoder_label(n, kind))
         st.caption(f"The frozen network that turns each {'sound' if kind == 'audio' else 'picture'} into numbers; "
                    "only the small head on top is trained.")
+        if kind == "audio":
+            st.session_state.setdefault("cfg:augment", sess.augment)
+            sess.augment = st.toggle("Also train on altered copies", key="cfg:augment")
+            st.caption("Three copies of each training sound, shifted in time, louder or softer, with your Background "
+                       "Noise mixed in: more robust in a noisy room. On clean recordings it changed held-out "
+                       "accuracy little (words +1 %, spoken digits −7 %), so it is off by default.")
         st.button("Reset to defaults", on_click=reset_defaults, args=(default_encoder(kind),))
     sess.encoder_name = enc
     sess.config = replace(sess.config, epochs=int(epochs), batch_size=int(batch), learning_rate=float(lr))
@@ -63,9 +70,10 @@ def run_training(config: TrainConfig) -> None:
     split = split_per_class(ds.labels, config.test_fraction, config.seed)
     # Audio: shifted, louder/softer and noisier views of the training samples (cached; trained on, never tested)
     extra = state.embed_views(
-        sess, ds, split, on_progress=lambda d, n: progress.progress(d / n, text=f"Augmenting {d} of {n}"))
+        sess, ds, split, on_progress=lambda d, n: progress.progress(d / n, text=f"Augmenting {d} of {n}")
+    ) if sess.augment else None
     pending = sess.pending = PendingRun(config, sess.encoder_name, ds, features, split)
-    if len(extra[1]):
+    if extra is not None and len(extra[1]):
         pending.info["augmented_views"] = int(len(extra[1]))
 
     def on_epoch(stats) -> None:
@@ -76,7 +84,7 @@ def run_training(config: TrainConfig) -> None:
         loss_chart.altair_chart(charts.metric_chart(frame, "loss", "Loss per epoch"))
 
     train(features, ds.labels, ds.class_names, config, split=split, on_epoch=on_epoch,
-          on_head=lambda head: setattr(pending, "head", head), extra=extra if len(extra[1]) else None)
+          on_head=lambda head: setattr(pending, "head", head), extra=extra)
     sess.finish_pending()
     st.rerun()
 

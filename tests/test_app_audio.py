@@ -148,6 +148,8 @@ def _trained(speech):
     assert not at.exception
     assert at.selectbox(key="cfg:encoder").value == "yamnet_speech"
     at.number_input(key="cfg:epochs").set_value(30).run()
+    assert at.toggle(key="cfg:augment").value is False  # off by default (README: measured)
+    at.toggle(key="cfg:augment").set_value(True).run()
     click(at, "Train model")
     return at
 

@@ -225,7 +225,7 @@ def test_cli_trains_evaluates_and_predicts_audio(speech, tmp_path):
                 (root / cls / f.name).write_bytes(f.read_bytes())
     (data / "yes" / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot audio")
     out = tmp_path / "out"
-    r = cli("train", data, "--kind", "audio", "--out", out, "--epochs", 20, "--no-tflite")
+    r = cli("train", data, "--kind", "audio", "--out", out, "--epochs", 20, "--no-tflite", "--augment")
     assert r.returncode == 0, r.stderr
     assert "skipped yes/broken.wav" in r.stderr and "augmented views" in r.stderr and "Traceback" not in r.stderr
     assert (out / "labels.txt").read_text() == f"0 {BACKGROUND}\n1 no\n2 yes\n"

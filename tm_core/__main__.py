@@ -119,7 +119,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     log(f"{len(ds.samples)} samples in {len(ds.class_names)} classes embedded in {embed_s:.1f} s")
     split = split_per_class(ds.labels, config.test_fraction, config.seed)
     extra = None
-    if args.kind == "audio" and not args.no_augment:
+    if args.kind == "audio" and args.augment:
         t0 = time.perf_counter()
         extra = augment.embed_views(cache, encoder, ds, split, on_progress=Progress("augmenting", None))
         log(f"{len(extra[1])} augmented views of the training samples embedded in {time.perf_counter() - t0:.1f} s")
@@ -251,8 +251,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--test-fraction", type=float, default=d.test_fraction, help=f"share of each class held out (default {d.test_fraction})")
     t.add_argument("--encoder", default=None, help="image: mobilenet_v2_0.35 (default, Teachable Machine's) or "
                    "mobilenet_v1_0.25 (faster); audio: yamnet_speech (default) or yamnet_embedding")
-    t.add_argument("--no-augment", action="store_true", help="audio: train on the recordings only, without "
-                   "shifted, louder/softer and noisier copies")
+    t.add_argument("--augment", action="store_true", help="audio: also train on 3 shifted, louder/softer and "
+                   "noisier copies of each training sound (off by default: see the README's measurements)")
     t.add_argument("--seed", type=int, default=d.seed, help="fixes split, initial weights and shuffling")
     t.add_argument("--no-tflite", action="store_true", help="skip the TFLite exports (they take the longest)")
     t.set_defaults(func=cmd_train)

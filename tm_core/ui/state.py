@@ -63,6 +63,7 @@ class Session:
     pending: PendingRun | None = None
     exports: dict[int, dict[str, bytes]] = field(default_factory=dict)  # run id -> file name -> bytes (latest run only)
     next_run_id: int = 1
+    augment: bool = False  # audio: also train on shifted, louder/softer, noisier copies (see tm_core.augment)
 
     def add_run(self, run: Run, encoder: str, dataset: Dataset, features: np.ndarray, label: str = "") -> RunRecord:
         rid = self.next_run_id
