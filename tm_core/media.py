@@ -226,11 +226,21 @@ def decode_images(
     going while the consumer works. Closing the generator cancels what has not started and waits
     for the (at most ``workers``) decodes in progress, so no thread is left running.
     """
+    return _decode_in_order(sources, lambda name, source: _decode_one(name, source, size), workers, lookahead,
+                            "tm-decode")
+
+
+def _decode_in_order(items, decode, workers: int, lookahead: int, prefix: str) -> Iterator[tuple[str, object]]:
+    """``(name, decode(name, source))`` for each item, in order, decoded by ``workers`` threads.
+
+    At most ``lookahead`` items are read ahead of the consumer; closing the generator cancels what
+    has not started and waits for the decodes in progress, so no thread is left running.
+    """
     if workers < 1 or lookahead < 1:
         raise ValueError("workers and lookahead must be at least 1")
-    items = iter(sources)
-    pending: deque[tuple[str, Future[np.ndarray | InputError]]] = deque()
-    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tm-decode")
+    items = iter(items)
+    pending: deque[tuple[str, Future]] = deque()
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=prefix)
     try:
         exhausted = False
         while True:
@@ -240,7 +250,7 @@ def decode_images(
                 except StopIteration:
                     exhausted = True
                 else:
-                    pending.append((name, executor.submit(_decode_one, name, source, size)))
+                    pending.append((name, executor.submit(decode, name, source)))
             if not pending:
                 return
             name, future = pending.popleft()
@@ -850,23 +860,10 @@ def decode_audio_files(
     ahead of the consumer (one 10-minute file is about 38 MB of windows), and closing the generator
     cancels what has not started and waits for the decodes in progress.
     """
-    if workers < 1 or lookahead < 1:
-        raise ValueError("workers and lookahead must be at least 1")
-    sources = iter(items)
-    pending: deque[Future[tuple[str, list[np.ndarray]] | InputError]] = deque()
-    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tm-decode-audio")
+    decoded = _decode_in_order(items, lambda name, source: _decode_audio_one(name, source, hop_seconds),
+                               workers, lookahead, "tm-decode-audio")
     try:
-        exhausted = False
-        while True:
-            while not exhausted and len(pending) < lookahead:
-                try:
-                    name, source = next(sources)
-                except StopIteration:
-                    exhausted = True
-                else:
-                    pending.append(executor.submit(_decode_audio_one, name, source, hop_seconds))
-            if not pending:
-                return
-            yield pending.popleft().result()
+        for _name, result in decoded:
+            yield result
     finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+        decoded.close()
