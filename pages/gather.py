@@ -123,19 +123,21 @@ def class_card(cls) -> None:
         gallery(cls)
 
 
-def gallery(cls) -> None:
+def gallery(cls, picture=lambda s: s.data, columns: int = 8, width: int = 80, caption: int = 18) -> bool:
+    """Thumbnails of the newest samples (all on request), each with a delete button; False if there are none."""
     if not cls.samples:
         st.caption("No samples yet.")
-        return
+        return False
     show_all = len(cls) <= GALLERY or st.toggle(f"Show all {len(cls)}", key=f"all:{cls.uid}")
     shown = cls.samples if show_all else cls.samples[-GALLERY:]
-    cols = st.columns(8)
+    cols = st.columns(columns)
     for i, sample in enumerate(reversed(shown)):
-        with cols[i % 8]:
-            st.image(sample.data, caption=sample.name[-18:] or None, width=80)
+        with cols[i % columns]:
+            st.image(picture(sample), caption=sample.name[-caption:] or None, width=width)
             if st.button("✕", key=f"rm:{cls.uid}:{sample.id}", help="Delete this sample"):
                 project.delete_sample(cls.name, sample.id)
                 st.rerun()
+    return True
 
 
 def sound_inputs(cls) -> None:
@@ -165,18 +167,8 @@ def spectrogram(sample_id: str, _wave: np.ndarray) -> np.ndarray:
 
 def sound_gallery(cls) -> None:
     """Spectrogram thumbnails with a delete button each, and playback of any sample."""
-    if not cls.samples:
-        st.caption("No samples yet.")
+    if not gallery(cls, lambda s: spectrogram(s.id, s.data), columns=6, width=110, caption=22):
         return
-    show_all = len(cls) <= GALLERY or st.toggle(f"Show all {len(cls)}", key=f"all:{cls.uid}")
-    shown = cls.samples if show_all else cls.samples[-GALLERY:]
-    cols = st.columns(6)
-    for i, sample in enumerate(reversed(shown)):
-        with cols[i % 6]:
-            st.image(spectrogram(sample.id, sample.data), caption=sample.name[-22:] or None, width=110)
-            if st.button("✕", key=f"rm:{cls.uid}:{sample.id}", help="Delete this sample"):
-                project.delete_sample(cls.name, sample.id)
-                st.rerun()
     by_label = {f"{i + 1}. {s.name or 'sample'}": s for i, s in enumerate(cls.samples)}
     labels = list(by_label)
     left, right = st.columns([2, 3], vertical_alignment="bottom")

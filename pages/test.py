@@ -1,8 +1,5 @@
 """Test the model (webcam or microphone, uploaded image or sound) and export it."""
 
-import io
-import zipfile
-
 import numpy as np
 import pandas as pd
 import streamlit_webrtc  # noqa: F401  (before anything that imports TensorFlow)
@@ -36,7 +33,6 @@ AUDIO_DOWNLOADS = [
     ("tflite_float32", "TFLite float32", "model_float32.tflite",
      "For phones and small boards (LiteRT). Same input, same predictions as the app."),
 ]
-AUDIO_ZIP = ("model.keras", "audio_layers.py", "labels.txt")
 
 
 def predictor(rec) -> Predictor:
@@ -59,14 +55,19 @@ def live_webcam(rec) -> None:
         live_bars(live)
 
 
+def bars(names, probs) -> None:
+    """One bar per class, as Teachable Machine shows its live output."""
+    for name, p in zip(names, probs):
+        st.progress(float(min(max(p, 0.0), 1.0)), text=f"{name}: {p:.0%}")
+
+
 @st.fragment(run_every=0.3)
 def live_bars(live) -> None:
     probs, fps = live.latest()
     if probs is None:
         st.caption("Press START to turn the camera on; the model's answer shows here.")
         return
-    for name, p in zip(live.class_names, probs):
-        st.progress(float(min(max(p, 0.0), 1.0)), text=f"{name}: {p:.0%}")
+    bars(live.class_names, probs)
     st.caption(f"{fps:.0f} frames/s")
 
 
@@ -97,8 +98,7 @@ def live_audio_bars(live) -> None:
     if probs is None:
         st.caption("Press START to turn the microphone on; after one second the model's answer shows here.")
         return
-    for name, p in zip(live.class_names, probs):
-        st.progress(float(min(max(p, 0.0), 1.0)), text=f"{name}: {p:.0%}")
+    bars(live.class_names, probs)
     st.caption(f"Loudness {live.level():.2f} · {live.stats()['predictions']} predictions")
 
 
@@ -161,15 +161,6 @@ def test_on_image(rec) -> None:
     right.altair_chart(charts.probability_chart(rec.run.class_names, probs))
 
 
-def audio_keras_zip(files: dict[str, bytes]) -> bytes:
-    """model.keras + audio_layers.py + labels.txt in one zip: the Keras model needs the layer file beside it."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name in AUDIO_ZIP:
-            z.writestr(name, files[name])
-    return buf.getvalue()
-
-
 def downloads(rec) -> None:
     st.subheader("Export")
     audio = state.encoder(rec.encoder).kind == "audio"
@@ -187,7 +178,7 @@ def downloads(rec) -> None:
                 calibration = export.calibration_images([rec.dataset.samples[i].data for i in rec.run.split.train])
             files = export.export_bytes(enc, rec.run.head, rec.run.class_names, calibration, on_step=status.write)
             if audio:
-                files["keras_audio.zip"] = audio_keras_zip(files)
+                files["keras_audio.zip"] = export.audio_keras_zip(files)
             else:
                 files["converted_keras.zip"] = export.tm_keras_zip(files)
             sess.exports = {rec.id: files}

@@ -189,13 +189,23 @@ def export_bytes(encoder, head, class_names: list[str], calibration: np.ndarray,
         return {name: path.read_bytes() for name, path in written.items()}
 
 
-def tm_keras_zip(files: dict[str, bytes]) -> bytes:
-    """``keras_model.h5`` + ``labels.txt`` in one zip, as Teachable Machine's Keras download."""
+def zip_files(files: dict[str, bytes], names: tuple[str, ...]) -> bytes:
+    """Some of the export files in one zip, for a single download."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name in ("keras_model.h5", "labels.txt"):
+        for name in names:
             z.writestr(name, files[name])
     return buf.getvalue()
+
+
+def tm_keras_zip(files: dict[str, bytes]) -> bytes:
+    """``keras_model.h5`` + ``labels.txt`` in one zip, as Teachable Machine's Keras download."""
+    return zip_files(files, ("keras_model.h5", "labels.txt"))
+
+
+def audio_keras_zip(files: dict[str, bytes]) -> bytes:
+    """``model.keras`` + ``audio_layers.py`` + ``labels.txt``: the Keras model needs the layer file beside it."""
+    return zip_files(files, ("model.keras", "audio_layers.py", "labels.txt"))
 
 
 _LOAD_PHOTO = '''image = ImageOps.fit(Image.open("photo.jpg").convert("RGB"), (224, 224), Image.Resampling.LANCZOS)'''

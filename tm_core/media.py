@@ -20,10 +20,11 @@ import re
 import stat
 import zipfile
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import soundfile as sf
@@ -31,6 +32,8 @@ import soxr
 from PIL import Image, ImageFile, ImageOps
 
 from tm_core.errors import InputError
+
+T = TypeVar("T")
 
 IMAGE_SIZE = 224
 MAX_IMAGE_PIXELS = 40_000_000
@@ -205,13 +208,18 @@ def image_to_array(
     return fit_image(load_image(source, name), size)
 
 
-def _decode_one(name: str, source: bytes | str | os.PathLike, size: int) -> np.ndarray | InputError:
+def _guarded(name: str, decode: Callable[[], T]) -> T | InputError:
+    """``decode()``, or the InputError that says why this one file could not be used."""
     try:
-        return image_to_array(source, name, size)
+        return decode()
     except InputError as err:
         return err
     except Exception as exc:  # one odd file must never stop the others
         return InputError(name, f"could not be decoded ({type(exc).__name__}: {exc})")
+
+
+def _decode_one(name: str, source: bytes | str | os.PathLike, size: int) -> np.ndarray | InputError:
+    return _guarded(name, lambda: image_to_array(source, name, size))
 
 
 def decode_images(
@@ -837,12 +845,7 @@ def spectrogram_image(wave: np.ndarray, *, height: int = 64) -> np.ndarray:
 def _decode_audio_one(
     name: str, source: bytes | str | os.PathLike, hop_seconds: float
 ) -> tuple[str, list[np.ndarray]] | InputError:
-    try:
-        return name, clip_windows(load_audio(source, name), hop_seconds=hop_seconds)
-    except InputError as err:
-        return err
-    except Exception as exc:  # one odd file must never stop the others
-        return InputError(name, f"could not be decoded ({type(exc).__name__}: {exc})")
+    return _guarded(name, lambda: (name, clip_windows(load_audio(source, name), hop_seconds=hop_seconds)))
 
 
 def decode_audio_files(

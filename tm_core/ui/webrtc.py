@@ -338,7 +338,67 @@ def draw_label(frame_rgb: np.ndarray, text: str) -> np.ndarray:
     return np.asarray(img)
 
 
-class LivePrediction:
+class _LiveModel:
+    """What both live views share: a swappable model, smoothed probabilities, a prediction thread.
+
+    ``_generation`` counts model swaps and resets, so a prediction that finishes after one is dropped.
+    """
+
+    def __init__(self, alpha: float):
+        from tm_core.predict import Smoother
+
+        self._lock = threading.Lock()
+        self._predictor: _Predicts | None = None
+        self._generation = 0
+        self.smoother = Smoother(alpha)
+        self._executor: ThreadPoolExecutor | None = None
+        self._busy = False
+        self._closed = False
+        self._probs: np.ndarray | None = None
+
+    @property
+    def predictor(self) -> _Predicts | None:
+        with self._lock:
+            return self._predictor
+
+    def _forget_probs(self) -> None:
+        """Clear the probabilities (called with the lock held)."""
+        self._probs = None
+        self.smoother.reset()
+
+    def set_predictor(self, predictor: _Predicts | None) -> None:
+        """Swap the model (``None``: no predictions); clears the smoothed probabilities.
+
+        Setting a model also stops Streamlit from clearing TensorFlow's caches after each script
+        run (:func:`tm_core.ui.state.keep_keras_session`) and, the first time a model's encoder is seen, hides its
+        objects from the cyclic garbage collector (:func:`tm_core.ui.state.settle_garbage_collector`): without
+        these, live video stutters and predictions take 300-700 ms instead of 15-30 ms.
+        """
+        with self._lock:
+            if predictor is self._predictor:
+                return
+            self._predictor = predictor
+            self._generation += 1
+            self._forget_probs()
+        if predictor is not None:
+            state.keep_keras_session()
+            state.settle_garbage_collector(getattr(predictor, "encoder", predictor))
+
+    @property
+    def class_names(self) -> list[str]:
+        p = self.predictor
+        return list(p.class_names) if p is not None else []
+
+    def close(self) -> None:
+        """Stop the prediction thread (after the running prediction, if any)."""
+        with self._lock:
+            self._closed = True
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
+class LivePrediction(_LiveModel):
     """Predicts camera frames for the live test view; the page polls ``latest()``.
 
     Each frame is cropped as samples are (``media.fit_image``) and predicted in one background
@@ -351,19 +411,11 @@ class LivePrediction:
 
     def __init__(self, predictor: _Predicts | None = None, alpha: float = 0.5, mirror: bool = False,
                  min_interval_ms: float = 0.0, overlay: bool = True):
-        from tm_core.predict import Smoother
-
-        self._lock = threading.Lock()
-        self._predictor: _Predicts | None = None
-        self._generation = 0
-        self.smoother = Smoother(alpha)
+        super().__init__(alpha)
         self.mirror = mirror
         self.overlay = overlay
         self.min_interval_ms = min_interval_ms
-        self._executor: ThreadPoolExecutor | None = None
-        self._busy = False
         self._last_start = -1e9
-        self._probs: np.ndarray | None = None
         self._probs_time: float | None = None
         self._frames = 0
         self._predictions = 0
@@ -371,39 +423,11 @@ class LivePrediction:
         self._wait_ms: list[float] = []  # from the frame to the prediction's start, the last 100
         self._frame_rate = _RateMeter()
         self._prediction_rate = _RateMeter()
-        self._closed = False
         self.set_predictor(predictor)
 
-    # -- settings, from the script thread --------------------------------------------------
-
-    @property
-    def predictor(self) -> _Predicts | None:
-        with self._lock:
-            return self._predictor
-
-    def set_predictor(self, predictor: _Predicts | None) -> None:
-        """Swap the model (``None``: show frames only); clears the smoothed probabilities.
-
-        Setting a model also stops Streamlit from clearing TensorFlow's caches after each script
-        run (:func:`tm_core.ui.state.keep_keras_session`) and, the first time a model's encoder is seen, hides its
-        objects from the cyclic garbage collector (:func:`tm_core.ui.state.settle_garbage_collector`): without
-        these, live video stutters and predictions take 300-700 ms instead of 15-30 ms.
-        """
-        with self._lock:
-            if predictor is self._predictor:
-                return
-            self._predictor = predictor
-            self._generation += 1
-            self._probs = self._probs_time = None
-            self.smoother.reset()
-        if predictor is not None:
-            state.keep_keras_session()
-            state.settle_garbage_collector(getattr(predictor, "encoder", predictor))
-
-    @property
-    def class_names(self) -> list[str]:
-        p = self.predictor
-        return list(p.class_names) if p is not None else []
+    def _forget_probs(self) -> None:
+        super()._forget_probs()
+        self._probs_time = None
 
     # -- the video thread ------------------------------------------------------------------
 
@@ -495,20 +519,12 @@ class LivePrediction:
             self._frame_rate, self._prediction_rate = _RateMeter(), _RateMeter()
             self.smoother.reset()
 
-    def close(self) -> None:
-        """Stop the prediction thread (after the running prediction, if any)."""
-        with self._lock:
-            self._closed = True
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
-
 
 # ---------------------------------------------------------------------------------------------
 # Live audio prediction
 
 
-class LiveAudioPrediction:
+class LiveAudioPrediction(_LiveModel):
     """Classifies the microphone's last second, every ``hop_seconds``; the page polls ``latest()``.
 
     ``on_audio(samples, rate)`` takes any chunk of sound (mono ``(n,)`` or ``(n, channels)``,
@@ -523,12 +539,7 @@ class LiveAudioPrediction:
 
     def __init__(self, predictor: _Predicts | None = None, hop_seconds: float = 0.5, alpha: float = 0.5,
                  threaded: bool = True):
-        from tm_core.predict import Smoother
-
-        self._lock = threading.Lock()
-        self._predictor: _Predicts | None = None
-        self._generation = 0
-        self.smoother = Smoother(alpha)
+        super().__init__(alpha)
         self.hop_seconds = hop_seconds
         self.threaded = threaded
         self._ring = np.zeros(media.SAMPLE_RATE, np.float32)
@@ -536,38 +547,15 @@ class LiveAudioPrediction:
         self._since = 0  # samples received since the last prediction started
         self._resampler = None
         self._rate: int | None = None
-        self._executor: ThreadPoolExecutor | None = None
-        self._busy = False
-        self._closed = False
-        self._probs: np.ndarray | None = None
         self._raw: np.ndarray | None = None
         self._chunks = 0
         self._predictions = 0
         self._latency_ms: list[float] = []
         self.set_predictor(predictor)
 
-    @property
-    def predictor(self) -> _Predicts | None:
-        with self._lock:
-            return self._predictor
-
-    def set_predictor(self, predictor: _Predicts | None) -> None:
-        """Swap the model (``None``: listen only); clears the probabilities (not the sound heard)."""
-        with self._lock:
-            if predictor is self._predictor:
-                return
-            self._predictor = predictor
-            self._generation += 1
-            self._probs = self._raw = None
-            self.smoother.reset()
-        if predictor is not None:
-            state.keep_keras_session()
-            state.settle_garbage_collector(getattr(predictor, "encoder", predictor))
-
-    @property
-    def class_names(self) -> list[str]:
-        p = self.predictor
-        return list(p.class_names) if p is not None else []
+    def _forget_probs(self) -> None:  # not the sound heard
+        super()._forget_probs()
+        self._raw = None
 
     @property
     def hop_seconds(self) -> float:
@@ -698,13 +686,6 @@ class LiveAudioPrediction:
             self._probs = self._raw = None
             self._latency_ms = []
             self.smoother.reset()
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
 
 
 def frame_samples(frame) -> tuple[np.ndarray, int]:
