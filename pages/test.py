@@ -71,6 +71,10 @@ def live_bars(live) -> None:
     st.caption(f"{fps:.0f} frames/s")
 
 
+# The model learned from sound as recorded: no echo cancelling, noise suppression or gain riding.
+RAW_AUDIO = {"echoCancellation": False, "noiseSuppression": False, "autoGainControl": False}
+
+
 def live_microphone(rec) -> None:
     """The microphone through the model: the last second is classified every hop, bars polled ~3×/s."""
     st.subheader("Live microphone")
@@ -81,7 +85,7 @@ def live_microphone(rec) -> None:
     with left:
         ctx = webrtc_streamer(key="test-microphone", mode=WebRtcMode.SENDRECV,
                               rtc_configuration=webrtc.rtc_configuration(),
-                              media_stream_constraints={"video": False, "audio": True},
+                              media_stream_constraints={"video": False, "audio": RAW_AUDIO},
                               audio_frame_callback=webrtc.audio_callback(live))
         if ctx is not None and not ctx.state.playing and live.latest() is not None:
             live.reset()  # the microphone was stopped: no stale answer next time
