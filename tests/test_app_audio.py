@@ -172,7 +172,8 @@ def test_test_page_classifies_a_sound_and_exports_audio_files(trained, speech, t
     at.switch_page("pages/test.py").run()
     assert not at.exception
     assert no_webrtc_component[-1]["key"] == "test-microphone"
-    assert no_webrtc_component[-1]["media_stream_constraints"] == {"video": False, "audio": True}
+    constraints = no_webrtc_component[-1]["media_stream_constraints"]
+    assert constraints["video"] is False and constraints["audio"]["noiseSuppression"] is False  # sound as recorded
     up = uploader(at, "test-upload:")
     bg = clips(speech, "background_noise", 1, offset=60)[0]
     up.set_value((bg.name, bg.read_bytes(), "audio/wav")).run()
@@ -293,3 +294,15 @@ def test_audio_callback_hears_stereo_frames_and_answers_with_silence():
     (samples, rate), = ear.heard
     assert rate == 48_000 and samples.shape == (960, 2) and np.array_equal(samples[:, 0], left)
     assert out.samples == 960 and not out.to_ndarray().any()
+
+
+def test_overfitting_page_runs_the_lesson_for_an_audio_project(trained):
+    """Same page, same charts and runs as for images (the lesson trains without views)."""
+    at = trained
+    at.switch_page("pages/overfitting.py").run()
+    assert not at.exception and at.title[0].value == "Overfitting"
+    click(at, "Train for 5, 20, 50, 200 epochs")
+    lessons = [r for r in sess(at).runs if r.label.startswith("Lesson")]
+    assert [len(r.run.history) for r in lessons] == [5, 20, 50, 200]
+    assert all(r.encoder == "yamnet_speech" for r in lessons)
+    assert len(at.get("vega_lite_chart")) == 3 and len(at.dataframe) == 1
