@@ -69,6 +69,8 @@ def test_streamlit_no_longer_clears_the_keras_session(monkeypatch):
 
     from streamlit.runtime.scriptrunner import script_runner
 
+    current = script_runner._clean_problem_modules  # Streamlit's own, even if an earlier test patched it
+    monkeypatch.setattr(script_runner, "_clean_problem_modules", getattr(current, "original", current))
     cleared, closed = [], []
     keras = types.SimpleNamespace(backend=types.SimpleNamespace(clear_session=lambda: cleared.append(1)))
     pyplot = types.SimpleNamespace(close=closed.append)

@@ -224,5 +224,6 @@ def keep_keras_session() -> bool:
                     pass
 
         clean_problem_modules_except_keras.keeps_keras = True  # type: ignore[attr-defined]
+        clean_problem_modules_except_keras.original = current  # type: ignore[attr-defined]
         script_runner._clean_problem_modules = clean_problem_modules_except_keras
         return True
