@@ -146,20 +146,32 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(scope="session")
-def browser():
-    """One headless Chromium for the session, with the fake camera; skipped if not installed."""
+def playwright():
+    """Playwright's driver, once per session (a second sync_playwright() in one process is refused)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         _missing("playwright (pip install playwright)")
     if not CHROMIUM.exists():
         _missing(f"{CHROMIUM} (apt-get install chromium fonts-liberation)")
+    with sync_playwright() as p:
+        yield p
+
+
+def launch(playwright, *extra_args: str, fake_video: bool = True):
+    """A headless Debian Chromium with the fake media devices (the video file unless ``fake_video`` is False)."""
+    args = [a for a in CHROMIUM_ARGS if fake_video or not a.startswith("--use-file-for-fake-video-capture")]
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[*args, *extra_args])
+
+
+@pytest.fixture(scope="session")
+def browser(playwright):
+    """One headless Chromium for the session, with the fake camera; skipped if not installed."""
     if not FAKE_VIDEO.is_file():
         _missing(str(FAKE_VIDEO))
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    browser = launch(playwright)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture

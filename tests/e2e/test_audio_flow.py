@@ -18,7 +18,7 @@ import pytest
 
 from tm_core import media
 
-from .conftest import CHROMIUM, CHROMIUM_ARGS, _missing
+from .conftest import _missing, launch
 from .test_app_flow import main_text, open_page
 from .test_webrtc_live import IFRAME, START_ATTEMPTS
 
@@ -36,26 +36,17 @@ def _clip_files(cls: str, idx) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def mic_browser(tmp_path_factory):
+def mic_browser(playwright, tmp_path_factory):
     """A Chromium whose fake microphone loops real "yes" clips, each followed by 0.5 s of silence."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("playwright (pip install playwright)")
-    if not CHROMIUM.exists():
-        _missing(f"{CHROMIUM} (apt-get install chromium fonts-liberation)")
     if not SPEECH.is_dir():
         _missing(str(SPEECH))
     pause = np.zeros(media.SAMPLE_RATE // 2, np.float32)
     wave = np.concatenate([part for f in _clip_files("yes", MIC_CLIPS) for part in (media.load_audio(f), pause)])
     wav = tmp_path_factory.mktemp("mic") / "yes_loop.wav"
     wav.write_bytes(media.wav_bytes(wave))
-    args = [a for a in CHROMIUM_ARGS if not a.startswith("--use-file-for-fake-video-capture")]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                    args=[*args, f"--use-file-for-fake-audio-capture={wav}"])
-        yield browser
-        browser.close()
+    browser = launch(playwright, f"--use-file-for-fake-audio-capture={wav}", fake_video=False)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture
