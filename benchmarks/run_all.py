@@ -11,6 +11,7 @@ import time
 import traceback
 
 import accuracy
+import audio
 import embedding_throughput
 import frame_latency
 import head_training
@@ -21,6 +22,7 @@ BENCHMARKS = [
     ("frame_latency", frame_latency.main),
     ("accuracy", lambda: accuracy.main(
         ("mobilenet_v2_0.35", "mobilenet_v1_0.25") if "--with-v1" in sys.argv else ("mobilenet_v2_0.35",))),
+    ("audio", audio.main),
 ]
 
 
