@@ -337,10 +337,10 @@ def test_decode_images_works_while_the_consumer_works(monkeypatch):
     started: list[float] = []
     real = media.image_to_array
 
-    def slow(source, name=None, size=media.IMAGE_SIZE):
+    def slow(source, name=None, size=media.IMAGE_SIZE, pad=False):
         started.append(time.perf_counter())
         time.sleep(0.05)
-        return real(source, name, size)
+        return real(source, name, size, pad=pad)
 
     monkeypatch.setattr(media, "image_to_array", slow)
     data = encode(Image.new("RGB", (40, 30), (9, 99, 199)), "PNG")

@@ -36,10 +36,12 @@ from tm_core.errors import InputError
 
 FILES = ("model.keras", "keras_model.h5", "labels.txt", "model_float32.tflite", "model_int8.tflite")
 AUDIO_FILES = ("model.keras", "audio_layers.py", "labels.txt", "model_float32.tflite")
+POSE_FILES = ("model.keras", "pose_features.py", "movenet_singlepose_lightning_int8_4.tflite", "labels.txt",
+              "model_float32.tflite")
 
 
 def files_for(kind: str) -> tuple[str, ...]:
-    return AUDIO_FILES if kind == "audio" else FILES
+    return {"audio": AUDIO_FILES, "pose": POSE_FILES}.get(kind, FILES)
 
 
 def labels_text(class_names: list[str]) -> str:
@@ -60,6 +62,9 @@ def build_model(encoder, head, input_dtype: str = "uint8"):
         inputs = keras.Input(encoder.input_shape, dtype="float32", name="waveform")
         outputs = _head_model(head, encoder.dim, "head")(encoder.model(inputs, training=False))
         return keras.Model(inputs, outputs, name="teachable_studio_audio_model")
+    if encoder.kind == "pose":  # the keypoint model is a TFLite file of its own: the head takes its features
+        inputs = keras.Input((encoder.dim,), dtype="float32", name="features")
+        return keras.Model(inputs, _head_model(head, encoder.dim, "head")(inputs), name="teachable_studio_pose_head")
     inputs = keras.Input(INPUT_SHAPE, dtype=input_dtype, name="image")
     x = normalization_layer()(inputs)
     x = encoder.backbone(x, training=False)
@@ -110,11 +115,12 @@ def save_tflite(path: Path, encoder, head, *, int8: bool, representative: np.nda
     # set to 0 and one to 255; whole black or white images would widen every layer's range):
     # the quantized model then takes the uint8 pixels as they are.
     options: dict = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
-    if encoder.kind == "audio":
+    if encoder.kind in ("audio", "pose"):
         if int8:
             raise InputError("int8 export", "is offered for image models only")
+        shape = encoder.input_shape if encoder.kind == "audio" else (encoder.dim,)
         build_model(encoder, head).export(str(path), format="litert", verbose=False, input_signature=[
-            tf.TensorSpec((1, *encoder.input_shape), tf.float32)], **options)
+            tf.TensorSpec((1, *shape), tf.float32)], **options)
         return
     dtype = tf.float32 if int8 else tf.uint8
     if int8:
@@ -164,6 +170,18 @@ def export_all(
         written[name] = folder / name
 
     put("model.keras", lambda p: model.save(p))
+    if encoder.kind == "pose":
+        from tm_core import assets
+        from tm_core.encoders import pose, pose_features
+
+        source = Path(pose_features.__file__).read_text(encoding="utf-8")
+        put("pose_features.py", lambda p: p.write_text(source, encoding="utf-8"))
+        movenet = assets.resolve(pose.MOVENET_FILE).read_bytes()
+        put(pose.MOVENET_FILE, lambda p: p.write_bytes(movenet))
+        put("labels.txt", lambda p: p.write_text(labels_text(class_names), encoding="utf-8"))
+        if tflite:
+            put("model_float32.tflite", lambda p: save_tflite(p, encoder, head, int8=False))
+        return written
     if encoder.kind == "audio":
         from tm_core.encoders import audio_layers
 
@@ -253,6 +271,50 @@ for second, window in enumerate(windows):
     print(f"{{second}} s: {{class_names[int(np.argmax(probs))]}} {{float(probs.max()):.2f}}")
 '''
     raise ValueError(f"unknown audio snippet kind {kind!r}")
+
+
+_POSE_FEATURES = '''movenet = Interpreter(model_path="movenet_singlepose_lightning_int8_4.tflite")
+movenet.allocate_tensors()
+image = ImageOps.exif_transpose(Image.open("photo.jpg")).convert("RGB")
+image = ImageOps.pad(image, (256, 256), Image.Resampling.LANCZOS, color=(0, 0, 0))  # the whole picture, as the app
+image = image.resize((192, 192), Image.Resampling.BILINEAR)
+movenet.set_tensor(movenet.get_input_details()[0]["index"], np.asarray(image, dtype=np.uint8)[None])
+movenet.invoke()
+yxs = movenet.get_tensor(movenet.get_output_details()[0]["index"])[0, 0]  # 17 × (y, x, score)
+features = pose_features.pose_features(yxs[:, [1, 0, 2]]).astype(np.float32)'''
+
+
+def pose_snippet(kind: str, class_names: list[str]) -> str:
+    """Python that runs MoveNet, the app's normalisation and the downloaded head on ``photo.jpg``
+    (kind: keras, tflite_float32). Needs pose_features.py and the MoveNet file beside it."""
+    names = f"class_names = {list(class_names)!r}"
+    if kind == "keras":
+        load, run = '''import keras
+
+model = keras.saving.load_model("model.keras")''', "probs = model.predict(features[None], verbose=0)[0]"
+    elif kind == "tflite_float32":
+        load = '''head = Interpreter(model_path="model_float32.tflite")
+head.allocate_tensors()'''
+        run = '''head.set_tensor(head.get_input_details()[0]["index"], features[None])
+    head.invoke()
+    probs = head.get_tensor(head.get_output_details()[0]["index"])[0]'''
+    else:
+        raise ValueError(f"unknown pose snippet kind {kind!r}")
+    return f'''# every downloaded file in one folder; pip install numpy pillow ai-edge-litert{" keras tensorflow" if kind == "keras" else ""}
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+from PIL import Image, ImageOps
+
+import pose_features  # the app's keypoint normalisation
+{load}
+{names}
+{_POSE_FEATURES}
+if not pose_features.found(features):
+    print("no person found")
+else:
+    {run}
+    print(class_names[int(np.argmax(probs))], float(probs.max()))
+'''
 
 
 def snippet(kind: str, class_names: list[str]) -> str:

@@ -36,6 +36,7 @@ from tm_core.errors import InputError
 T = TypeVar("T")
 
 IMAGE_SIZE = 224
+KEYPOINT_IMAGE_SIZE = 256  # pose and hand samples: the whole picture padded to this square
 MAX_IMAGE_PIXELS = 40_000_000
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_ARCHIVE_FILES = 10_000
@@ -201,11 +202,20 @@ def fit_image(img: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
     return np.array(fitted, dtype=np.uint8)
 
 
+def pad_image(img: Image.Image, size: int = KEYPOINT_IMAGE_SIZE) -> np.ndarray:
+    """The whole picture, scaled to fit a black ``size`` square (centred): nothing cut off, for pose
+    and hand projects, whose keypoint models look for the body or hand anywhere in the frame."""
+    padded = ImageOps.pad(_to_rgb(img), (size, size), Image.Resampling.LANCZOS, color=(0, 0, 0))
+    return np.array(padded, dtype=np.uint8)
+
+
 def image_to_array(
-    source: bytes | str | os.PathLike, name: str | None = None, size: int = IMAGE_SIZE
+    source: bytes | str | os.PathLike, name: str | None = None, size: int = IMAGE_SIZE, *, pad: bool = False
 ) -> np.ndarray:
-    """The one preprocessing for image samples: ``fit_image(load_image(source, name), size)``."""
-    return fit_image(load_image(source, name), size)
+    """The one preprocessing for image samples: ``fit_image(load_image(source, name), size)``
+    (``pad``: ``pad_image`` instead, for pose and hand projects)."""
+    img = load_image(source, name)
+    return pad_image(img, size) if pad else fit_image(img, size)
 
 
 def _guarded(name: str, decode: Callable[[], T]) -> T | InputError:
@@ -218,8 +228,8 @@ def _guarded(name: str, decode: Callable[[], T]) -> T | InputError:
         return InputError(name, f"could not be decoded ({type(exc).__name__}: {exc})")
 
 
-def _decode_one(name: str, source: bytes | str | os.PathLike, size: int) -> np.ndarray | InputError:
-    return _guarded(name, lambda: image_to_array(source, name, size))
+def _decode_one(name: str, source: bytes | str | os.PathLike, size: int, pad: bool) -> np.ndarray | InputError:
+    return _guarded(name, lambda: image_to_array(source, name, size, pad=pad))
 
 
 def decode_images(
@@ -227,6 +237,8 @@ def decode_images(
     size: int = IMAGE_SIZE,
     workers: int = 2,
     lookahead: int = 64,
+    *,
+    pad: bool = False,
 ) -> Iterator[tuple[str, np.ndarray | InputError]]:
     """Decode ``(name, source)`` pairs in a thread pool; yield ``(name, array or InputError)`` in input order.
 
@@ -234,7 +246,7 @@ def decode_images(
     going while the consumer works. Closing the generator cancels what has not started and waits
     for the (at most ``workers``) decodes in progress, so no thread is left running.
     """
-    return _decode_in_order(sources, lambda name, source: _decode_one(name, source, size), workers, lookahead,
+    return _decode_in_order(sources, lambda name, source: _decode_one(name, source, size, pad), workers, lookahead,
                             "tm-decode")
 
 

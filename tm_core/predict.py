@@ -102,6 +102,13 @@ class ExportedModel:
         self.input_shape = tuple(self.model.input_shape[1:])
         self.dtype = np.dtype(self.model.inputs[0].dtype)
         self.kind = "audio" if self.dtype == np.float32 and len(self.input_shape) == 1 else "image"
+        self._features = None  # pose: MoveNet + normalisation run before the head
+        from tm_core.encoders import pose, pose_features
+
+        if self.input_shape == (pose_features.POSE_DIM,) and (folder / pose.MOVENET_FILE).is_file():
+            self.kind = "pose"
+            movenet = pose.MoveNet(folder / pose.MOVENET_FILE)
+            self._features = lambda images: np.stack([pose_features.pose_features(movenet.keypoints(i)) for i in images])
         self._fn = tf.function(
             lambda x: self.model(x, training=False),
             input_signature=[tf.TensorSpec((None, *self.input_shape), self.dtype)],
@@ -109,15 +116,22 @@ class ExportedModel:
         )
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        """Images (uint8) or 16 kHz windows (float32), one or a batch, as the model was trained on."""
+        """Images (uint8; pose: padded as ``media.pad_image``) or 16 kHz windows (float32), one or a batch."""
+        if self._features is not None:
+            images = np.asarray(images, np.uint8)
+            single = images.ndim == 3
+            probs = self._predict_rows(self._features(images[None] if single else images))
+            return probs[0] if single else probs
         images = np.asarray(images, self.dtype)
         single = images.ndim == len(self.input_shape)
-        if single:
-            images = images[None]
-        probs = np.concatenate(
-            [self._fn(images[i : i + self.batch_size]).numpy() for i in range(0, len(images), self.batch_size)]
-        ) if len(images) else np.zeros((0, len(self.class_names)), np.float32)
+        probs = self._predict_rows(images[None] if single else images)
         return probs[0] if single else probs
+
+    def _predict_rows(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, self.dtype)
+        if not len(rows):
+            return np.zeros((0, len(self.class_names)), np.float32)
+        return np.concatenate([self._fn(rows[i : i + self.batch_size]).numpy() for i in range(0, len(rows), self.batch_size)])
 
 
 class TFLiteModel:

@@ -33,7 +33,8 @@ def sample_id(data: np.ndarray) -> str:
 @dataclass(frozen=True)
 class Sample:
     id: str
-    data: np.ndarray  # image: RGB uint8 224×224×3 (media.image_to_array); audio: 1 s float32 at 16 kHz (16000,)
+    data: np.ndarray  # image: RGB uint8 224×224×3 (media.image_to_array); audio: 1 s float32 at 16 kHz
+    #                   (16000,); pose, hands: RGB uint8 256×256×3, the whole picture padded (media.pad_image)
     name: str = ""  # where it came from (file name, "webcam"), for galleries and messages
 
 
@@ -56,6 +57,15 @@ class Dataset:
     samples: list[Sample]
     labels: np.ndarray
     class_names: list[str]
+
+    def subset(self, keep: np.ndarray) -> "Dataset":
+        """Only the samples where ``keep`` is True (e.g. those where a person was found); every class
+        must keep at least one."""
+        keep = np.asarray(keep, bool)
+        for i, name in enumerate(self.class_names):
+            if not keep[self.labels == i].any():
+                raise InputError(name, "has no usable sample left (no person or hand found in any of them)")
+        return Dataset([s for s, k in zip(self.samples, keep) if k], self.labels[keep], list(self.class_names))
 
 
 class Project:
@@ -193,7 +203,9 @@ class Project:
                     if sample is not None:
                         yield sample
             return
-        for i, (name, result) in enumerate(media.decode_images(sources(), workers=workers)):
+        keypoints = self.kind in ("pose", "hands")  # the whole picture: the body or hand may be anywhere
+        size = media.KEYPOINT_IMAGE_SIZE if keypoints else media.IMAGE_SIZE
+        for i, (name, result) in enumerate(media.decode_images(sources(), size, workers=workers, pad=keypoints)):
             if isinstance(result, InputError):
                 yield result
                 continue

@@ -33,13 +33,17 @@ def encoder_names(kind: str = "image") -> list[str]:
         from tm_core.encoders import audio
 
         return list(audio.SPECS)
+    if kind == "pose":
+        return ["movenet_lightning"]
     raise InputError(kind, f"no encoders for '{kind}' projects yet")
 
 
 def encoder_label(name: str, kind: str = "image") -> str:
     """What the encoder is, in a few words, for pickers."""
-    from tm_core.encoders import audio, image
+    from tm_core.encoders import audio, image, pose
 
+    if kind == "pose":
+        return pose.PoseEncoder.label
     spec = (audio.SPECS if kind == "audio" else image.SPECS).get(name)
     return spec.label if spec else name
 
@@ -50,7 +54,7 @@ def default_encoder(kind: str = "image") -> str:
 
 def kind_of(name: str) -> str:
     """The project kind an encoder name belongs to (names are unique across kinds)."""
-    for kind in ("image", "audio"):
+    for kind in ("image", "audio", "pose"):
         if name in encoder_names(kind):
             return kind
     raise InputError(name, "unknown encoder")
@@ -66,6 +70,10 @@ def get_encoder(name: str, kind: str | None = None) -> Encoder:
         from tm_core.encoders import audio
 
         return audio.AudioEncoder(name)
+    if kind == "pose":
+        from tm_core.encoders import pose
+
+        return pose.PoseEncoder(name)
     from tm_core.encoders import image
 
     return image.ImageEncoder(name)
