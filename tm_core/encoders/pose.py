@@ -51,6 +51,7 @@ class PoseEncoder:
     label = "MoveNet Lightning: 17 body keypoints"
     dim = pose_features.POSE_DIM
     batch_size = 16
+    edges = pose_features.BODY_EDGES  # keypoint pairs to draw as the skeleton
 
     def __init__(self, name: str = "movenet_lightning"):
         self.model = MoveNet()
@@ -68,6 +69,11 @@ class PoseEncoder:
             batch = batch[None]
         return np.stack([self.model.keypoints(img) for img in batch]) if len(batch) else np.zeros((0, 17, 3), np.float32)
 
+    @staticmethod
+    def features_from_keypoints(keypoints: np.ndarray) -> np.ndarray:
+        """(n, 17, 3) keypoints → (n, dim) features (what ``encode`` returns for their images)."""
+        return np.stack([pose_features.pose_features(k) for k in keypoints]) if len(keypoints) else \
+            np.zeros((0, pose_features.POSE_DIM), np.float32)
+
     def encode(self, batch: np.ndarray) -> np.ndarray:
-        return np.stack([pose_features.pose_features(k) for k in self.keypoints(batch)]) if len(batch) else \
-            np.zeros((0, self.dim), np.float32)
+        return self.features_from_keypoints(self.keypoints(batch))
