@@ -11,13 +11,15 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from tm_core import media
 from tm_core.errors import InputError
 from tm_core.project import Sample
-from tm_core.ui import state, webrtc
+from tm_core.ui import keypoints, state, webrtc
 from tm_core.ui.widgets import UPLOAD_IMAGE_TYPES, class_warnings
 
 GALLERY = 24  # thumbnails shown per class before "show all"
-KINDS = {  # project kind -> what it learns from (pose and hands will come here)
+KINDS = {  # project kind -> what it learns from (hands will come here)
     "image": "Image · teach it pictures: photos, a folder or the webcam.",
     "audio": "Audio · teach it sounds: one-second recordings from the microphone or sound files.",
+    "pose": "Body pose · teach it poses of the whole body: keypoints, not pixels, so where you stand and your "
+            "clothes do not matter.",
 }
 BACKGROUND_CAPTION = ("Record at least 20 seconds of your room without speaking: the model learns what silence "
                       "and room noise sound like, so it does not hear your other classes in them. "
@@ -26,6 +28,7 @@ BACKGROUND_CAPTION = ("Record at least 20 seconds of your room without speaking:
 sess = state.session()
 project = sess.project
 audio = project.kind == "audio"
+keypoint = keypoints.is_keypoint(project.kind)  # pose (hands next): whole pictures, skeletons drawn
 
 
 def nonce(key: str) -> int:
@@ -120,10 +123,14 @@ def class_card(cls) -> None:
                 take(project.add_files([(cls.name, "webcam photo", photo.getvalue())]), cls.name)
                 reset(k)
                 st.rerun()
-        gallery(cls)
+        if keypoint:
+            keypoint_gallery(cls)
+        else:
+            gallery(cls)
 
 
-def gallery(cls, picture=lambda s: s.data, columns: int = 8, width: int = 80, caption: int = 18) -> bool:
+def gallery(cls, picture=lambda s: s.data, columns: int = 8, width: int = 80, caption: int = 18,
+            label=None) -> bool:
     """Thumbnails of the newest samples (all on request), each with a delete button; False if there are none."""
     if not cls.samples:
         st.caption("No samples yet.")
@@ -133,11 +140,24 @@ def gallery(cls, picture=lambda s: s.data, columns: int = 8, width: int = 80, ca
     cols = st.columns(columns)
     for i, sample in enumerate(reversed(shown)):
         with cols[i % columns]:
-            st.image(picture(sample), caption=sample.name[-caption:] or None, width=width)
+            st.image(picture(sample), caption=label(sample) if label else sample.name[-caption:] or None, width=width)
             if st.button("✕", key=f"rm:{cls.uid}:{sample.id}", help="Delete this sample"):
                 project.delete_sample(cls.name, sample.id)
                 st.rerun()
     return True
+
+
+def keypoint_gallery(cls) -> None:
+    """Pose, hands: each sample with the skeleton found in it, "no person" under those where none was."""
+    name, what = sess.encoder_name, keypoints.thing(project.kind)
+    if cls.samples:
+        with st.spinner(f"Finding {what}s in the pictures…"):
+            missing = keypoints.missing_count(name, cls.samples)
+        if missing:
+            st.warning(f"{missing} without a {what}: no {what} was found in {missing} of {len(cls)} pictures. "
+                       "They are left out of training unless you keep them on the Train page.")
+    gallery(cls, lambda s: keypoints.thumbnail(name, s.id, s.data), width=90,
+            label=lambda s: (s.name[-18:] or None) if keypoints.sample_found(name, s) else f"no {what}")
 
 
 def sound_inputs(cls) -> None:
@@ -189,6 +209,7 @@ def webcam_recorder() -> None:
         fps = cols[1].number_input("Frames per second", 1, 30, 24, key="burst:fps")
         delay = cols[2].number_input("Delay (s)", 0.0, 10.0, 3.0, step=0.5, key="burst:delay")
         duration = cols[3].number_input("Duration (s)", 1.0, 30.0, 6.0, step=0.5, key="burst:duration")
+        recorder.prepare = keypoints.prepare_frame(project.kind)  # pose, hands: the whole frame, padded
         webrtc_streamer(key="gather-camera", mode=WebRtcMode.SENDRECV, rtc_configuration=webrtc.rtc_configuration(),
                         media_stream_constraints={"video": True, "audio": False},
                         video_frame_callback=webrtc.video_callback(recorder))
@@ -239,6 +260,11 @@ if audio:
     st.write("Give each class a name and add sounds of it: record with the microphone or upload sound files; "
              "each second becomes one sample. Record at least 20 seconds of **Background Noise** and 8 seconds "
              "of each other class, then go to **Train**.")
+elif keypoint:
+    what = keypoints.thing(project.kind)
+    st.write(f"Give each class a name and add pictures of a {what} in that pose: photos, a folder, or the webcam. "
+             f"The model learns from the {what}'s keypoints (drawn on each picture), not from the pixels. The whole "
+             f"picture is used, padded to a square. Aim for at least 10 examples per class, then go to **Train**.")
 else:
     st.write("Give each class a name and add examples of it: photos, a folder, or the webcam. "
              "Aim for at least 10 varied examples per class (angles, light, backgrounds), then go to **Train**.")

@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from tm_core import charts, experiments
+from tm_core.errors import InputError
 from tm_core.ui import state
 from tm_core.ui.widgets import trainable
 
@@ -20,6 +21,13 @@ def lesson(kind: str) -> None:
     progress = st.progress(0.0, text="Embedding…")
     st.button("Stop", icon=":material/stop:", key="stop-lesson", help="Stop; the runs already finished are kept.")
     ds, features = state.embed_dataset(sess, on_progress=lambda d, n: progress.progress(d / n, text=f"Embedding {d} of {n}"))
+    seen = [s.id for s in ds.samples]
+    try:  # pose, hands: as on the Train page, pictures where nothing was found are left out unless kept
+        ds, features, left_out = state.usable_dataset(sess, ds, features)
+    except InputError as e:
+        progress.empty()
+        st.error(str(e))
+        return
     if kind == "epochs":
         steps = EPOCHS
     else:  # sizes at or above the smallest class's training count would all train on everything
@@ -38,7 +46,10 @@ def lesson(kind: str) -> None:
             config = sess.config
             (label, run), = experiments.samples_sweep(features, ds.labels, ds.class_names, (step,), config,
                                                        order="random", on_epoch=on_epoch)
-        labels.append(sess.add_run(run, sess.encoder_name, ds, features, label=f"Lesson · {label}").label)
+        if left_out:
+            run.info["left_out"] = left_out
+        labels.append(sess.add_run(run, sess.encoder_name, ds, features, label=f"Lesson · {label}",
+                                   seen=seen if left_out else None).label)
     st.session_state["compare"] = labels
     st.rerun()
 

@@ -9,7 +9,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from tm_core import charts, export, media
 from tm_core.errors import InputError
 from tm_core.predict import Predictor
-from tm_core.ui import state, webrtc
+from tm_core.ui import keypoints, state, webrtc
 from tm_core.ui.widgets import UPLOAD_IMAGE_TYPES, require_model
 
 sess = state.session()
@@ -36,7 +36,9 @@ AUDIO_DOWNLOADS = [
 
 
 def predictor(rec) -> Predictor:
-    return Predictor(state.encoder(rec.encoder), rec.run.head, rec.run.class_names)
+    enc = state.encoder(rec.encoder)
+    make = keypoints.KeypointPredictor if keypoints.is_keypoint(enc.kind) else Predictor
+    return make(enc, rec.run.head, rec.run.class_names)
 
 
 def live_webcam(rec) -> None:
@@ -45,6 +47,7 @@ def live_webcam(rec) -> None:
     live = webrtc.session_object("live", lambda: webrtc.LivePrediction(alpha=0.5, mirror=True))
     if live.predictor is None or getattr(live.predictor, "head", None) is not rec.run.head:
         live.set_predictor(predictor(rec))
+    live.prepare = keypoints.prepare_frame(state.encoder(rec.encoder).kind)  # pose, hands: the whole frame, padded
     left, right = st.columns([3, 2])
     with left:
         webrtc_streamer(key="test-camera", mode=WebRtcMode.SENDRECV, rtc_configuration=webrtc.rtc_configuration(),
@@ -68,6 +71,8 @@ def live_bars(live) -> None:
         st.caption("Press START to turn the camera on; the model's answer shows here.")
         return
     bars(live.class_names, probs)
+    if live.stats()["found"] is False:
+        st.caption(f"No {keypoints.thing(sess.project.kind)} in view: the bars show the last answer.")
     st.caption(f"{fps:.0f} frames/s")
 
 
@@ -152,14 +157,27 @@ def test_on_image(rec) -> None:
     upload = st.file_uploader("An image file", type=UPLOAD_IMAGE_TYPES, key=k)
     if upload is None:
         return
+    kind = state.encoder(rec.encoder).kind
     try:
-        image = media.image_to_array(upload.getvalue(), upload.name)
+        if keypoints.is_keypoint(kind):
+            image = media.image_to_array(upload.getvalue(), upload.name, media.KEYPOINT_IMAGE_SIZE, pad=True)
+        else:
+            image = media.image_to_array(upload.getvalue(), upload.name)
     except InputError as e:
         st.error(str(e))
         return
-    probs = predictor(rec).predict(image)
     left, right = st.columns([1, 2])
-    left.image(image, caption="What the model sees (224×224 centre crop)")
+    if keypoints.is_keypoint(kind):
+        model = predictor(rec)
+        probs, kp = model.predict_frame(image)
+        left.image(model.draw(image, kp), caption="What the model sees: the whole picture, padded to a square, "
+                   "and the keypoints found")
+        if probs is None:
+            right.warning(f"No {keypoints.thing(kind)} found in this picture.")
+            return
+    else:
+        probs = predictor(rec).predict(image)
+        left.image(image, caption="What the model sees (224×224 centre crop)")
     top = int(probs.argmax())
     right.markdown(f"### {rec.run.class_names[top]} · {probs[top]:.0%}")
     right.altair_chart(charts.probability_chart(rec.run.class_names, probs))
@@ -167,34 +185,45 @@ def test_on_image(rec) -> None:
 
 def downloads(rec) -> None:
     st.subheader("Export")
-    audio = state.encoder(rec.encoder).kind == "audio"
+    kind = state.encoder(rec.encoder).kind
+    audio, keypoint = kind == "audio", keypoints.is_keypoint(kind)
     files = sess.exports.get(rec.id)
     if files is None:
         st.write("Export the model to use it outside the app. Preparing " +
-                 ("the files takes a few seconds." if audio else "all formats takes about half a minute "
+                 ("the files takes a few seconds." if audio or keypoint else "all formats takes about half a minute "
                   "(the int8 version is calibrated on your own samples)."))
         if st.button("Prepare export files"):
             status = st.status("Exporting…", expanded=True)
             enc = state.encoder(rec.encoder)
             if audio:
                 calibration = np.zeros((0, media.SAMPLE_RATE), np.float32)
+            elif keypoint:  # the head on keypoint features: no int8 version to calibrate
+                calibration = np.zeros((0,))
             else:
                 calibration = export.calibration_images([rec.dataset.samples[i].data for i in rec.run.split.train])
             files = export.export_bytes(enc, rec.run.head, rec.run.class_names, calibration, on_step=status.write)
             if audio:
                 files["keras_audio.zip"] = export.audio_keras_zip(files)
+            elif keypoint:
+                files[keypoints.downloads(kind)[0][2]] = keypoints.zip_all(kind, files)
             else:
                 files["converted_keras.zip"] = export.tm_keras_zip(files)
             sess.exports = {rec.id: files}
             status.update(label="Export files ready", state="complete")
             st.rerun()
         return
-    for kind, label, name, what in (AUDIO_DOWNLOADS if audio else DOWNLOADS):
+    listed = AUDIO_DOWNLOADS if audio else keypoints.downloads(kind) if keypoint else DOWNLOADS
+    for form, label, name, what in listed:
         with st.container(border=True):
             left, right = st.columns([1, 3])
-            left.download_button(label, files[name], icon=":material/download:", file_name=name, key=f"dl:{kind}", width="stretch")
+            left.download_button(label, files[name], icon=":material/download:", file_name=name, key=f"dl:{form}", width="stretch")
             right.caption(what)
-            code = export.audio_snippet(kind, rec.run.class_names) if audio else export.snippet(kind, rec.run.class_names)
+            if audio:
+                code = export.audio_snippet(form, rec.run.class_names)
+            elif keypoint:
+                code = keypoints.snippet(kind, form, rec.run.class_names)
+            else:
+                code = export.snippet(form, rec.run.class_names)
             right.code(code, language="python")
 
 

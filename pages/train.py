@@ -6,9 +6,10 @@ import streamlit as st
 
 from tm_core import charts
 from tm_core.encoders import default_encoder, encoder_label, encoder_names
+from tm_core.errors import InputError
 from tm_core.experiments import history_frame
 from tm_core.training import TrainConfig, split_per_class, train
-from tm_core.ui import state
+from tm_core.ui import keypoints, state
 from tm_core.ui.state import PendingRun
 from tm_core.ui.widgets import pct, trainable
 
@@ -46,8 +47,12 @@ def settings() -> TrainConfig:
         lr = st.number_input("Learning rate", 0.00001, 1.0, step=0.0001, format="%.5f", key="cfg:learning_rate")
         st.caption("How big each correction is. Too big and learning jumps around; too small and it crawls.")
         enc = st.selectbox("Pretrained network", names, key="cfg:encoder", format_func=lambda n: encoder_label(n, kind))
-        st.caption(f"The frozen network that turns each {'sound' if kind == 'audio' else 'picture'} into numbers; "
-                   "only the small head on top is trained.")
+        if keypoints.is_keypoint(kind):
+            st.caption(f"The frozen network that finds the {keypoints.thing(kind)}'s keypoints in each picture; they "
+                       "become numbers that do not depend on where it is or how big; only the small head on top is trained.")
+        else:
+            st.caption(f"The frozen network that turns each {'sound' if kind == 'audio' else 'picture'} into numbers; "
+                       "only the small head on top is trained.")
         if kind == "audio":
             st.session_state.setdefault("cfg:augment", sess.augment)
             sess.augment = st.toggle("Also train on altered copies", key="cfg:augment")
@@ -67,12 +72,22 @@ def run_training(config: TrainConfig) -> None:
     acc_chart, loss_chart = left.empty(), right.empty()
     ds, features = state.embed_dataset(
         sess, on_progress=lambda d, n: progress.progress(d / n, text=f"Embedding sample {d} of {n}"))
+    seen = [s.id for s in ds.samples]
+    try:  # pose, hands: pictures where nothing was found are left out unless the user keeps them
+        ds, features, left_out = state.usable_dataset(sess, ds, features)
+    except InputError as e:
+        progress.empty()
+        st.error(f"{e}. Add pictures with a {keypoints.thing(sess.project.kind)} in them, or turn on "
+                 f"\"Also train on pictures without a {keypoints.thing(sess.project.kind)}\".")
+        return
     split = split_per_class(ds.labels, config.test_fraction, config.seed)
     # Audio: shifted, louder/softer and noisier views of the training samples (cached; trained on, never tested)
     extra = state.embed_views(
         sess, ds, split, on_progress=lambda d, n: progress.progress(d / n, text=f"Augmenting {d} of {n}")
     ) if sess.augment else None
     pending = sess.pending = PendingRun(config, sess.encoder_name, ds, features, split)
+    if left_out:
+        pending.info["left_out"], pending.seen = left_out, seen
     if extra is not None and len(extra[1]):
         pending.info["augmented_views"] = int(len(extra[1]))
 
@@ -89,6 +104,26 @@ def run_training(config: TrainConfig) -> None:
     st.rerun()
 
 
+def nothing_found() -> None:
+    """Pose, hands: per class, the pictures where the keypoint model found nothing, and the choice to keep them."""
+    what = keypoints.thing(sess.project.kind)
+    progress = st.empty()
+    ds, features = state.embed_dataset(  # cached: training reuses these
+        sess, on_progress=lambda d, n: progress.progress(d / n, text=f"Finding keypoints: picture {d} of {n}"))
+    progress.empty()
+    missing = ~keypoints.found(features)
+    if not missing.any():
+        return
+    for i, name in enumerate(ds.class_names):
+        mine = ds.labels == i
+        if missing[mine].any():
+            st.warning(f"No {what} found in {int(missing[mine].sum())} of {int(mine.sum())} pictures of **{name}**.")
+    st.session_state.setdefault("cfg:keep_missing", sess.keep_missing)
+    sess.keep_missing = st.toggle(f"Also train on pictures without a {what}", key="cfg:keep_missing")
+    st.caption(f"Off: they are left out ({int(missing.sum())} in all), since there is no {what} to learn from. "
+               f"On: the model also learns what \"no {what}\" looks like for those classes.")
+
+
 def under_the_hood() -> None:
     rec = sess.current
     if rec is None:
@@ -102,6 +137,10 @@ def under_the_hood() -> None:
     cols[0].metric("Train accuracy", pct(last.accuracy))
     cols[1].metric("Test accuracy (held-out)", pct(last.test_accuracy))
     cols[2].metric("Epochs", len(run.history))
+    if run.info.get("left_out"):
+        n = run.info["left_out"]
+        st.info(f"{n} picture{'s' if n != 1 else ''} without a {keypoints.thing(sess.project.kind)} "
+                f"{'were' if n != 1 else 'was'} left out: it trained on {len(run.split.train) + len(run.split.test)} pictures.")
     frame = history_frame([(rec.label, run)])
     left, right = st.columns(2)
     left.altair_chart(charts.metric_chart(frame, "accuracy", "Accuracy per epoch"))
@@ -128,6 +167,8 @@ st.write("Training shows every sample to the model many times and nudges a small
          "pretrained network until it tells your classes apart. 15 % of each class is held out to test it.")
 config = settings()
 ready = trainable(sess)
+if ready and keypoints.is_keypoint(sess.project.kind):
+    nothing_found()
 if sess.project_changed_since(sess.current):
     st.caption("Your samples changed since the last training.")
 if st.button("Train model", type="primary", disabled=not ready):

@@ -35,6 +35,7 @@ class RunRecord:
     encoder: str
     dataset: Dataset  # the samples and labels it was trained on (same order as its split)
     evaluation: Evaluation  # on its held-out samples
+    seen: list[str] | None = None  # ids of every project sample it was trained from, when some were left out
 
 
 @dataclass
@@ -50,6 +51,7 @@ class PendingRun:
     history: list[EpochStats] = field(default_factory=list)
     head: Head | None = None
     info: dict = field(default_factory=dict)  # goes to Run.info, e.g. how many augmented views were trained on
+    seen: list[str] | None = None  # as RunRecord.seen
 
 
 @dataclass
@@ -64,15 +66,17 @@ class Session:
     exports: dict[int, dict[str, bytes]] = field(default_factory=dict)  # run id -> file name -> bytes (latest run only)
     next_run_id: int = 1
     augment: bool = False  # audio: also train on shifted, louder/softer, noisier copies (see tm_core.augment)
+    keep_missing: bool = False  # pose, hands: also train on samples where nothing was found
 
-    def add_run(self, run: Run, encoder: str, dataset: Dataset, features: np.ndarray, label: str = "") -> RunRecord:
+    def add_run(self, run: Run, encoder: str, dataset: Dataset, features: np.ndarray, label: str = "",
+                seen: list[str] | None = None) -> RunRecord:
         rid = self.next_run_id
         self.next_run_id += 1
         c = run.config
         label = label or f"Run {rid} · {c.epochs} epochs · batch {c.batch_size} · lr {c.learning_rate:g}"
         if run.stopped:
             label += f" · stopped at {len(run.history)}"
-        record = RunRecord(rid, label, run, encoder, dataset, evaluate_run(run, features, dataset.labels))
+        record = RunRecord(rid, label, run, encoder, dataset, evaluate_run(run, features, dataset.labels), seen)
         self.runs.append(record)
         return record
 
@@ -83,7 +87,7 @@ class Session:
             return None
         run = Run(p.config, p.dataset.class_names, list(p.history), p.head, p.split,
                   stopped=len(p.history) < p.config.epochs, info=dict(p.info))
-        self.current = self.add_run(run, p.encoder, p.dataset, p.features)
+        self.current = self.add_run(run, p.encoder, p.dataset, p.features, seen=p.seen)
         return self.current
 
     def new_project(self, kind: str) -> None:
@@ -92,15 +96,15 @@ class Session:
         self.cache = FeatureCache()
         self.runs, self.current, self.pending, self.exports = [], None, None, {}
         self.encoder_name = default_encoder(kind)
+        self.keep_missing = False
 
     def project_changed_since(self, record: RunRecord | None) -> bool:
         """True when the enabled classes or their samples differ from what ``record`` was trained on."""
         if record is None:
             return False
         ds = self.project.dataset()
-        return ds.class_names != record.dataset.class_names or [s.id for s in ds.samples] != [
-            s.id for s in record.dataset.samples
-        ]
+        seen = record.seen if record.seen is not None else [s.id for s in record.dataset.samples]
+        return ds.class_names != record.dataset.class_names or [s.id for s in ds.samples] != seen
 
 
 def session() -> Session:
@@ -120,7 +124,7 @@ def new_project(kind: str) -> Session:
     last report on the Gather page) is dropped too."""
     sess = session()
     sess.new_project(kind)
-    for key in ("cfg:encoder", "report", "compare"):
+    for key in ("cfg:encoder", "report", "compare", "cfg:keep_missing"):
         st.session_state.pop(key, None)
     return sess
 
@@ -150,6 +154,22 @@ def embed_dataset(sess: Session, on_progress: Callable[[int, int], None] | None 
     cached = len(ds.samples) - len(todo)
     sess.cache.embed(enc, todo, on_progress=(lambda d, _t: on_progress(cached + d, len(ds.samples))) if on_progress else None)
     return ds, sess.cache.matrix(enc.name, ds.samples)
+
+
+def usable_dataset(sess: Session, ds: Dataset, features: np.ndarray) -> tuple[Dataset, np.ndarray, int]:
+    """Pose and hand projects: the samples where nothing was found left out (unless ``sess.keep_missing``).
+
+    Returns (dataset, features, how many were left out); other kinds come back as they are.
+    Raises ``InputError`` naming a class that would be left with no sample.
+    """
+    from tm_core.encoders import pose_features
+
+    if sess.project.kind not in ("pose", "hands") or sess.keep_missing or not len(features):
+        return ds, features, 0
+    missing = ~pose_features.found(features)
+    if not missing.any():
+        return ds, features, 0
+    return ds.subset(~missing), features[~missing], int(missing.sum())
 
 
 def embed_views(sess: Session, ds: Dataset, split: Split,

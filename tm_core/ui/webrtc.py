@@ -163,7 +163,10 @@ def _crop(frame_rgb: np.ndarray) -> np.ndarray:
 
 
 class BurstRecorder:
-    """Collects 224×224 crops of camera frames for Teachable Machine's "record" button.
+    """Collects camera frames made into samples for Teachable Machine's "record" button.
+
+    Each kept frame goes through ``prepare`` (default: the 224×224 crop of image projects; pose and
+    hand projects set ``tm_core.ui.keypoints.prepare_frame``, the whole frame padded to a square).
 
     Teachable Machine's defaults: 24 fps, hold-to-record off, a 3 s delay then 6 s of recording.
     ``start()`` arms it; frames passed to ``on_frame`` after the delay are kept (at most ``fps``
@@ -183,6 +186,7 @@ class BurstRecorder:
         self._begin = self._end = 0.0  # when recording starts and ends (clock time)
         self._last = 0.0  # when the last frame was kept
         self._stopped_at: float | None = None
+        self.prepare: Callable[[np.ndarray], np.ndarray] = _crop  # camera frame (RGB) -> sample
         self.configure(fps, delay, duration, hold_to_record, max_frames)
 
     def configure(self, fps: float | None = None, delay: float | None = None, duration: float | None = None,
@@ -263,11 +267,11 @@ class BurstRecorder:
         return len(self._frames) < allowed and (not self._frames or now - self._last >= period / 2)
 
     def on_frame(self, frame_rgb: np.ndarray) -> None:
-        """Offer one camera frame (RGB, any size); kept as a 224×224 crop when it is wanted."""
+        """Offer one camera frame (RGB, any size); kept (made a sample by ``prepare``) when it is wanted."""
         with self._lock:
             if not self._wants(self._clock()):
                 return
-        crop = _crop(frame_rgb)  # outside the lock: the page may poll meanwhile
+        crop = self.prepare(frame_rgb)  # outside the lock: the page may poll meanwhile
         with self._lock:
             now = self._clock()
             if self._wants(now):
@@ -275,7 +279,7 @@ class BurstRecorder:
                 self._last = now
 
     def take(self) -> list[np.ndarray]:
-        """The crops recorded so far (RGB uint8 224×224×3), and back to idle."""
+        """The samples recorded so far (RGB uint8, as ``prepare`` made them), and back to idle."""
         with self._lock:
             frames, self._frames = self._frames, []
             self._armed = False
@@ -407,6 +411,12 @@ class LivePrediction(_LiveModel):
     queue up). Probabilities are smoothed with a :class:`~tm_core.predict.Smoother`. The frame
     sent back carries the top class and its percentage, mirrored first when ``mirror`` is set
     (prediction always sees the unmirrored crop, like recorded samples). Thread-safe.
+
+    ``prepare`` turns a frame into the model's input (default: the 224×224 crop; keypoint projects
+    pad the whole frame). A predictor with ``predict_frame(input) -> (probs or None, extra)`` and
+    ``draw(frame, extra) -> frame`` (``tm_core.ui.keypoints.KeypointPredictor``) also draws what it
+    found (a skeleton) on the frames shown; probs None means nothing was found: the bars keep their
+    last values and ``stats()["found"]`` is False.
     """
 
     def __init__(self, predictor: _Predicts | None = None, alpha: float = 0.5, mirror: bool = False,
@@ -415,6 +425,9 @@ class LivePrediction(_LiveModel):
         self.mirror = mirror
         self.overlay = overlay
         self.min_interval_ms = min_interval_ms
+        self.prepare: Callable[[np.ndarray], np.ndarray] = _crop  # camera frame (RGB) -> model input
+        self._extra: Any = None  # what predict_frame found on the last frame (e.g. keypoints)
+        self._found: bool | None = None
         self._last_start = -1e9
         self._probs_time: float | None = None
         self._frames = 0
@@ -428,6 +441,7 @@ class LivePrediction(_LiveModel):
     def _forget_probs(self) -> None:
         super()._forget_probs()
         self._probs_time = None
+        self._extra = self._found = None
 
     # -- the video thread ------------------------------------------------------------------
 
@@ -446,16 +460,20 @@ class LivePrediction(_LiveModel):
                 if self._executor is None:
                     self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tm-live-predict")
                 executor = self._executor
-            probs = self._probs
+            probs, extra = self._probs, self._extra
             names = list(predictor.class_names) if predictor is not None else []
         if start:
             try:
-                executor.submit(self._predict, predictor, generation, _crop(frame_rgb), now)
+                executor.submit(self._predict, predictor, generation, self.prepare(frame_rgb), now)
             except Exception:  # noqa: BLE001 - a failed crop or a closed executor: skip this frame
                 logger.exception("live prediction could not start")
                 with self._lock:
                     self._busy = False
-        out = np.ascontiguousarray(np.asarray(frame_rgb, np.uint8)[:, ::-1]) if self.mirror else frame_rgb
+        out = frame_rgb
+        draw = getattr(predictor, "draw", None)
+        if self.overlay and extra is not None and draw is not None:
+            out = draw(out, extra)  # before mirroring: what was found sits where it is in the frame
+        out = np.ascontiguousarray(np.asarray(out, np.uint8)[:, ::-1]) if self.mirror else out
         if self.overlay and probs is not None and len(probs) == len(names):
             top = int(np.argmax(probs))
             out = draw_label(out, f"{names[top]} {probs[top] * 100:.0f}%")
@@ -464,12 +482,18 @@ class LivePrediction(_LiveModel):
     def _predict(self, predictor: _Predicts, generation: int, crop: np.ndarray, seen: float) -> None:
         try:
             begin = time.monotonic()
-            probs = np.asarray(predictor.predict(crop), np.float64)
+            extra = None
+            if hasattr(predictor, "predict_frame"):
+                probs, extra = predictor.predict_frame(crop)
+            else:
+                probs = predictor.predict(crop)
             end = time.monotonic()
             with self._lock:
                 if generation != self._generation:
                     return  # the model changed meanwhile
-                self._probs = self.smoother.update(probs)
+                self._extra, self._found = extra, probs is not None
+                if probs is not None:
+                    self._probs = self.smoother.update(np.asarray(probs, np.float64))
                 self._probs_time = end
                 self._predictions += 1
                 self._prediction_rate.tick(end)
@@ -507,13 +531,14 @@ class LivePrediction(_LiveModel):
                 "latency_ms": float(np.median(lat)) if lat else None,
                 "wait_ms": float(np.median(wait)) if wait else None,
                 "age_s": None if self._probs_time is None else now - self._probs_time,
+                "found": self._found,  # did the last prediction find what it looks for (None: not known)
             }
 
     def reset(self) -> None:
         """Forget probabilities and counters (e.g. when the camera stops)."""
         with self._lock:
             self._generation += 1
-            self._probs = self._probs_time = None
+            self._probs = self._probs_time = self._extra = self._found = None
             self._frames = self._predictions = 0
             self._latency_ms, self._wait_ms = [], []
             self._frame_rate, self._prediction_rate = _RateMeter(), _RateMeter()
