@@ -125,7 +125,8 @@ def downloads(kind: str) -> list[tuple[str, str, str, str]]:
         ("keras", "Everything (.zip)", f"{kind}_model.zip",
          f"model.keras (the head), the keypoint model, pose_features.py (the app's normalisation of the keypoints) "
          f"and labels.txt: unzip them into one folder. Input: any photo; the whole picture is padded to a square, "
-         f"the keypoints found become 52 numbers, the head names the class (or says no {what} was found)."),
+         f"the keypoints found become the numbers the head was trained on, and it names the class (or says no {what} "
+         f"was found)."),
         ("tflite_float32", "TFLite float32 head", "model_float32.tflite",
          "The head alone as TFLite, for phones and small boards: put it beside the unzipped files. Same predictions as the app."),
     ]
@@ -136,4 +137,5 @@ def zip_all(kind: str, files: dict[str, bytes]) -> bytes:
 
 
 def snippet(kind: str, snippet_kind: str, class_names: list[str]) -> str:
+    """Python that runs the downloaded files on photo.jpg (hands: needs its own snippet in tm_core.export)."""
     return export.pose_snippet(snippet_kind, class_names)

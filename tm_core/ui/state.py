@@ -162,11 +162,11 @@ def usable_dataset(sess: Session, ds: Dataset, features: np.ndarray) -> tuple[Da
     Returns (dataset, features, how many were left out); other kinds come back as they are.
     Raises ``InputError`` naming a class that would be left with no sample.
     """
-    from tm_core.encoders import pose_features
+    from tm_core.ui import keypoints
 
-    if sess.project.kind not in ("pose", "hands") or sess.keep_missing or not len(features):
+    if not keypoints.is_keypoint(sess.project.kind) or sess.keep_missing or not len(features):
         return ds, features, 0
-    missing = ~pose_features.found(features)
+    missing = ~keypoints.found(features)
     if not missing.any():
         return ds, features, 0
     return ds.subset(~missing), features[~missing], int(missing.sum())
