@@ -87,9 +87,9 @@ def sample_found(encoder_name: str, sample) -> bool:
 
 @st.cache_data(max_entries=5000, show_spinner=False)
 def thumbnail(encoder_name: str, sample_id: str, _data: np.ndarray) -> np.ndarray:
-    """The sample with its skeleton drawn, small."""
-    drawn = draw_skeleton(_data, sample_keypoints(encoder_name, sample_id, _data), state.encoder(encoder_name).edges)
-    return np.asarray(Image.fromarray(drawn).resize((THUMB, THUMB), Image.Resampling.BILINEAR))
+    """The sample, small, with its skeleton drawn on it (drawn after shrinking: lines stay visible)."""
+    small = np.asarray(Image.fromarray(np.asarray(_data, np.uint8)).resize((THUMB, THUMB), Image.Resampling.BILINEAR))
+    return draw_skeleton(small, sample_keypoints(encoder_name, sample_id, _data), state.encoder(encoder_name).edges)
 
 
 def missing_count(encoder_name: str, samples) -> int:
