@@ -72,6 +72,12 @@ def pose_app() -> AppTest:
     return at
 
 
+def frame_targets(kw) -> list:
+    """What a stubbed webrtc_streamer call's video callback feeds (BurstRecorder, LivePrediction)."""
+    cells = kw["video_frame_callback"].__closure__ or ()
+    return [t for c in cells if isinstance(c.cell_contents, tuple) for t in c.cell_contents]
+
+
 def jpegs(items) -> list[tuple[str, bytes, str]]:
     return [(name, data, "image/jpeg") for name, data in items]
 
@@ -114,6 +120,8 @@ def test_new_pose_project_pads_pictures_draws_skeletons_and_flags_pictures_witho
     from tm_core.ui import keypoints
 
     assert no_webrtc_component[-1]["key"] == "gather-camera"
+    recorder, = frame_targets(no_webrtc_component[-1])
+    assert recorder.prepare is keypoints.pad_frame
     frame = np.asarray(Image.open(io.BytesIO(frames[0])).convert("RGB"))
     assert np.array_equal(keypoints.prepare_frame("pose")(frame), media.pad_image(Image.fromarray(frame)))
 
@@ -183,6 +191,10 @@ def test_test_page_predicts_a_held_out_frame_and_says_when_no_person_is_found(tr
     at.switch_page("pages/test.py").run()
     assert not at.exception
     assert no_webrtc_component[-1]["key"] == "test-camera"
+    from tm_core.ui import keypoints
+
+    live, = frame_targets(no_webrtc_component[-1])
+    assert live.prepare is keypoints.pad_frame and isinstance(live.predictor, keypoints.KeypointPredictor)
     up = lambda: uploader(at, "test-upload:")  # noqa: E731
     for name, data, expected in (("held_out.jpg", frames[70], "original"),
                                  ("held_out_mirrored.jpg", mirrored_jpeg(frames[72]), "mirrored")):
@@ -267,3 +279,15 @@ def test_live_prediction_pads_frames_draws_the_skeleton_and_says_when_nobody_is_
     feed(hat)
     assert live.stats()["found"] is False and np.array_equal(live.latest()[0], probs)  # bars keep the last answer
     live.close()
+
+
+def test_back_to_an_image_project_the_webcam_recorder_crops_again(no_webrtc_component):
+    """The recorder is one object per browser session: its frame preparation follows the project kind."""
+    from tm_core.ui import keypoints, webrtc
+
+    at = pose_app()
+    assert frame_targets(no_webrtc_component[-1])[0].prepare is keypoints.pad_frame
+    at.radio(key="new:kind").set_value("image").run()
+    click(at, "Start a new image project")
+    recorder, = frame_targets(no_webrtc_component[-1])
+    assert recorder.prepare is webrtc._crop
