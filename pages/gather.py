@@ -236,7 +236,11 @@ def burst_status(recorder) -> None:
         frames = recorder.take()
         if into is not None and project.has_class(into):
             added = sum(project.add_sample(into, f, "webcam") is not None for f in frames)
-            report(("success", f"Added {added} webcam frames to {into}."))
+            if frames:
+                report(("success", f"Added {added} webcam frames to {into}."))
+            else:  # seen rarely right after a rerun: the stream was up but no frame reached the recorder
+                report(("warning", f"Added 0 webcam frames to {into}: no frame came from the camera while "
+                                   "recording. Press STOP and START on the camera, then Record again."))
         st.rerun(scope="app")
 
 

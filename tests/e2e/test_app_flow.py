@@ -67,6 +67,28 @@ def set_number(page, label: str, value: str) -> None:
     pytest.fail(f"{label} did not keep {value!r} (shows {box.input_value()!r})")
 
 
+def upload_zip(page, path: Path, total: int) -> None:
+    """Open "Import a zip of class folders" and give it ``path`` until the sidebar counts ``total``
+    samples. Uses that expander's own uploader (not the page's last one: during a rerun that can
+    be another). Once in a few runs of the whole suite here an upload was never taken (no report,
+    no samples; not explained): a second try is what a student would do."""
+    sidebar_total = page.locator("[data-testid='stSidebar']").get_by_text(re.compile(rf"· {total} samples"))
+    for attempt in range(2):
+        expander = page.locator("[data-testid='stExpander']").filter(has_text="Import a zip of class folders")
+        expander.wait_for(timeout=60_000)
+        if not expander.locator("[data-testid='stFileUploaderDropzoneInput']").count():
+            expander.get_by_text("Import a zip of class folders").click()
+        uploader = expander.locator("[data-testid='stFileUploaderDropzoneInput']")
+        uploader.wait_for(state="attached", timeout=30_000)
+        uploader.set_input_files(str(path))
+        try:
+            sidebar_total.wait_for(timeout=45_000)
+            return
+        except Exception:  # noqa: BLE001 - Playwright's TimeoutError: upload again
+            print(f"zip upload attempt {attempt + 1} not taken; page says: {main_text(page)[:500]!r}")
+    pytest.fail(f"the zip {path.name} was not taken")
+
+
 def open_page(page, link: str, heading: str) -> None:
     """Click a sidebar link until the page shows (a click during a rerun can be lost)."""
     for _ in range(3):
@@ -89,9 +111,7 @@ def test_gather_train_stop_and_test_live(server, page, tmp_path):
     page.get_by_role("heading", name="Gather examples").wait_for(timeout=90_000)
 
     # A zip of class folders: three classes of ten real photos each.
-    page.get_by_text("Import a zip of class folders").click()
-    page.locator("[data-testid='stFileUploaderDropzoneInput']").last.set_input_files(str(rps_zip(tmp_path)))
-    page.get_by_text("Added 30 samples").wait_for(timeout=60_000)
+    upload_zip(page, rps_zip(tmp_path), 30)
     sidebar = page.locator("[data-testid='stSidebar']")
     for cls in ("paper", "rock", "scissors"):
         sidebar.get_by_text(re.compile(rf"{cls}: 10 samples")).wait_for(timeout=10_000)
@@ -101,15 +121,23 @@ def test_gather_train_stop_and_test_live(server, page, tmp_path):
     set_number(page, "Duration (s)", "2.00")
     start_camera(page, lambda: page.frame_locator(IFRAME).locator("video").evaluate(
         "v => v.readyState >= 2 && v.currentTime > 0"))
-    for attempt in range(2):  # once in ~8 runs here no frame reached the recorder in the window: retry once
+    for attempt in range(3):
         page.get_by_role("button", name="Record", exact=True).click()
-        page.get_by_text(re.compile(r"Recording into")).wait_for(timeout=10_000)  # the live count
+        live_count = page.get_by_text(re.compile(r"Recording into"))
+        live_count.wait_for(timeout=10_000)  # the live count, then the report replaces the last one
+        live_count.wait_for(state="hidden", timeout=30_000)
         added = page.get_by_text(re.compile(r"Added \d+ webcam frames to paper"))
         added.wait_for(timeout=30_000)
         frames = int(re.search(r"Added (\d+) webcam", added.inner_text())[1])
         if frames:
             break
-        print(f"burst attempt {attempt + 1} recorded no frame")
+        # Seen in about 1 run in 5 of the whole suite here (not explained yet): the stream is up,
+        # no frame reaches the recorder. The page says so and what to do; do it, as a student would.
+        assert "Press STOP and START" in added.inner_text()
+        print(f"burst attempt {attempt + 1} recorded no frame: restarting the camera")
+        page.frame_locator(IFRAME).get_by_role("button", name=re.compile(r"^stop$", re.I)).click()
+        start_camera(page, lambda: page.frame_locator(IFRAME).locator("video").evaluate(
+            "v => v.readyState >= 2 && v.currentTime > 0"))
     assert 10 <= frames <= 49  # two seconds of a ~15-30 fps camera, at most 24 fps kept
     sidebar.get_by_text(re.compile(rf"paper: {10 + frames} samples")).wait_for(timeout=10_000)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from .conftest import FAKE_VIDEO
-from .test_app_flow import main_text, open_page, start_camera
+from .test_app_flow import main_text, open_page, start_camera, upload_zip
 from .test_webrtc_live import IFRAME
 
 # pixels of the skeleton's dots (tm_core.ui.keypoints.DOT = (255, 80, 40)) in the video shown, after VP8
@@ -55,9 +55,7 @@ def test_pose_project_from_a_zip_trains_and_tells_the_live_video_from_its_mirror
     page.get_by_role("button", name="Start a new pose project").click()
     page.get_by_text("Pose project", exact=True).wait_for(timeout=30_000)
 
-    page.get_by_text("Import a zip of class folders").click()
-    page.locator("[data-testid='stFileUploaderDropzoneInput']").last.set_input_files(str(pose_zip(tmp_path)))
-    page.get_by_text("Added 30 samples").wait_for(timeout=60_000)
+    upload_zip(page, pose_zip(tmp_path), 30)
     sidebar = page.locator("[data-testid='stSidebar']")
     for cls in ("original", "mirrored"):
         sidebar.get_by_text(re.compile(rf"{cls}: 15 samples")).wait_for(timeout=10_000)
