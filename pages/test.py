@@ -169,7 +169,7 @@ def test_on_image(rec) -> None:
     left, right = st.columns([1, 2])
     if keypoints.is_keypoint(kind):
         model = predictor(rec)
-        probs, kp = model.predict_frame(image)
+        probs, kp = model.predict_frame(image, live=False)  # as the samples were looked at
         left.image(model.draw(image, kp), caption="What the model sees: the whole picture, padded to a square, "
                    "and the keypoints found")
         if probs is None:
@@ -221,7 +221,7 @@ def downloads(rec) -> None:
             if audio:
                 code = export.audio_snippet(form, rec.run.class_names)
             elif keypoint:
-                code = keypoints.snippet(kind, form, rec.run.class_names)
+                code = keypoints.snippet(state.encoder(rec.encoder), form, rec.run.class_names)
             else:
                 code = export.snippet(form, rec.run.class_names)
             right.code(code, language="python")

@@ -133,7 +133,7 @@ def test_pose_snippets_run_as_written(pose_export, frames, tmp_path, kind):
     for f in out.iterdir():
         (tmp_path / f.name).write_bytes(f.read_bytes())
     (tmp_path / "photo.jpg").write_bytes(frames[70])
-    (tmp_path / "snippet.py").write_text(export.pose_snippet(kind, run.class_names))
+    (tmp_path / "snippet.py").write_text(export.keypoint_snippet("pose", kind, run.class_names))
     r = subprocess.run([sys.executable, "snippet.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     probs = predictor.predict(padded(frames[70]))

@@ -69,8 +69,8 @@ def _report_skipped(errors: list[InputError]) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    if args.kind not in ("image", "audio", "pose"):
-        raise InputError(args.kind, "only image, audio and pose projects can be trained from the command line so far")
+    if args.kind not in ("image", "audio", "pose", "hands"):
+        raise InputError(args.kind, "only image, audio, pose and hands projects can be trained from the command line")
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                          test_fraction=args.test_fraction, seed=args.seed).validate()
     from tm_core.encoders import default_encoder, encoder_names, get_encoder
@@ -117,14 +117,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     ds = project.dataset()
     features = cache.matrix(encoder.name, ds.samples)
     log(f"{len(ds.samples)} samples in {len(ds.class_names)} classes embedded in {embed_s:.1f} s")
-    if args.kind == "pose":
-        from tm_core.encoders.pose_features import found
+    if args.kind in ("pose", "hands"):
+        from tm_core.encoders.pose_features import found  # pose and hand features end with the presence value
 
         missing = ~found(features)
+        thing = "person" if args.kind == "pose" else "hand"
         for i, name in enumerate(ds.class_names):
             n = int(missing[ds.labels == i].sum())
             if n:
-                log(f"class '{name}': no person found in {n} of {int((ds.labels == i).sum())} pictures"
+                log(f"class '{name}': no {thing} found in {n} of {int((ds.labels == i).sum())} pictures"
                     + ("" if args.keep_missing else ": left out"))
         if missing.any() and not args.keep_missing:
             ds, features = ds.subset(~missing), features[~missing]
@@ -192,7 +193,7 @@ def _file_probs(model, items):
             else:
                 yield name, model.predict(np.stack(result[1])).mean(axis=0)
         return
-    if model.kind == "pose":  # the whole picture, as pose samples are kept
+    if model.kind in ("pose", "hands"):  # the whole picture, as keypoint samples are kept
         decoded = list(media.decode_images(items, media.KEYPOINT_IMAGE_SIZE, pad=True))
     else:
         decoded = list(media.decode_images(items))
@@ -264,9 +265,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--learning-rate", type=float, default=d.learning_rate, help=f"size of each update (default {d.learning_rate})")
     t.add_argument("--test-fraction", type=float, default=d.test_fraction, help=f"share of each class held out (default {d.test_fraction})")
     t.add_argument("--encoder", default=None, help="image: mobilenet_v2_0.35 (default, Teachable Machine's) or "
-                   "mobilenet_v1_0.25 (faster); audio: yamnet_speech (default) or yamnet_embedding; pose: movenet_lightning")
-    t.add_argument("--keep-missing", action="store_true", help="pose: also train on pictures where no person "
-                   "was found (their features are all zero; by default they are left out and counted)")
+                   "mobilenet_v1_0.25 (faster); audio: yamnet_speech (default) or yamnet_embedding; pose: movenet_lightning; "
+                   "hands: hand_landmarks_mobilenet (default, landmarks + picture) or hand_landmarks (landmarks only)")
+    t.add_argument("--keep-missing", action="store_true", help="pose, hands: also train on pictures where no person "
+                   "or hand was found (their keypoint features are all zero; by default they are left out and counted)")
     t.add_argument("--augment", action="store_true", help="audio: also train on 3 shifted, louder/softer and "
                    "noisier copies of each training sound (off by default: see the README's measurements)")
     t.add_argument("--seed", type=int, default=d.seed, help="fixes split, initial weights and shuffling")

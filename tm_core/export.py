@@ -38,10 +38,11 @@ FILES = ("model.keras", "keras_model.h5", "labels.txt", "model_float32.tflite", 
 AUDIO_FILES = ("model.keras", "audio_layers.py", "labels.txt", "model_float32.tflite")
 POSE_FILES = ("model.keras", "pose_features.py", "movenet_singlepose_lightning_int8_4.tflite", "labels.txt",
               "model_float32.tflite")
+HANDS_FILES = ("model.keras", "hand_features.py", "hand_landmarker_full.task", "labels.txt", "model_float32.tflite")
 
 
 def files_for(kind: str) -> tuple[str, ...]:
-    return {"audio": AUDIO_FILES, "pose": POSE_FILES}.get(kind, FILES)
+    return {"audio": AUDIO_FILES, "pose": POSE_FILES, "hands": HANDS_FILES}.get(kind, FILES)
 
 
 def labels_text(class_names: list[str]) -> str:
@@ -65,6 +66,16 @@ def build_model(encoder, head, input_dtype: str = "uint8"):
     if encoder.kind == "pose":  # the keypoint model is a TFLite file of its own: the head takes its features
         inputs = keras.Input((encoder.dim,), dtype="float32", name="features")
         return keras.Model(inputs, _head_model(head, encoder.dim, "head")(inputs), name="teachable_studio_pose_head")
+    if encoder.kind == "hands":  # the landmarker is a file of its own: the model takes the hand block it gives
+        from tm_core.encoders.hand_features import HAND_DIM
+
+        hand = keras.Input((HAND_DIM,), dtype="float32", name="hand")
+        if encoder.picture is None:
+            return keras.Model(hand, _head_model(head, encoder.dim, "head")(hand), name="teachable_studio_hands_head")
+        picture = keras.Input(INPUT_SHAPE, dtype=input_dtype, name="picture")
+        x = encoder.picture.backbone(normalization_layer()(picture), training=False)
+        x = keras.layers.Concatenate(name="features")([x, hand])
+        return keras.Model([picture, hand], _head_model(head, encoder.dim, "head")(x), name="teachable_studio_hands_model")
     inputs = keras.Input(INPUT_SHAPE, dtype=input_dtype, name="image")
     x = normalization_layer()(inputs)
     x = encoder.backbone(x, training=False)
@@ -115,12 +126,19 @@ def save_tflite(path: Path, encoder, head, *, int8: bool, representative: np.nda
     # set to 0 and one to 255; whole black or white images would widen every layer's range):
     # the quantized model then takes the uint8 pixels as they are.
     options: dict = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
-    if encoder.kind in ("audio", "pose"):
+    if encoder.kind in ("audio", "pose", "hands"):
         if int8:
             raise InputError("int8 export", "is offered for image models only")
-        shape = encoder.input_shape if encoder.kind == "audio" else (encoder.dim,)
-        build_model(encoder, head).export(str(path), format="litert", verbose=False, input_signature=[
-            tf.TensorSpec((1, *shape), tf.float32)], **options)
+        if encoder.kind == "hands":
+            from tm_core.encoders.hand_features import HAND_DIM
+
+            hand = tf.TensorSpec((1, HAND_DIM), tf.float32)
+            signature = [hand] if encoder.picture is None else [[tf.TensorSpec((1, *INPUT_SHAPE), tf.uint8), hand]]
+        else:
+            shape = encoder.input_shape if encoder.kind == "audio" else (encoder.dim,)
+            signature = [tf.TensorSpec((1, *shape), tf.float32)]
+        build_model(encoder, head).export(str(path), format="litert", verbose=False, input_signature=signature,
+                                          **options)
         return
     dtype = tf.float32 if int8 else tf.uint8
     if int8:
@@ -170,14 +188,16 @@ def export_all(
         written[name] = folder / name
 
     put("model.keras", lambda p: model.save(p))
-    if encoder.kind == "pose":
+    if encoder.kind in ("pose", "hands"):
         from tm_core import assets
-        from tm_core.encoders import pose, pose_features
+        from tm_core.encoders import hand_features, hands, pose, pose_features
 
-        source = Path(pose_features.__file__).read_text(encoding="utf-8")
-        put("pose_features.py", lambda p: p.write_text(source, encoding="utf-8"))
-        movenet = assets.resolve(pose.MOVENET_FILE).read_bytes()
-        put(pose.MOVENET_FILE, lambda p: p.write_bytes(movenet))
+        features, model_file = (pose_features, pose.MOVENET_FILE) if encoder.kind == "pose" else \
+            (hand_features, hands.LANDMARKER_FILE)
+        source = Path(features.__file__).read_text(encoding="utf-8")
+        put(Path(features.__file__).name, lambda p: p.write_text(source, encoding="utf-8"))
+        keypoint_model = assets.resolve(model_file).read_bytes()
+        put(model_file, lambda p: p.write_bytes(keypoint_model))
         put("labels.txt", lambda p: p.write_text(labels_text(class_names), encoding="utf-8"))
         if tflite:
             put("model_float32.tflite", lambda p: save_tflite(p, encoder, head, int8=False))
@@ -273,44 +293,81 @@ for second, window in enumerate(windows):
     raise ValueError(f"unknown audio snippet kind {kind!r}")
 
 
+_PAD_PHOTO = '''image = ImageOps.exif_transpose(Image.open("photo.jpg")).convert("RGB")
+image = ImageOps.pad(image, (256, 256), Image.Resampling.LANCZOS, color=(0, 0, 0))  # the whole picture, as the app'''
+
 _POSE_FEATURES = '''movenet = Interpreter(model_path="movenet_singlepose_lightning_int8_4.tflite")
 movenet.allocate_tensors()
-image = ImageOps.exif_transpose(Image.open("photo.jpg")).convert("RGB")
-image = ImageOps.pad(image, (256, 256), Image.Resampling.LANCZOS, color=(0, 0, 0))  # the whole picture, as the app
 image = image.resize((192, 192), Image.Resampling.BILINEAR)
 movenet.set_tensor(movenet.get_input_details()[0]["index"], np.asarray(image, dtype=np.uint8)[None])
 movenet.invoke()
 yxs = movenet.get_tensor(movenet.get_output_details()[0]["index"])[0, 0]  # 17 × (y, x, score)
-features = pose_features.pose_features(yxs[:, [1, 0, 2]]).astype(np.float32)'''
+features = pose_features.pose_features(yxs[:, [1, 0, 2]]).astype(np.float32)[None]'''
+
+_HAND_FEATURES = '''options = vision.HandLandmarkerOptions(
+    base_options=BaseOptions(model_asset_path="hand_landmarker_full.task"), num_hands=hand_features.NUM_HANDS,
+    min_hand_detection_confidence=hand_features.DETECTION_CONFIDENCE,
+    min_hand_presence_confidence=hand_features.DETECTION_CONFIDENCE)
+with vision.HandLandmarker.create_from_options(options) as landmarker:
+    def detect(canvas):  # every hand in one view of the picture: 21 (x, y) in 0..1 of that view
+        result = landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=canvas))
+        return [np.array([[p.x, p.y] for p in hand]) for hand in result.hand_landmarks]
+
+    keypoints = hand_features.keypoints(np.asarray(image), detect)  # the app's views of the picture, combined
+features = hand_features.hand_block(keypoints)[None]'''
 
 
-def pose_snippet(kind: str, class_names: list[str]) -> str:
-    """Python that runs MoveNet, the app's normalisation and the downloaded head on ``photo.jpg``
-    (kind: keras, tflite_float32). Needs pose_features.py and the MoveNet file beside it."""
+def keypoint_snippet(project_kind: str, kind: str, class_names: list[str], with_picture: bool = False) -> str:
+    """Python that runs the keypoint model (MoveNet, or MediaPipe's hand landmarker), the app's
+    normalisation and the downloaded model on ``photo.jpg`` (kind: keras, tflite_float32). Needs
+    pose_features.py / hand_features.py and the keypoint model file beside it. ``with_picture``:
+    the hands model also takes the picture (224×224 RGB uint8) beside the hand's numbers."""
     names = f"class_names = {list(class_names)!r}"
+    inputs = "[picture, features]" if with_picture else "features"
     if kind == "keras":
         load, run = '''import keras
 
-model = keras.saving.load_model("model.keras")''', "probs = model.predict(features[None], verbose=0)[0]"
+model = keras.saving.load_model("model.keras")''', f"probs = model.predict({inputs}, verbose=0)[0]"
     elif kind == "tflite_float32":
-        load = '''head = Interpreter(model_path="model_float32.tflite")
-head.allocate_tensors()'''
-        run = '''head.set_tensor(head.get_input_details()[0]["index"], features[None])
-    head.invoke()
-    probs = head.get_tensor(head.get_output_details()[0]["index"])[0]'''
+        load = '''model = Interpreter(model_path="model_float32.tflite")
+model.allocate_tensors()'''
+        feed = ('''for inp in model.get_input_details():  # the picture (4-d) and the hand's numbers
+        model.set_tensor(inp["index"], picture if len(inp["shape"]) == 4 else features)''' if with_picture else
+                '''model.set_tensor(model.get_input_details()[0]["index"], features)''')
+        run = f'''{feed}
+    model.invoke()
+    probs = model.get_tensor(model.get_output_details()[0]["index"])[0]'''
     else:
-        raise ValueError(f"unknown pose snippet kind {kind!r}")
-    return f'''# every downloaded file in one folder; pip install numpy pillow ai-edge-litert{" keras tensorflow" if kind == "keras" else ""}
+        raise ValueError(f"unknown {project_kind} snippet kind {kind!r}")
+    keras_pip = " keras tensorflow" if kind == "keras" else ""
+    if project_kind == "pose":
+        head = f'''# every downloaded file in one folder; pip install numpy pillow ai-edge-litert{keras_pip}
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 from PIL import Image, ImageOps
 
-import pose_features  # the app's keypoint normalisation
+import pose_features  # the app's keypoint normalisation'''
+        module, what, features = "pose_features", "person", _POSE_FEATURES
+    else:
+        litert = "" if kind == "keras" else "\nfrom ai_edge_litert.interpreter import Interpreter"
+        head = f'''# every downloaded file in one folder; pip install numpy pillow mediapipe{keras_pip or " ai-edge-litert"}
+import mediapipe as mp
+import numpy as np{litert}
+from mediapipe.tasks.python import BaseOptions, vision
+from PIL import Image, ImageOps
+
+import hand_features  # the app's views of the picture and its hand normalisation'''
+        module, what, features = "hand_features", "hand", _HAND_FEATURES
+        if with_picture:
+            features += '''
+picture = np.asarray(image.resize((224, 224), Image.Resampling.BILINEAR), dtype=np.uint8)[None]'''
+    return f'''{head}
 {load}
 {names}
-{_POSE_FEATURES}
-if not pose_features.found(features):
-    print("no person found")
+{_PAD_PHOTO}
+{features}
+if not {module}.found(features)[0]:
+    print("no {what} found")
 else:
     {run}
     print(class_names[int(np.argmax(probs))], float(probs.max()))

@@ -99,39 +99,50 @@ class ExportedModel:
         self.class_names = read_labels(labels_path)
         if self.model.output_shape[-1] != len(self.class_names):
             raise InputError(str(folder), "model.keras and labels.txt disagree on the number of classes")
-        self.input_shape = tuple(self.model.input_shape[1:])
-        self.dtype = np.dtype(self.model.inputs[0].dtype)
+        inputs = self.model.inputs
+        self.input_shape = tuple(inputs[0].shape[1:])
+        self.dtype = np.dtype(inputs[0].dtype)
         self.kind = "audio" if self.dtype == np.float32 and len(self.input_shape) == 1 else "image"
-        self._features = None  # pose: MoveNet + normalisation run before the head
-        from tm_core.encoders import pose, pose_features
+        self._features = None  # pose, hands: the keypoint model + normalisation run before the model
+        from tm_core.encoders import hand_features, hands, pose, pose_features
 
         if self.input_shape == (pose_features.POSE_DIM,) and (folder / pose.MOVENET_FILE).is_file():
             self.kind = "pose"
             movenet = pose.MoveNet(folder / pose.MOVENET_FILE)
-            self._features = lambda images: np.stack([pose_features.pose_features(movenet.keypoints(i)) for i in images])
+            self._features = lambda images: [np.stack([pose_features.pose_features(movenet.keypoints(i)) for i in images])]
+        elif tuple(inputs[-1].shape[1:]) == (hand_features.HAND_DIM,) and (folder / hands.LANDMARKER_FILE).is_file():
+            self.kind = "hands"
+            landmarker = hands.Landmarker(folder / hands.LANDMARKER_FILE)
+
+            def hand_inputs(images):
+                blocks = np.stack([hand_features.hand_block(landmarker.keypoints(i)) for i in images])
+                return [hands.picture_input(images), blocks] if len(inputs) == 2 else [blocks]
+
+            self._features = hand_inputs
         self._fn = tf.function(
-            lambda x: self.model(x, training=False),
-            input_signature=[tf.TensorSpec((None, *self.input_shape), self.dtype)],
+            lambda *xs: self.model(list(xs) if len(xs) > 1 else xs[0], training=False),
+            input_signature=[tf.TensorSpec((None, *x.shape[1:]), x.dtype) for x in inputs],
             autograph=False,
         )
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        """Images (uint8; pose: padded as ``media.pad_image``) or 16 kHz windows (float32), one or a batch."""
+        """Images (uint8; pose, hands: padded as ``media.pad_image``) or 16 kHz windows (float32), one or a batch."""
         if self._features is not None:
             images = np.asarray(images, np.uint8)
             single = images.ndim == 3
-            probs = self._predict_rows(self._features(images[None] if single else images))
+            probs = self._predict_rows(*self._features(images[None] if single else images))
             return probs[0] if single else probs
         images = np.asarray(images, self.dtype)
         single = images.ndim == len(self.input_shape)
         probs = self._predict_rows(images[None] if single else images)
         return probs[0] if single else probs
 
-    def _predict_rows(self, rows: np.ndarray) -> np.ndarray:
-        rows = np.asarray(rows, self.dtype)
-        if not len(rows):
+    def _predict_rows(self, *rows: np.ndarray) -> np.ndarray:
+        rows = [np.asarray(r, np.dtype(x.dtype)) for r, x in zip(rows, self.model.inputs)]
+        if not len(rows[0]):
             return np.zeros((0, len(self.class_names)), np.float32)
-        return np.concatenate([self._fn(rows[i : i + self.batch_size]).numpy() for i in range(0, len(rows), self.batch_size)])
+        b = self.batch_size
+        return np.concatenate([self._fn(*(r[i : i + b] for r in rows)).numpy() for i in range(0, len(rows[0]), b)])
 
 
 class TFLiteModel:

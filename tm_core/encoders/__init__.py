@@ -35,16 +35,20 @@ def encoder_names(kind: str = "image") -> list[str]:
         return list(audio.SPECS)
     if kind == "pose":
         return ["movenet_lightning"]
+    if kind == "hands":
+        from tm_core.encoders import hands
+
+        return list(hands.SPECS)
     raise InputError(kind, f"no encoders for '{kind}' projects yet")
 
 
 def encoder_label(name: str, kind: str = "image") -> str:
     """What the encoder is, in a few words, for pickers."""
-    from tm_core.encoders import audio, image, pose
+    from tm_core.encoders import audio, hands, image, pose
 
     if kind == "pose":
         return pose.PoseEncoder.label
-    spec = (audio.SPECS if kind == "audio" else image.SPECS).get(name)
+    spec = {"audio": audio.SPECS, "hands": hands.SPECS}.get(kind, image.SPECS).get(name)
     return spec.label if spec else name
 
 
@@ -54,7 +58,7 @@ def default_encoder(kind: str = "image") -> str:
 
 def kind_of(name: str) -> str:
     """The project kind an encoder name belongs to (names are unique across kinds)."""
-    for kind in ("image", "audio", "pose"):
+    for kind in ("image", "audio", "pose", "hands"):
         if name in encoder_names(kind):
             return kind
     raise InputError(name, "unknown encoder")
@@ -74,6 +78,10 @@ def get_encoder(name: str, kind: str | None = None) -> Encoder:
         from tm_core.encoders import pose
 
         return pose.PoseEncoder(name)
+    if kind == "hands":
+        from tm_core.encoders import hands
+
+        return hands.HandsEncoder(name)
     from tm_core.encoders import image
 
     return image.ImageEncoder(name)

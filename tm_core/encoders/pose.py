@@ -62,8 +62,8 @@ class PoseEncoder:
 
         return (KEYPOINT_IMAGE_SIZE, KEYPOINT_IMAGE_SIZE, 3)
 
-    def keypoints(self, batch: np.ndarray) -> np.ndarray:
-        """(n, H, W, 3) or one image → (n, 17, 3) keypoints (for drawing skeletons)."""
+    def keypoints(self, batch: np.ndarray, live: bool = False) -> np.ndarray:
+        """(n, H, W, 3) or one image → (n, 17, 3) keypoints (``live`` changes nothing: one call each)."""
         batch = np.asarray(batch, np.uint8)
         if batch.ndim == 3:
             batch = batch[None]
@@ -74,6 +74,14 @@ class PoseEncoder:
         """(n, 17, 3) keypoints → (n, dim) features (what ``encode`` returns for their images)."""
         return np.stack([pose_features.pose_features(k) for k in keypoints]) if len(keypoints) else \
             np.zeros((0, pose_features.POSE_DIM), np.float32)
+
+    def features(self, batch: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+        """Pictures and their keypoints → features (pose features need only the keypoints)."""
+        return self.features_from_keypoints(keypoints)
+
+    def found(self, keypoints: np.ndarray) -> np.ndarray:
+        """Per picture's keypoints: was a person found?"""
+        return pose_features.found(self.features_from_keypoints(np.asarray(keypoints).reshape(-1, 17, 3)))
 
     def encode(self, batch: np.ndarray) -> np.ndarray:
         return self.features_from_keypoints(self.keypoints(batch))

@@ -1,10 +1,11 @@
-"""Keypoint projects (body pose; hands next) in the pages: frames padded whole, skeletons drawn,
+"""Keypoint projects (body pose, hands) in the pages: frames padded whole, skeletons drawn,
 "nothing found" counted.
 
-Everything here goes by the encoder's API, which pose and hand encoders share: ``keypoints(batch)
--> (n, k, 3)`` rows of (x, y, score) in 0..1 of the padded square, ``features_from_keypoints``,
-``edges`` (the skeleton), and features whose last value says whether anything was found. A new
-keypoint kind needs a line in :data:`FINDS` (and its encoder in ``tm_core.encoders``).
+Everything here goes by the encoder's API, which pose and hand encoders share: ``keypoints(batch,
+live=False) -> (n, k, 3)`` rows of (x, y, score) in 0..1 of the padded square (``live``: the fast
+path for video), ``found(keypoints)``, ``features(batch, keypoints)``, ``edges`` (the skeleton),
+and features whose last value says whether anything was found. A new keypoint kind needs a line
+in :data:`FINDS` (and its encoder in ``tm_core.encoders``).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def sample_keypoints(encoder_name: str, sample_id: str, _data: np.ndarray) -> np
 
 def sample_found(encoder_name: str, sample) -> bool:
     kp = sample_keypoints(encoder_name, sample.id, sample.data)
-    return bool(found(state.encoder(encoder_name).features_from_keypoints(kp[None]))[0])
+    return bool(state.encoder(encoder_name).found(kp[None])[0])
 
 
 @st.cache_data(max_entries=5000, show_spinner=False)
@@ -101,13 +102,13 @@ class KeypointPredictor(Predictor):
     """Keypoint model + head, for the live view and test pictures: probabilities only when something
     was found, and the keypoints to draw."""
 
-    def predict_frame(self, image: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
-        """One padded image → (probabilities, or None when nothing was found; its keypoints)."""
-        kp = self.encoder.keypoints(image)
-        features = self.encoder.features_from_keypoints(kp)
-        if not found(features)[0]:
+    def predict_frame(self, image: np.ndarray, live: bool = True) -> tuple[np.ndarray | None, np.ndarray]:
+        """One padded image → (probabilities, or None when nothing was found; its keypoints).
+        ``live``: the keypoint model's fast path (video frames); else as samples are looked at."""
+        kp = self.encoder.keypoints(image, live=live)
+        if not self.encoder.found(kp)[0]:
             return None, kp[0]
-        return self.head.predict_proba(features)[0], kp[0]
+        return self.head.predict_proba(self.encoder.features(image, kp))[0], kp[0]
 
     def draw(self, frame: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
         return draw_skeleton(frame, keypoints, self.encoder.edges)
@@ -119,16 +120,18 @@ class KeypointPredictor(Predictor):
 
 def downloads(kind: str) -> list[tuple[str, str, str, str]]:
     """(snippet kind, label, file name, what it is) of a keypoint project's downloads: one zip with
-    every file, and the head alone as TFLite."""
+    every file, and the model alone as TFLite."""
     what = thing(kind)
+    features = "pose_features.py" if kind == "pose" else "hand_features.py"
     return [
         ("keras", "Everything (.zip)", f"{kind}_model.zip",
-         f"model.keras (the head), the keypoint model, pose_features.py (the app's normalisation of the keypoints) "
+         f"model.keras, the keypoint model, {features} (the app's normalisation of the keypoints) "
          f"and labels.txt: unzip them into one folder. Input: any photo; the whole picture is padded to a square, "
-         f"the keypoints found become the numbers the head was trained on, and it names the class (or says no {what} "
+         f"the keypoints found become the numbers the model was trained on, and it names the class (or says no {what} "
          f"was found)."),
-        ("tflite_float32", "TFLite float32 head", "model_float32.tflite",
-         "The head alone as TFLite, for phones and small boards: put it beside the unzipped files. Same predictions as the app."),
+        ("tflite_float32", "TFLite float32 model", "model_float32.tflite",
+         "The same model as TFLite, for phones and small boards: put it beside the unzipped files. Same predictions "
+         "as the app."),
     ]
 
 
@@ -136,6 +139,7 @@ def zip_all(kind: str, files: dict[str, bytes]) -> bytes:
     return export.zip_files(files, export.files_for(kind))
 
 
-def snippet(kind: str, snippet_kind: str, class_names: list[str]) -> str:
-    """Python that runs the downloaded files on photo.jpg (hands: needs its own snippet in tm_core.export)."""
-    return export.pose_snippet(snippet_kind, class_names)
+def snippet(encoder, snippet_kind: str, class_names: list[str]) -> str:
+    """Python that runs the downloaded files on photo.jpg."""
+    with_picture = getattr(encoder, "picture", None) is not None  # hands + MobileNet: the picture is an input too
+    return export.keypoint_snippet(encoder.kind, snippet_kind, class_names, with_picture=with_picture)
