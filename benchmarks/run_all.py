@@ -15,7 +15,7 @@ import audio
 import embedding_throughput
 import frame_latency
 import head_training
-import pose_latency
+import keypoint_latency
 
 BENCHMARKS = [
     ("embedding_throughput", embedding_throughput.main),
@@ -24,7 +24,7 @@ BENCHMARKS = [
     ("accuracy", lambda: accuracy.main(
         ("mobilenet_v2_0.35", "mobilenet_v1_0.25") if "--with-v1" in sys.argv else ("mobilenet_v2_0.35",))),
     ("audio", audio.main),
-    ("pose_latency", pose_latency.main),
+    ("keypoint_latency", keypoint_latency.main),
 ]
 
 

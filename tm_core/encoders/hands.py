@@ -13,7 +13,9 @@ speed and small exports.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,6 +112,10 @@ class HandsEncoder:
 
             self.picture = ImageEncoder(PICTURE_ENCODER)
         self.dim = (self.picture.dim if self.picture else 0) + hand_features.HAND_DIM
+        # The seven views cost ~150 ms a picture, and the pages ask twice for a sample's landmarks
+        # (its thumbnail, then training): remembered by content, a few thousand pictures' worth.
+        self._memo: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._memo_lock = threading.Lock()
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -123,10 +129,25 @@ class HandsEncoder:
         batch = np.asarray(batch, np.uint8)
         if batch.ndim == 3:
             batch = batch[None]
-        views = hand_features.LIVE_VIEWS if live else hand_features.VIEWS
         if not len(batch):
             return np.zeros((0, 21, 3), np.float32)
-        return np.stack([self.landmarker.keypoints(img, views) for img in batch])
+        if live:
+            return np.stack([self.landmarker.keypoints(img, hand_features.LIVE_VIEWS) for img in batch])
+        return np.stack([self._sample_keypoints(img) for img in batch])
+
+    def _sample_keypoints(self, image: np.ndarray, memo_size: int = 4096) -> np.ndarray:
+        key = hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=16,
+                              person=repr(image.shape).encode()[:16]).digest()
+        with self._memo_lock:
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                return self._memo[key]
+        kp = self.landmarker.keypoints(image, hand_features.VIEWS)
+        with self._memo_lock:
+            self._memo[key] = kp
+            while len(self._memo) > memo_size:
+                self._memo.popitem(last=False)
+        return kp
 
     @staticmethod
     def found(keypoints: np.ndarray) -> np.ndarray:
