@@ -34,7 +34,7 @@ BACKGROUND_CAPTION = ("Record at least 20 seconds of your room without speaking:
 sess = state.session()
 project = sess.project
 audio = project.kind == "audio"
-keypoint = keypoints.is_keypoint(project.kind)  # pose (hands next): whole pictures, skeletons drawn
+keypoint = keypoints.is_keypoint(project.kind)  # pose, hands: whole pictures, skeletons drawn
 
 
 def nonce(key: str) -> int:
@@ -154,7 +154,7 @@ def gallery(cls, picture=lambda s: s.data, columns: int = 8, width: int = 80, ca
 
 
 def keypoint_gallery(cls) -> None:
-    """Pose, hands: each sample with the skeleton found in it, "no person" under those where none was."""
+    """Pose, hands: each sample with the skeleton found in it, "no person" / "no hand" under those where none was."""
     name, what = sess.encoder_name, keypoints.thing(project.kind)
     if cls.samples:
         with st.spinner(f"Finding {what}s in the pictures…"):

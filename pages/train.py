@@ -47,7 +47,11 @@ def settings() -> TrainConfig:
         lr = st.number_input("Learning rate", 0.00001, 1.0, step=0.0001, format="%.5f", key="cfg:learning_rate")
         st.caption("How big each correction is. Too big and learning jumps around; too small and it crawls.")
         enc = st.selectbox("Pretrained network", names, key="cfg:encoder", format_func=lambda n: encoder_label(n, kind))
-        if keypoints.is_keypoint(kind):
+        if enc == "hand_landmarks_mobilenet":
+            st.caption("The hand's 21 landmarks, made into numbers for its shape only (not where it is, how big or "
+                       "which hand), beside MobileNetV2's numbers for the whole picture; only the small head on top "
+                       "is trained.")
+        elif keypoints.is_keypoint(kind):
             st.caption(f"The frozen network that finds the {keypoints.thing(kind)}'s keypoints in each picture; they "
                        "become numbers that do not depend on where it is or how big; only the small head on top is trained.")
         else:

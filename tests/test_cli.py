@@ -109,7 +109,6 @@ def test_train_bad_input(tmp_path, clothing_train, capsys):
     one_line_error(capsys, ["train", clothing_train, "--out", out, "--epochs", "0"], "epochs")
     one_line_error(capsys, ["train", clothing_train, "--out", out, "--learning-rate", "-1"], "learning rate")
     one_line_error(capsys, ["train", clothing_train, "--out", out, "--encoder", "resnet"], "resnet", "mobilenet_v2_0.35")
-    one_line_error(capsys, ["train", clothing_train, "--out", out, "--kind", "hands"], "only image, audio and pose")
     one_line_error(capsys, ["train", subset(clothing_train, tmp_path / "pics", 2), "--out", out, "--kind", "audio"],
                    "at least two")  # photos are not sounds: each is skipped with its reason
     single = subset(clothing_train, tmp_path / "one", 3)

@@ -40,10 +40,7 @@ def landmarks_only(hands_encoder):
     """The landmarks-only encoder, sharing the landmarker (one MediaPipe graph is enough)."""
     from tm_core.encoders import hands
 
-    enc = hands.HandsEncoder.__new__(hands.HandsEncoder)
-    enc.name, enc.spec, enc.label = "hand_landmarks", hands.SPECS["hand_landmarks"], hands.SPECS["hand_landmarks"].label
-    enc.landmarker, enc.picture, enc.dim = hands_encoder.landmarker, None, hand_features.HAND_DIM
-    return enc
+    return hands.HandsEncoder("hand_landmarks", landmarker=hands_encoder.landmarker)
 
 
 def photos(rps_train, cls: str, start: int, step: int, n: int) -> list[Path]:

@@ -101,11 +101,11 @@ class HandsEncoder:
     batch_size = 16
     edges = hand_features.HAND_EDGES  # landmark pairs to draw as the hand's skeleton
 
-    def __init__(self, name: str = "hand_landmarks_mobilenet"):
+    def __init__(self, name: str = "hand_landmarks_mobilenet", landmarker: Landmarker | None = None):
         self.name = name
         self.spec = SPECS[name]
         self.label = self.spec.label
-        self.landmarker = Landmarker()
+        self.landmarker = landmarker or Landmarker()
         self.picture = None
         if self.spec.with_picture:
             from tm_core.encoders.image import ImageEncoder

@@ -123,14 +123,15 @@ def downloads(kind: str) -> list[tuple[str, str, str, str]]:
     every file, and the model alone as TFLite."""
     what = thing(kind)
     features = "pose_features.py" if kind == "pose" else "hand_features.py"
+    model = "head" if kind == "pose" else "model"  # the hands model also takes the picture
     return [
         ("keras", "Everything (.zip)", f"{kind}_model.zip",
          f"model.keras, the keypoint model, {features} (the app's normalisation of the keypoints) "
          f"and labels.txt: unzip them into one folder. Input: any photo; the whole picture is padded to a square, "
          f"the keypoints found become the numbers the model was trained on, and it names the class (or says no {what} "
          f"was found)."),
-        ("tflite_float32", "TFLite float32 model", "model_float32.tflite",
-         "The same model as TFLite, for phones and small boards: put it beside the unzipped files. Same predictions "
+        ("tflite_float32", f"TFLite float32 {model}", "model_float32.tflite",
+         f"The {model} as TFLite, for phones and small boards: put it beside the unzipped files. Same predictions "
          "as the app."),
     ]
 
