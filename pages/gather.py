@@ -10,7 +10,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from tm_core import media
 from tm_core.errors import InputError
-from tm_core.project import Sample
+from tm_core.project import Sample, new_group
 from tm_core.ui import keypoints, state, webrtc
 from tm_core.ui.widgets import UPLOAD_IMAGE_TYPES, class_warnings
 
@@ -71,11 +71,26 @@ def take(items, where: str) -> None:
     report(*messages)
 
 
+def test_only(cls) -> bool:
+    """Whether new samples of ``cls`` go in as test only (the class card's toggle)."""
+    return bool(st.session_state.get(f"testonly:{cls.uid}", False))
+
+
+def split_controls(cls) -> bool:
+    """The class's test-only toggles; True when the gallery should show a test-only box per sample."""
+    left, right = st.columns(2)
+    left.toggle("Add new samples as test only", key=f"testonly:{cls.uid}",
+                help="Samples added while this is on are never trained on: the model is tested on them only.")
+    return right.toggle("Choose test-only samples", key=f"choose:{cls.uid}", disabled=not cls.samples,
+                        help="Tick samples to keep them for testing only. Under each one: train or test in the last "
+                             "training.")
+
+
 def upload_into(cls, k: str, label: str, **options) -> None:
-    """A file uploader whose files all go to ``cls``; taken once, then the uploader starts empty."""
+    """A file uploader whose files all go to ``cls`` as one upload; taken once, then the uploader starts empty."""
     files = st.file_uploader(label, key=f"{k}:{nonce(k)}", label_visibility="collapsed", **options)
     if files:
-        take(project.add_files((cls.name, f.name, f.getvalue()) for f in files), cls.name)
+        take(project.add_files(((cls.name, f.name, f.getvalue()) for f in files), test_only=test_only(cls)), cls.name)
         reset(k)
         st.rerun()
 
@@ -112,10 +127,12 @@ def class_card(cls) -> None:
         if fixed:
             st.caption(BACKGROUND_CAPTION)
 
-        st.markdown(f"**{len(cls)}** sample{'s' if len(cls) != 1 else ''}" + (" (one second each)" if audio else ""))
+        st.markdown(f"**{len(cls)}** sample{'s' if len(cls) != 1 else ''}" + (" (one second each)" if audio else "")
+                    + (f", {len(cls.test_only)} of them test only" if cls.test_only else ""))
+        choose = split_controls(cls)
         if audio:
             sound_inputs(cls)
-            sound_gallery(cls)
+            sound_gallery(cls, choose)
             return
         upload, folder, camera = st.tabs(["Upload images", "Upload a folder", "Webcam photo"])
         with upload:
@@ -126,34 +143,45 @@ def class_card(cls) -> None:
             k = f"cam:{key}"
             photo = st.camera_input("Take a photo", key=f"{k}:{nonce(k)}")
             if photo is not None:
-                take(project.add_files([(cls.name, "webcam photo", photo.getvalue())]), cls.name)
+                take(project.add_files([(cls.name, "webcam photo", photo.getvalue())], test_only=test_only(cls)), cls.name)
                 reset(k)
                 st.rerun()
         if keypoint:
-            keypoint_gallery(cls)
+            keypoint_gallery(cls, choose)
         else:
-            gallery(cls)
+            gallery(cls, choose=choose)
 
 
 def gallery(cls, picture=lambda s: s.data, columns: int = 8, width: int = 80, caption: int = 18,
-            label=None) -> bool:
-    """Thumbnails of the newest samples (all on request), each with a delete button; False if there are none."""
+            label=None, choose: bool = False) -> bool:
+    """Thumbnails of the newest samples (all on request), each with a delete button; False if there are none.
+
+    Each caption starts with the sample's side in the last training ("train", "test") or "test only";
+    with ``choose``, a box under each sample keeps it for testing only."""
     if not cls.samples:
         st.caption("No samples yet.")
         return False
     show_all = len(cls) <= GALLERY or st.toggle(f"Show all {len(cls)}", key=f"all:{cls.uid}")
     shown = cls.samples if show_all else cls.samples[-GALLERY:]
     cols = st.columns(columns)
+    sides = sess.sample_splits()
     for i, sample in enumerate(reversed(shown)):
         with cols[i % columns]:
-            st.image(picture(sample), caption=label(sample) if label else sample.name[-caption:] or None, width=width)
+            text = label(sample) if label else sample.name[-caption:] or None
+            side = "test only" if sample.id in cls.test_only else sides.get(sample.id)
+            st.image(picture(sample), caption=" · ".join(t for t in (side, text) if t) or None, width=width)
+            if choose:
+                marked = st.checkbox("test only", sample.id in cls.test_only, key=f"to:{cls.uid}:{sample.id}")
+                if marked != (sample.id in cls.test_only):
+                    project.set_test_only(cls.name, sample.id, marked)
+                    st.rerun()
             if st.button("✕", key=f"rm:{cls.uid}:{sample.id}", help="Delete this sample"):
                 project.delete_sample(cls.name, sample.id)
                 st.rerun()
     return True
 
 
-def keypoint_gallery(cls) -> None:
+def keypoint_gallery(cls, choose: bool = False) -> None:
     """Pose, hands: each sample with the skeleton found in it, "no person" / "no hand" under those where none was."""
     name, what = sess.encoder_name, keypoints.thing(project.kind)
     if cls.samples:
@@ -163,7 +191,7 @@ def keypoint_gallery(cls) -> None:
             st.warning(f"{missing} without a {what}: no {what} was found in {missing} of {len(cls)} pictures. "
                        "They are left out of training unless you keep them on the Train page.")
     gallery(cls, lambda s: keypoints.thumbnail(name, s.id, s.data), width=90,
-            label=lambda s: (s.name[-18:] or None) if keypoints.sample_found(name, s) else f"no {what}")
+            label=lambda s: (s.name[-18:] or None) if keypoints.sample_found(name, s) else f"no {what}", choose=choose)
 
 
 def sound_inputs(cls) -> None:
@@ -175,7 +203,7 @@ def sound_inputs(cls) -> None:
         clip = st.audio_input("Record", key=f"{k}:{nonce(k)}", label_visibility="collapsed")
         st.caption("Each second of the recording becomes one sample (Teachable Machine's \"extract samples\").")
         if clip is not None:
-            take(project.add_files([(cls.name, "recording", clip.getvalue())]), cls.name)
+            take(project.add_files([(cls.name, "recording", clip.getvalue())], test_only=test_only(cls)), cls.name)
             reset(k)
             st.rerun()
     with upload:
@@ -191,9 +219,9 @@ def spectrogram(sample_id: str, _wave: np.ndarray) -> np.ndarray:
     return media.spectrogram_image(_wave)
 
 
-def sound_gallery(cls) -> None:
+def sound_gallery(cls, choose: bool = False) -> None:
     """Spectrogram thumbnails with a delete button each, and playback of any sample."""
-    if not gallery(cls, lambda s: spectrogram(s.id, s.data), columns=6, width=110, caption=22):
+    if not gallery(cls, lambda s: spectrogram(s.id, s.data), columns=6, width=110, caption=22, choose=choose):
         return
     by_label = {f"{i + 1}. {s.name or 'sample'}": s for i, s in enumerate(cls.samples)}
     labels = list(by_label)
@@ -241,7 +269,8 @@ def burst_status(recorder) -> None:
     elif phase == "done":
         frames = recorder.take()
         if into is not None and project.has_class(into):
-            added = sum(project.add_sample(into, f, "webcam") is not None for f in frames)
+            group, marked = new_group("burst"), test_only(project.get_class(into))  # one burst, one recording
+            added = sum(project.add_sample(into, f, "webcam", group, marked) is not None for f in frames)
             if frames:
                 report(("success", f"Added {added} webcam frames to {into}."))
             else:  # seen rarely right after a rerun: the stream was up but no frame reached the recorder

@@ -28,10 +28,11 @@ def lesson(kind: str) -> None:
         progress.empty()
         st.error(str(e))
         return
+    split = state.split_for(ds, sess.config)  # as on the Train page: recordings kept on one side
     if kind == "epochs":
         steps = EPOCHS
     else:  # sizes at or above the smallest class's training count would all train on everything
-        smallest = int(np.bincount(ds.labels[experiments.sweep_split(ds.labels, sess.config).train]).min())
+        smallest = int(np.bincount(ds.labels[split.train]).min())
         steps = [n for n in PER_CLASS if n is None or n < smallest]
     labels = []
     for i, step in enumerate(steps):
@@ -41,11 +42,12 @@ def lesson(kind: str) -> None:
 
         if kind == "epochs":
             config = replace(sess.config, epochs=step)
-            (label, run), = experiments.epoch_sweep(features, ds.labels, ds.class_names, (step,), config, on_epoch=on_epoch)
+            (label, run), = experiments.epoch_sweep(features, ds.labels, ds.class_names, (step,), config, split=split,
+                                                      on_epoch=on_epoch)
         else:
             config = sess.config
             (label, run), = experiments.samples_sweep(features, ds.labels, ds.class_names, (step,), config,
-                                                       order="random", on_epoch=on_epoch)
+                                                       split=split, order="random", on_epoch=on_epoch)
         if left_out:
             run.info["left_out"] = left_out
         labels.append(sess.add_run(run, sess.encoder_name, ds, features, label=f"Lesson · {label}",

@@ -8,7 +8,7 @@ from tm_core import charts
 from tm_core.encoders import default_encoder, encoder_label, encoder_names
 from tm_core.errors import InputError
 from tm_core.experiments import history_frame
-from tm_core.training import TrainConfig, split_per_class, train
+from tm_core.training import END_OF_RECORDING, MARKED, RECORDINGS, TrainConfig, train
 from tm_core.ui import keypoints, state
 from tm_core.ui.state import PendingRun
 from tm_core.ui.widgets import pct, trainable
@@ -84,7 +84,7 @@ def run_training(config: TrainConfig) -> None:
         st.error(f"{e}. Add pictures with a {keypoints.thing(sess.project.kind)} in them, or turn on "
                  f"\"Also train on pictures without a {keypoints.thing(sess.project.kind)}\".")
         return
-    split = split_per_class(ds.labels, config.test_fraction, config.seed)
+    split = state.split_for(ds, config)
     # Audio: shifted, louder/softer and noisier views of the training samples (cached; trained on, never tested)
     extra = state.embed_views(
         sess, ds, split, on_progress=lambda d, n: progress.progress(d / n, text=f"Augmenting {d} of {n}")
@@ -128,6 +128,30 @@ def nothing_found() -> None:
                f"On: the model also learns what \"no {what}\" looks like for those classes.")
 
 
+def held_out_text(rec) -> str:
+    """Per class, how its held-out samples were chosen (``training.grouped_split``), as a short list."""
+    split, ds = rec.run.split, rec.dataset
+    lines = []
+    for c, name in enumerate(ds.class_names):
+        test = split.test[ds.labels[split.test] == c]
+        how, n = split.how.get(c), len(test)
+        groups = len({ds.samples[i].group or ds.samples[i].id for i in test})
+        if how == MARKED:
+            lines.append(f"**{name}**: the {n} sample{'s' if n != 1 else ''} you marked *test only*.")
+        elif how == RECORDINGS:
+            lines.append(f"**{name}**: {n} samples from {groups} whole recording{'s' if groups != 1 else ''} "
+                         "(a webcam burst or an upload is never split between training and testing).")
+        elif how == END_OF_RECORDING:
+            lines.append(f"**{name}**: the last {n} samples of one recording. The frames just before them were "
+                         "trained on, so this test is easier than new samples would be: add a second recording or "
+                         "upload, or mark some samples *test only* on the Gather page.")
+        elif n:
+            lines.append(f"**{name}**: {n} single samples chosen at random.")
+        else:
+            lines.append(f"**{name}**: none (too few samples).")
+    return "\n".join(f"- {line}" for line in lines)
+
+
 def under_the_hood() -> None:
     rec = sess.current
     if rec is None:
@@ -154,8 +178,9 @@ def under_the_hood() -> None:
         if not n_test:
             st.write("No samples were held out (each class needs at least 2), so there is nothing to test on.")
             return
-        st.write(f"{n_test} samples ({run.config.test_fraction:.0%} of each class) were held out: the model never "
-                 f"trained on them, so they show how it does on new {'sounds' if sess.project.kind == 'audio' else 'pictures'}.")
+        st.write(f"{n_test} samples were held out: the model never trained on them, so they show how it does on new "
+                 f"{'sounds' if sess.project.kind == 'audio' else 'pictures'}.")
+        st.markdown(held_out_text(rec))
         if run.info.get("augmented_views"):
             st.write(f"It also trained on {run.info['augmented_views']} altered copies of the training sounds "
                      "(shifted in time, louder or softer, with your Background Noise mixed in): never on held-out ones.")
@@ -168,7 +193,8 @@ def under_the_hood() -> None:
 
 st.title("Train")
 st.write("Training shows every sample to the model many times and nudges a small classifier on top of a "
-         "pretrained network until it tells your classes apart. 15 % of each class is held out to test it.")
+         "pretrained network until it tells your classes apart. About 15 % of each class is held out to test it, "
+         "whole recordings at a time, so near-identical frames of one burst are never on both sides.")
 config = settings()
 ready = trainable(sess)
 if ready and keypoints.is_keypoint(sess.project.kind):

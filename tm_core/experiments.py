@@ -17,7 +17,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from tm_core.training import EpochStats, Run, Split, TrainConfig, split_per_class, train
+from tm_core.training import EpochStats, Run, Split, TrainConfig, grouped_split, train
 
 HISTORY_COLUMNS = ["run", "epoch", "metric", "split", "value"]
 SUMMARY_COLUMNS = [
@@ -144,9 +144,10 @@ def _sweep(
     return done
 
 
-def sweep_split(labels: np.ndarray, config: TrainConfig) -> Split:
-    """The held-out split every run of a sweep shares: ``config.test_fraction`` of each class, ``config.seed``."""
-    return split_per_class(np.asarray(labels, np.int64), config.test_fraction, config.seed)
+def sweep_split(labels: np.ndarray, config: TrainConfig, groups=None, test_only=None) -> Split:
+    """The held-out split every run of a sweep shares: ``config.test_fraction`` of each class, ``config.seed``,
+    recordings kept on one side (``training.grouped_split``)."""
+    return grouped_split(np.asarray(labels, np.int64), config.test_fraction, config.seed, groups, test_only)
 
 
 def epoch_sweep(

@@ -22,6 +22,11 @@ STARTER_CLASSES = {"image": ("Class 1", "Class 2"), "audio": (BACKGROUND, "Class
                    "pose": ("Class 1", "Class 2"), "hands": ("Class 1", "Class 2")}
 
 
+def new_group(source: str) -> str:
+    """A fresh recording id (``"burst-1a2b3c4d"``): samples sharing it stay on one side of the split."""
+    return f"{source}-{uuid.uuid4().hex[:8]}"
+
+
 def sample_id(data: np.ndarray) -> str:
     """Stable id of a sample's content: its dtype, shape and bytes."""
     data = np.ascontiguousarray(data)
@@ -36,6 +41,8 @@ class Sample:
     data: np.ndarray  # image: RGB uint8 224×224×3 (media.image_to_array); audio: 1 s float32 at 16 kHz
     #                   (16000,); pose, hands: RGB uint8 256×256×3, the whole picture padded (media.pad_image)
     name: str = ""  # where it came from (file name, "webcam"), for galleries and messages
+    group: str = ""  # the recording it came from (a webcam burst, one upload, one sound file): kept on one side
+    #                  of the held-out split; "" = a recording of its own (a single photo)
 
 
 @dataclass
@@ -45,6 +52,7 @@ class ProjectClass:
     enabled: bool = True
     uid: str = field(default_factory=lambda: uuid.uuid4().hex[:8])  # stays the same when renamed
     background: bool = False  # audio projects: the Background Noise class (cannot be renamed or removed)
+    test_only: set[str] = field(default_factory=set)  # ids of samples the student keeps for testing only
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -57,6 +65,12 @@ class Dataset:
     samples: list[Sample]
     labels: np.ndarray
     class_names: list[str]
+    test_only: np.ndarray | None = None  # bool per sample: never trained on, always tested (None: none marked)
+
+    @property
+    def groups(self) -> list[str]:
+        """Each sample's recording (see ``Sample.group``), for ``training.grouped_split``."""
+        return [s.group for s in self.samples]
 
     def subset(self, keep: np.ndarray) -> "Dataset":
         """Only the samples where ``keep`` is True (e.g. those where a person was found); every class
@@ -65,7 +79,8 @@ class Dataset:
         for i, name in enumerate(self.class_names):
             if not keep[self.labels == i].any():
                 raise InputError(name, "has no usable sample left (no person or hand found in any of them)")
-        return Dataset([s for s, k in zip(self.samples, keep) if k], self.labels[keep], list(self.class_names))
+        return Dataset([s for s, k in zip(self.samples, keep) if k], self.labels[keep], list(self.class_names),
+                       None if self.test_only is None else self.test_only[keep])
 
 
 class Project:
@@ -150,29 +165,48 @@ class Project:
 
     def clear_class(self, name: str) -> None:
         self.get_class(name).samples.clear()
+        self.get_class(name).test_only.clear()
 
     # samples
-    def add_sample(self, class_name: str, data: np.ndarray, name: str = "") -> Sample | None:
-        """Add one sample; returns it, or None when the class already holds the same content."""
+    def add_sample(self, class_name: str, data: np.ndarray, name: str = "", group: str = "",
+                   test_only: bool = False) -> Sample | None:
+        """Add one sample; returns it, or None when the class already holds the same content.
+
+        ``group`` names the recording it belongs to (see :func:`new_group`); ``test_only`` keeps it
+        out of training, for testing only."""
         cls = self.get_class(class_name)
         sid = sample_id(data)
         if any(s.id == sid for s in cls.samples):
             return None
         data = np.ascontiguousarray(data)
         data.setflags(write=False)
-        sample = Sample(sid, data, name)
+        sample = Sample(sid, data, name, group)
         cls.samples.append(sample)
+        if test_only:
+            cls.test_only.add(sid)
         return sample
+
+    def set_test_only(self, class_name: str, sid: str, test_only: bool) -> None:
+        """Keep a sample for testing only (never trained on), or give it back to the normal split."""
+        cls = self.get_class(class_name)
+        if not any(s.id == sid for s in cls.samples):
+            raise InputError(sid, f"class '{class_name}' has no sample with this id")
+        (cls.test_only.add if test_only else cls.test_only.discard)(sid)
 
     def delete_sample(self, class_name: str, sid: str) -> None:
         cls = self.get_class(class_name)
         before = len(cls.samples)
         cls.samples = [s for s in cls.samples if s.id != sid]
+        cls.test_only.discard(sid)
         if len(cls.samples) == before:
             raise InputError(sid, f"class '{class_name}' has no sample with this id")
 
-    def add_files(self, items: Iterable[tuple[str, str, object]], *, workers: int = 2) -> Iterator[Sample | InputError]:
+    def add_files(self, items: Iterable[tuple[str, str, object]], *, workers: int = 2, group: str | None = None,
+                  test_only: bool = False) -> Iterator[Sample | InputError]:
         """Decode ``(class_name, name, bytes | path)`` items into the project, creating classes as needed.
+
+        The files are one upload, so they share one recording ``group`` (a new one unless given):
+        the held-out split keeps them on one side. ``test_only`` marks every added sample so.
 
         Images become one sample each; an audio file becomes one sample per second (Teachable
         Machine's "extract samples", see ``media.clip_windows``). Yields each added sample (or the
@@ -183,6 +217,7 @@ class Project:
         from tm_core import media
 
         classes: list[str] = []
+        group = new_group("upload") if group is None else group
 
         def sources():
             for class_name, name, source in items:
@@ -199,7 +234,8 @@ class Project:
                     continue
                 name, windows = result
                 for k, window in enumerate(windows):
-                    sample = self.add_sample(classes[i], window, f"{name} · {k + 1}/{len(windows)}" if len(windows) > 1 else name)
+                    sample = self.add_sample(classes[i], window, f"{name} · {k + 1}/{len(windows)}" if len(windows) > 1
+                                             else name, group, test_only)
                     if sample is not None:
                         yield sample
             return
@@ -209,12 +245,12 @@ class Project:
             if isinstance(result, InputError):
                 yield result
                 continue
-            sample = self.add_sample(classes[i], result, name)
+            sample = self.add_sample(classes[i], result, name, group, test_only)
             if sample is not None:
                 yield sample
 
     def add_listing(self, listing, *, workers: int = 2) -> Iterator[Sample | InputError]:
-        """``add_files`` for a ``media.TreeListing`` (a folder or zip of class folders)."""
+        """``add_files`` for a ``media.TreeListing`` (a folder or zip of class folders): one upload, one group."""
         for class_name in listing.classes:
             if not self.has_class(self.class_for(class_name)):
                 self.add_class(class_name)
@@ -230,7 +266,8 @@ class Project:
         use = [c for c in self.classes if c.enabled and c.samples]
         samples = [s for c in use for s in c.samples]
         labels = np.concatenate([np.full(len(c), i, np.int64) for i, c in enumerate(use)]) if use else np.zeros(0, np.int64)
-        return Dataset(samples, labels, [c.name for c in use])
+        test_only = np.array([s.id in c.test_only for c in use for s in c.samples], bool)
+        return Dataset(samples, labels, [c.name for c in use], test_only if test_only.any() else None)
 
     def check_trainable(self, *, require_background: bool = True) -> None:
         """Raise InputError unless training can start: two enabled classes with samples, and for an

@@ -68,10 +68,13 @@ class EpochStats:
 
 @dataclass
 class Split:
-    """Indices into the dataset: what is trained on and what is held out."""
+    """Indices into the dataset: what is trained on and what is held out.
+
+    ``how`` says, per class label, how its held-out samples were chosen (see ``grouped_split``)."""
 
     train: np.ndarray
     test: np.ndarray
+    how: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -146,6 +149,78 @@ def split_per_class(labels: np.ndarray, fraction: float, seed: int) -> Split:
         test.extend(idx[:k])
         train.extend(idx[k:])
     return Split(np.sort(np.array(train, np.int64)), np.sort(np.array(test, np.int64)))
+
+
+# How a class's held-out samples were chosen (Split.how values)
+MARKED = "marked"  # the samples the student marked "test only"
+RECORDINGS = "recordings"  # whole recordings, chosen at random
+END_OF_RECORDING = "end"  # the class is one recording (or one far larger than the rest): its last samples
+NONE_HELD_OUT = "none"  # too few samples to hold any out
+RANDOM = "random"  # samples of their own (single photos): chosen at random
+
+
+def grouped_split(labels: np.ndarray, fraction: float, seed: int, groups=None, test_only=None) -> Split:
+    """Hold out about ``fraction`` of each class without a recording on both sides.
+
+    Near-identical frames of one webcam burst on both sides make a test look perfect (Teachable
+    Machine's random 15 % does that). Here samples sharing a ``groups`` value (one burst, one upload,
+    one sound file; ``""`` = a sample of its own) stay together:
+
+    - a class with samples marked ``test_only`` is tested on exactly those and trained on the rest;
+    - otherwise whole recordings are held out, picked at random with ``seed``, as close to the
+      fraction as they come (the smallest one, whole, when every recording is larger than that);
+    - a class that is a single recording (one upload, one burst) holds out its *last* samples in the
+      order they were added: the end of the recording, not frames scattered through it. The one
+      case where a recording is on both sides, so the page says so.
+
+    Every class keeps at least one training sample. With no groups and nothing marked this is
+    ``split_per_class``'s random split.
+    """
+    labels = np.asarray(labels, np.int64)
+    n = len(labels)
+    groups = [""] * n if groups is None else list(groups)
+    marked = np.zeros(n, bool) if test_only is None else np.asarray(test_only, bool)
+    if len(groups) != n or len(marked) != n:
+        raise ValueError("groups and test_only need one value per sample")
+    if not marked.any() and not any(groups):  # single samples only: the plain random split
+        split = split_per_class(labels, fraction, seed)
+        split.how = {int(c): RANDOM if (labels[split.test] == c).any() else NONE_HELD_OUT for c in np.unique(labels)}
+        return split
+    rng = np.random.default_rng(seed)
+    train, test, how = [], [], {}
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        if marked[idx].any():
+            test.extend(idx[marked[idx]])
+            train.extend(idx[~marked[idx]])
+            how[int(c)] = MARKED
+            continue
+        k = held_out_count(len(idx), fraction)
+        recordings: dict[str, list[int]] = {}
+        for i in idx:
+            recordings.setdefault(groups[i] or f"\0{i}", []).append(int(i))
+        units = [np.array(v, np.int64) for v in recordings.values()]
+        if k == 0:
+            train.extend(idx)
+            how[int(c)] = NONE_HELD_OUT
+            continue
+        if len(units) == 1:
+            test.extend(units[0][-k:])
+            train.extend(units[0][:-k])
+            how[int(c)] = END_OF_RECORDING
+            continue
+        chosen, total = [], 0
+        for u in rng.permutation(len(units)):
+            size = len(units[u])
+            if abs(total + size - k) < abs(total - k) and total + size < len(idx):
+                chosen.append(u)
+                total += size
+        if not chosen:  # every recording is larger than the share to hold out: the smallest one, whole
+            chosen = [int(np.argmin([len(u) for u in units]))]
+        for j, u in enumerate(units):
+            (test if j in chosen else train).extend(u)
+        how[int(c)] = RANDOM if all(len(u) == 1 for u in units) else RECORDINGS
+    return Split(np.sort(np.array(train, np.int64)), np.sort(np.array(test, np.int64)), how)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from tm_core.encoders import default_encoder
 from tm_core.evaluation import Evaluation, evaluate_run
 from tm_core.features import FeatureCache
 from tm_core.project import Dataset, Project
-from tm_core.training import EpochStats, Head, Run, Split, TrainConfig
+from tm_core.training import EpochStats, Head, Run, Split, TrainConfig, grouped_split
 
 KEY = "teachable_studio"
 
@@ -104,7 +104,27 @@ class Session:
             return False
         ds = self.project.dataset()
         seen = record.seen if record.seen is not None else [s.id for s in record.dataset.samples]
-        return ds.class_names != record.dataset.class_names or [s.id for s in ds.samples] != seen
+        return (ds.class_names != record.dataset.class_names or [s.id for s in ds.samples] != seen
+                or _marked(ds) & {s.id for s in record.dataset.samples} != _marked(record.dataset))
+
+    def sample_splits(self) -> dict[str, str]:
+        """Sample id → "train" or "test" in the current model's split (samples it did not see are absent)."""
+        rec = self.current
+        if rec is None:
+            return {}
+        ids = [s.id for s in rec.dataset.samples]
+        out = {ids[i]: "train" for i in rec.run.split.train}
+        out.update({ids[i]: "test" for i in rec.run.split.test})
+        return out
+
+
+def _marked(ds: Dataset) -> set[str]:
+    return set() if ds.test_only is None else {s.id for s, m in zip(ds.samples, ds.test_only) if m}
+
+
+def split_for(ds: Dataset, config: TrainConfig) -> Split:
+    """The held-out split of ``ds``: recordings kept on one side, marked samples test only."""
+    return grouped_split(ds.labels, config.test_fraction, config.seed, ds.groups, ds.test_only)
 
 
 def session() -> Session:
