@@ -160,6 +160,11 @@ def test_gather_train_stop_and_test_live(server, page, tmp_path):
     done = int(re.search(r"Stopped after (\d+)", stopped.inner_text())[1])
     assert epochs_seen[-1] <= done < 1000
     page.get_by_text("Under the hood").wait_for()
+    # The honest split: paper's zip photos and its burst are two recordings, one held out whole; rock is
+    # one zip upload, so its last photos are held out, and the page says that test is easier.
+    text = main_text(page)
+    assert re.search(r"paper: \d+ samples from 1 whole recording", text), text[-1500:]
+    assert "rock: the last 2 samples of one recording" in text, text[-1500:]
 
     # Test live: the bars show every class and move with the video.
     open_page(page, "4 · Test & export", "Test & export")
