@@ -3,8 +3,9 @@
 1. Near copies: cosine similarity of embeddings for frames of one video (a burst) against
    distinct photos of one class (rps_real, clothing4), per picture encoder; for sound, a clip
    against itself shifted / softer, against other speakers' clips of the same word.
-2. Imbalance: rps_real with one class cut to 60/r photos, others 60: how often held-out
-   photos of the small class are still recognised, for r = 1 … 6.
+2. Imbalance: rps_real and clothing4 with one class cut to 60/r photos, others 60: how often
+   held-out photos of the small class are still recognised, for r = 1 … 6, against a balanced
+   project where every class is that small.
 
     python benchmarks/health.py [--quick]
 """
@@ -90,11 +91,11 @@ def sounds(enc_name: str, n: int, thresholds) -> None:
                 f"{int((same_shift >= t).sum())} / {int((same_soft >= t).sum())} / {int((nearest >= t).sum())} of {len(clips)}")
 
 
-def imbalance(ratios, seeds: int) -> None:
+def imbalance(set_name: str, ratios, seeds: int) -> None:
     from tm_core.training import TrainConfig, train
 
-    header("Imbalance: rps_real, one class cut to 60/r photos, the others 60; held-out 40 per class")
-    f, y, names = embedded_set("rps_real")
+    header(f"Imbalance: {set_name}, one class cut to 60/r photos, the others 60; held-out 40 per class")
+    f, y, names = embedded_set(set_name)
     row("held-out recall of the small class, of the big ones, and of the small class when all are small", "")
     for r in ratios:
         small_recall, big_recall, control = [], [], []
@@ -134,7 +135,8 @@ def main() -> None:
         for name in ("yamnet_speech", "yamnet_embedding"):
             sounds(name, 40 if a.quick else 100, (0.90, 0.95, 0.97, 0.98, 0.99))
     if a.only in (None, "imbalance"):
-        imbalance((1, 2, 3, 4, 6), 1 if a.quick else 3)
+        imbalance("rps_real", (1, 2, 3, 4, 6), 1 if a.quick else 3)
+        imbalance("clothing4", (1, 2, 3, 6), 1)
 
 
 if __name__ == "__main__":

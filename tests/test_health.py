@@ -240,3 +240,41 @@ def test_train_page_says_which_classes_the_model_mixes_up(pants_split_in_two):
     at.switch_page("pages/train.py").run()
     assert not at.exception
     assert any(w.value.startswith("The model mistakes **pants ") for w in at.warning)
+
+
+def test_pose_projects_judge_near_copies_on_the_picture(frames, clothing_train):
+    """Pose samples are whole padded pictures: they go through MobileNetV2 at 224 px, not the keypoints."""
+    from tm_core.ui import health as health_ui
+    from tm_core.ui.state import Session
+
+    s = Session()
+    s.new_project("pose")
+    list(s.project.add_files(("Class 1", f"frame {i}", f) for i, f in enumerate(frames[:5])))
+    fill(s.project, "Class 2", photos(clothing_train, "hat", 5))
+    assert health_ui.near_copy_encoder(s)[0] == health.PICTURE_ENCODER
+    findings = health_ui.run_check(s, s.project.dataset())
+    assert [(f.kind, f.classes) for f in findings] == [("near_copies", ("Class 1",))]
+    assert len(s.cache) == 10
+
+
+def test_a_sound_recorded_again_softer_is_a_near_copy_and_other_speakers_are_not(datasets_dir):
+    from tm_core.ui import health as health_ui
+    from tm_core.ui.state import Session
+
+    s = Session()
+    s.new_project("audio")
+    s.project.add_class("yes")
+    for f in photos(datasets_dir / "speech_commands" / "train", "yes", 8):
+        s.project.add_sample("yes", media.clip_windows(media.load_audio(f))[0], f.name)
+    for f in photos(datasets_dir / "speech_commands" / "train", "background_noise", 4):
+        for k, w in enumerate(media.clip_windows(media.load_audio(f))[:3]):
+            s.project.add_sample("Background Noise", w, f"{f.name} {k}")
+    assert health_ui.near_copy_encoder(s) == (s.encoder_name, None)
+    ds = s.project.dataset()
+    assert [f.kind for f in health_ui.run_check(s, ds)] == []  # 8 speakers; noise is alike on purpose
+    first = s.project.get_class("yes").samples[0]
+    s.project.add_sample("yes", first.data * 0.5, "the same, softer")
+    [f] = health_ui.run_check(s, s.project.dataset())
+    assert f.kind == "near_copies" and f.groups == ((first.id, s.project.get_class("yes").samples[-1].id),)
+    assert f.sentence.startswith("2 sounds of **yes** are near copies of each other: ")
+    assert "record new ones in other ways" in f.sentence
