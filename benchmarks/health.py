@@ -16,7 +16,7 @@ import argparse
 
 import numpy as np
 
-from _common import DATASETS, embedded_set, encoder, header, row
+from _common import DATASETS, embedded_set, encoder, header, median_seconds, row
 from tm_core import media
 
 
@@ -64,6 +64,30 @@ def pictures(enc_name: str, thresholds) -> None:
             row(f"  {name} photos with a neighbour ≥ {t}", f"{int((nearest >= t).sum())} of {len(nearest)}")
     for t in thresholds:
         row(f"  video consecutive frames ≥ {t}", f"{int((consecutive >= t).sum())} of {len(consecutive)}")
+
+
+def speed(enc_name: str = "mobilenet_v2_0.35") -> None:
+    """health.check on about 1000 real samples: rps_real, clothing4 and the video's frames as one project."""
+    from tm_core import health
+    from tm_core.project import Dataset, Sample
+
+    header("Speed of health.check")
+    frames = encoder(enc_name).encode(video_frames())
+    feats, labels, names = [], [], []
+    for name in ("rps_real", "clothing4"):
+        f, y, n = embedded_set(name, enc_name)
+        feats.append(f)
+        labels.append(y + len(names))
+        names += n
+    feats.append(frames)
+    labels.append(np.full(len(frames), len(names)))
+    names.append("video")
+    f, y = np.concatenate(feats), np.concatenate(labels)
+    ds = Dataset([Sample(f"s{i}", np.zeros((1, 1, 3), np.uint8)) for i in range(len(f))], y, names)
+    findings = health.check(ds, f, encoder=enc_name)
+    seconds, times = median_seconds(lambda: health.check(ds, f, encoder=enc_name), 5)
+    row(f"{len(f)} samples, {len(names)} classes, median of 5", f"{seconds * 1000:.0f} ms (max {max(times) * 1000:.0f}), "
+                                                               f"{len(findings)} findings: {[x.kind for x in findings]}")
 
 
 def speech_clips(word: str, n: int) -> np.ndarray:
@@ -125,12 +149,15 @@ def imbalance(set_name: str, ratios, seeds: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer clips and seeds")
-    ap.add_argument("--only", choices=("pictures", "sounds", "imbalance"))
+    ap.add_argument("--only", choices=("pictures", "sounds", "imbalance", "speed"))
     a = ap.parse_args()
     thresholds = (0.90, 0.93, 0.95, 0.97)
     if a.only in (None, "pictures"):
         for name in ("mobilenet_v2_0.35", "mobilenet_v1_0.25"):
             pictures(name, thresholds)
+        speed()
+    if a.only == "speed":
+        speed()
     if a.only in (None, "sounds"):
         for name in ("yamnet_speech", "yamnet_embedding"):
             sounds(name, 40 if a.quick else 100, (0.90, 0.95, 0.97, 0.98, 0.99))

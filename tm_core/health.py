@@ -20,6 +20,7 @@ import numpy as np
 
 from tm_core.errors import InputError
 from tm_core.project import BACKGROUND, Dataset
+from tm_core.training import TrainConfig, held_out_count
 
 # Cosine similarity at or above which two samples are near copies, per encoder; measured with
 # benchmarks/health.py on real data (the video's frames, rps_real and clothing4 photos, Speech Commands):
@@ -260,12 +261,15 @@ def confusions(evaluation, words: tuple[str, str] = ("sample", "samples"),
                 if sample_ids is not None else ())))
     out.sort(key=lambda rf: -rf[0])
     findings = [f for _, f in out]
-    wrong = m.sum() - np.trace(m)
-    if not findings and wrong and (support < CONFUSION_MIN_TEST).any() and support.sum():
-        few = [names[i] for i in np.flatnonzero(support < CONFUSION_MIN_TEST)]
+    wrong = m.sum(1) - np.diag(m)  # per true class, held-out samples taken for another class
+    few = [names[i] for i in np.flatnonzero((wrong > 0) & (support < CONFUSION_MIN_TEST))]
+    if not findings and few:
+        fraction = TrainConfig().test_fraction
+        enough = next(n for n in range(2, 10_000) if held_out_count(n, fraction) >= CONFUSION_MIN_TEST)
         findings.append(Finding(
             "few_tests", INFO, tuple(few),
-            f"Too few test {words[1]} in {', '.join(f'**{c}**' for c in few)} (under {CONFUSION_MIN_TEST}) to say "
-            "which classes the model mixes up.",
-            f"Add {words[1]}: 15 % of each class is kept for testing."))
+            f"The model got some test {words[1]} of {', '.join(f'**{c}**' for c in few)} wrong, but under "
+            f"{CONFUSION_MIN_TEST} were tested per class: too few to say which classes it mixes up.",
+            f"Add {words[1]}: {fraction:.0%} of each class is kept for testing, so a class of {enough} gives "
+            f"{CONFUSION_MIN_TEST} to test on."))
     return findings
