@@ -68,10 +68,12 @@ def test_consecutive_video_frames_are_near_copies_and_distinct_rps_photos_are_no
     findings = health.check(ds, features, encoder=encoder.name)
     [f] = findings
     assert f.kind == "near_copies" and f.classes == ("wave",)
-    assert len(f.groups) == 1 and set(f.groups[0]) == {s.id for s in p.get_class("wave").samples}
-    assert f.severity == health.WARNING  # 11 of 12 could go
-    assert f.sentence.startswith("12 pictures of **wave** are near copies of each other (e.g. frames of one burst)")
-    assert "Keep one of them" in f.sentence
+    wave_ids = [s.id for s in p.get_class("wave").samples]
+    assert f.groups == (tuple(wave_ids),)  # 0.8 s of a seated person: one group, led by the first frame
+    assert f.redundant == tuple(wave_ids[1:]) and f.severity == health.WARNING
+    assert f.sentence == ("11 of the 12 pictures of **wave** are near copies of others there (e.g. frames of one "
+                          "burst): they teach little new and can make the test accuracy look better than it is. "
+                          "Remove them and take new ones that vary the angle, the light and the background.")
 
     # the figures behind it: every consecutive frame above the threshold, every distinct photo's nearest below
     u = features / np.linalg.norm(features, axis=1, keepdims=True)
@@ -168,6 +170,7 @@ def test_a_thousand_samples_are_checked_at_once():
     findings = health.check(ds, np.array(feats, np.float32), threshold=0.9)
     [f] = findings
     assert f.kind == "near_copies" and f.classes == ("burst",) and len(f.groups[0]) == 250
+    assert f.redundant == tuple(f"id{i}" for i in range(4, 1000, 4))  # the first of the burst stays
 
 
 def test_features_that_do_not_match_the_samples_are_refused(rps_train):
@@ -213,20 +216,30 @@ def test_gather_page_checks_the_data_and_shows_the_samples_involved(rps_train, f
     assert not at.exception
     said = [w.value for w in at.warning] + [i.value for i in at.info]
     assert any(t.startswith("1 picture is in both **rock** and **paper**") for t in said)
-    assert any(t.startswith("4 pictures of **rock** are near copies of each other") for t in said)
+    assert any(t.startswith("3 of the 16 pictures of **rock** are near copies of others there") for t in said)
     assert len(s.cache) == 28  # each distinct sample embedded once (the duplicate too), kept for training
     labels = [e.label for e in at.expander]
     assert "See the 1 picture" in labels and "See the 4 pictures" in labels
     near = next(e for e in at.expander if e.label == "See the 4 pictures")
-    [row] = near.image  # one row: the group of four frames
+    [row] = near.image  # one row: the group of four frames, the first one staying
     assert row.captions == ["frame 0", "frame 1", "frame 2", "frame 3"]
-    # a change makes the findings out of date
+
+    # the fixes: the duplicate kept in rock only, the near copies removed (one of the group stays)
+    at.button(key="health:keep:0:rock").click().run()
+    assert not at.exception and len(s.project.get_class("paper")) == 12 and len(s.project.get_class("rock")) == 16
+    assert any(m.value == "Removed 1 picture from paper." for m in at.success)
+    assert not any("in both" in w.value for w in at.warning)  # checked again at once
+    button = next(b for b in at.button if b.label == "Remove the 3 near copies from rock")
+    button.click().run()
+    assert not at.exception
+    assert [x.name for x in s.project.get_class("rock").samples][-1] == "frame 0"
+    assert len(s.project.get_class("rock")) == 13
+    assert any(m.value == "Nothing to point out in these 25 samples." for m in at.success)
+
+    # a change made elsewhere makes the findings out of date
     s.project.delete_sample("paper", s.project.get_class("paper").samples[-1].id)
     at.run()
     assert any("changed since the last check" in c.value for c in at.caption)
-    assert not any("in both" in w.value for w in at.warning)
-    at.button(key="health:check").click().run()
-    assert not any("in both" in w.value for w in at.warning)
 
 
 def test_train_page_says_which_classes_the_model_mixes_up(pants_split_in_two):
@@ -275,6 +288,7 @@ def test_a_sound_recorded_again_softer_is_a_near_copy_and_other_speakers_are_not
     first = s.project.get_class("yes").samples[0]
     s.project.add_sample("yes", first.data * 0.5, "the same, softer")
     [f] = health_ui.run_check(s, s.project.dataset())
-    assert f.kind == "near_copies" and f.groups == ((first.id, s.project.get_class("yes").samples[-1].id),)
-    assert f.sentence.startswith("2 sounds of **yes** are near copies of each other: ")
+    softer = s.project.get_class("yes").samples[-1].id
+    assert f.kind == "near_copies" and f.groups == ((first.id, softer),) and f.redundant == (softer,)
+    assert f.sentence.startswith("1 of the 9 sounds of **yes** is a near copy of another there: ")
     assert "record new ones in other ways" in f.sentence

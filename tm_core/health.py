@@ -67,7 +67,8 @@ class Finding:
     problem: str  # what is wrong and why it matters, in plain words
     fix: str  # what to do about it
     samples: tuple[str, ...] = ()  # ids of the samples involved
-    groups: tuple[tuple[str, ...], ...] = ()  # near copies: ids that are copies of one another
+    groups: tuple[tuple[str, ...], ...] = ()  # near copies: ids that are copies of one another (the first kept)
+    redundant: tuple[str, ...] = ()  # near copies within a class: the ids that can go, one of each group stays
 
     @property
     def sentence(self) -> str:
@@ -164,17 +165,21 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)  # an all-zero embedding is nobody's copy
 
 
-def _components(adjacent: np.ndarray) -> np.ndarray:
-    """Connected components of a symmetric boolean matrix: each node's smallest reachable index."""
+def _leaders(adjacent: np.ndarray) -> np.ndarray:
+    """Greedy grouping in sample order: a sample that is no near copy of an earlier kept one is kept
+    (it leads a group); any other joins the first kept sample it is a near copy of. Returns each
+    sample's leader. Unlike chaining pairs, a slow burst (each frame close to the next) still keeps
+    one sample per stretch that looks different, so removing the others loses no variety."""
     n = len(adjacent)
-    label = np.arange(n)
-    while True:
-        nearest = np.where(adjacent, label[None, :], n).min(1)
-        new = np.minimum(label, nearest)
-        new = new[new]  # jump along chains: fewer rounds on long bursts
-        if (new == label).all():
-            return label
-        label = new
+    leader = np.arange(n)
+    kept = np.zeros(n, bool)
+    for i in range(n):  # one step per sample, each a vector operation over the kept ones
+        hits = np.flatnonzero(adjacent[i] & kept)
+        if len(hits):
+            leader[i] = hits[0]
+        else:
+            kept[i] = True
+    return leader
 
 
 def near_copies(dataset: Dataset, features: np.ndarray, threshold: float) -> list[Finding]:
@@ -201,23 +206,22 @@ def near_copies(dataset: Dataset, features: np.ndarray, threshold: float) -> lis
         adj = close[np.ix_(idx, idx)]
         if not adj.any():
             continue
-        comp = _components(adj)
-        roots, sizes = np.unique(comp, return_counts=True)
-        groups = [tuple(ids[idx[comp == r]]) for r, k in zip(roots, sizes) if k > 1]
-        groups.sort(key=len, reverse=True)
-        involved = sum(len(g) for g in groups)
-        extra = involved - len(groups)  # what could go: all but one of each group
-        what = ("near copies of each other" if len(groups) == 1
-                else f"near copies in {len(groups)} groups")
+        leader = _leaders(adj)
+        keep = np.flatnonzero(leader == np.arange(len(idx)))
+        groups = [tuple(ids[idx[np.flatnonzero(leader == k)]]) for k in keep]
+        groups = sorted((g for g in groups if len(g) > 1), key=len, reverse=True)
+        redundant = tuple(s for g in groups for s in g[1:])  # the first of each group stays
+        k, n = len(redundant), len(idx)
         example = " (e.g. frames of one burst)" if words[0] == "picture" else ""
         vary = ("take new ones that vary the angle, the light and the background" if words[0] == "picture"
                 else "record new ones in other ways: other voices, distances and rooms")
         out.append(Finding(
-            "near_copies", WARNING if extra >= 0.25 * len(idx) else INFO, (name,),
-            f"{involved} {words[1]} of **{name}** are {what}{example}: they teach little new and can make "
-            "the test accuracy look better than it is.",
-            f"Keep one of {'each group' if len(groups) > 1 else 'them'} and {vary}.",
-            tuple(s for g in groups for s in g), tuple(groups)))
+            "near_copies", WARNING if k >= 0.25 * n else INFO, (name,),
+            f"{k} of the {n} {words[1]} of **{name}** {'is a near copy' if k == 1 else 'are near copies'} of "
+            f"{'another' if k == 1 else 'others'} there{example}: they teach little new and can make the test "
+            "accuracy look better than it is.",
+            f"Remove {'it' if k == 1 else 'them'} and {vary}.",
+            tuple(s for g in groups for s in g), tuple(groups), redundant))
     across = close & ~same
     for a, an in enumerate(dataset.class_names):
         for b in range(a + 1, len(dataset.class_names)):

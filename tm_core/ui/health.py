@@ -59,7 +59,8 @@ def run_check(sess: state.Session, ds: Dataset, on_progress: Callable[[int, int]
 
 
 def gather_panel(sess: state.Session) -> None:
-    """The "Check my data" section: a button that embeds (with progress) and lists the findings."""
+    """The "Check my data" section: a button that embeds (with progress) and lists the findings,
+    with one-click fixes where the fix is certain (keep a duplicate in one class, remove near copies)."""
     ds = sess.project.dataset()
     with st.container(border=True):
         st.markdown("**:material/health_and_safety: Check my data**")
@@ -75,6 +76,9 @@ def gather_panel(sess: state.Session) -> None:
                 d / n, text=f"Looking at {words(sess.project.kind)[0]} {d} of {n}"))
             progress.empty()
             st.session_state[KEY] = (fp, findings)
+        done = st.session_state.pop("health:done", None)
+        if done:
+            st.success(done)
         checked = st.session_state.get(KEY)
         if checked is None:
             return
@@ -83,21 +87,49 @@ def gather_panel(sess: state.Session) -> None:
             return
         if not checked[1]:
             st.success(f"Nothing to point out in these {len(ds.samples)} samples.")
-        show(checked[1], ds, sess.project.kind)
+        show(checked[1], ds, sess.project.kind, fixes=sess)
 
 
-def show(findings: list[health.Finding], ds: Dataset, kind: str) -> None:
-    """Each finding as a warning or a note, with the samples involved in an expander."""
+def fix(sess: state.Session, removals: list[tuple[str, str]], message: str) -> None:
+    """Delete ``(class, sample id)`` pairs, check again (the embeddings are cached: no waiting) and rerun."""
+    for cls, sid in removals:
+        if sess.project.has_class(cls) and any(s.id == sid for s in sess.project.get_class(cls).samples):
+            sess.project.delete_sample(cls, sid)
+    ds = sess.project.dataset()
+    st.session_state[KEY] = (fingerprint(ds), run_check(sess, ds) if ds.samples else [])
+    st.session_state["health:done"] = message
+    st.rerun()
+
+
+def show(findings: list[health.Finding], ds: Dataset, kind: str, fixes: state.Session | None = None) -> None:
+    """Each finding as a warning or a note, with the samples involved in an expander (and, given the
+    session in ``fixes``, buttons for the fixes that need no judgement)."""
     by_id = {s.id: s for s in ds.samples}
-    for f in findings:
+    w = words(kind)
+    for i, f in enumerate(findings):
         (st.warning if f.severity == health.WARNING else st.info)(f.sentence)
+        if fixes is not None and f.kind == "duplicate":
+            cols = st.columns(len(f.classes))
+            for col, keep in zip(cols, f.classes):
+                other = next(c for c in f.classes if c != keep)
+                if col.button(f"Keep {'it' if len(f.samples) == 1 else 'them'} in {keep} only", key=f"health:keep:{i}:{keep}"):
+                    fix(fixes, [(other, sid) for sid in f.samples],
+                        f"Removed {len(f.samples)} {w[0 if len(f.samples) == 1 else 1]} from {other}.")
+        if fixes is not None and f.redundant:
+            k = len(f.redundant)
+            if st.button(f"Remove the {k} near cop{'y' if k == 1 else 'ies'} from {f.classes[0]}",
+                         key=f"health:near:{i}", help="One of each group stays."):
+                fix(fixes, [(f.classes[0], sid) for sid in f.redundant],
+                    f"Removed {k} near cop{'y' if k == 1 else 'ies'} from {f.classes[0]}.")
         groups = f.groups or ((f.samples,) if f.samples else ())
         if not groups:
             continue
         n = len(f.samples)
-        with st.expander(f"See the {n} {words(kind)[0 if n == 1 else 1]}"):
+        with st.expander(f"See the {n} {w[0 if n == 1 else 1]}"):
+            if f.redundant:
+                st.caption("Each row is a group of near copies; the first one would stay.")
             for group in groups[:SHOWN_GROUPS]:
-                thumbnails([by_id[i] for i in group if i in by_id][:SHOWN_SAMPLES], kind)
+                thumbnails([by_id[sid] for sid in group if sid in by_id][:SHOWN_SAMPLES], kind)
             if len(groups) > SHOWN_GROUPS:
                 st.caption(f"… and {len(groups) - SHOWN_GROUPS} more.")
 
