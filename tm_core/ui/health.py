@@ -109,7 +109,7 @@ def show(findings: list[health.Finding], ds: Dataset, kind: str, fixes: state.Se
     for i, f in enumerate(findings):
         (st.warning if f.severity == health.WARNING else st.info)(f.sentence)
         if fixes is not None and f.kind == "duplicate":
-            cols = st.columns(len(f.classes))
+            cols = st.columns(len(f.classes) + 1)  # buttons side by side, not spread across the page
             for col, keep in zip(cols, f.classes):
                 other = next(c for c in f.classes if c != keep)
                 if col.button(f"Keep {'it' if len(f.samples) == 1 else 'them'} in {keep} only", key=f"health:keep:{i}:{keep}"):
