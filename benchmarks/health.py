@@ -90,6 +90,23 @@ def speed(enc_name: str = "mobilenet_v2_0.35") -> None:
                                                                f"{len(findings)} findings: {[x.kind for x in findings]}")
 
 
+def confusion_sentences(seeds: int = 3) -> None:
+    """What the Train page would say after Teachable Machine's default training on each image set."""
+    from tm_core import health
+    from tm_core.evaluation import evaluate
+    from tm_core.training import TrainConfig, split_per_class, train
+
+    header("Confusion sentences after default training (15 % held out)")
+    for name in ("rps_real", "clothing4"):
+        f, y, names = embedded_set(name)
+        for seed in range(seeds):
+            split = split_per_class(y, 0.15, seed)
+            run = train(f, y, names, TrainConfig(seed=seed), split=split)
+            ev = evaluate(run.head.predict_proba(f[split.test]), y[split.test], names)
+            said = [x.sentence.split(".")[0] for x in health.confusions(ev, ("picture", "pictures"))]
+            row(f"{name} seed {seed}: accuracy {ev.accuracy:.2f}", "; ".join(said) or "nothing")
+
+
 def speech_clips(word: str, n: int) -> np.ndarray:
     files = sorted((DATASETS / "speech_commands" / "train" / word).iterdir())[:n]
     return np.stack([media.clip_windows(media.load_audio(f))[0] for f in files])
@@ -149,7 +166,7 @@ def imbalance(set_name: str, ratios, seeds: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer clips and seeds")
-    ap.add_argument("--only", choices=("pictures", "sounds", "imbalance", "speed"))
+    ap.add_argument("--only", choices=("pictures", "sounds", "imbalance", "speed", "confusion"))
     a = ap.parse_args()
     thresholds = (0.90, 0.93, 0.95, 0.97)
     if a.only in (None, "pictures"):
@@ -158,6 +175,8 @@ def main() -> None:
         speed()
     if a.only == "speed":
         speed()
+    if a.only in (None, "confusion"):
+        confusion_sentences()
     if a.only in (None, "sounds"):
         for name in ("yamnet_speech", "yamnet_embedding"):
             sounds(name, 40 if a.quick else 100, (0.90, 0.95, 0.97, 0.98, 0.99))
