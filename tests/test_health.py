@@ -153,24 +153,20 @@ def test_a_real_model_that_mixes_two_classes_is_told_so(pants_split_in_two):
     assert confused[0].sentence.startswith("The model mistakes **pants ")
 
 
-def test_a_thousand_samples_are_checked_at_once():
-    """1000 samples in 4 classes, some of them near copies; a quarter of them in one burst class."""
-    rng = np.random.default_rng(0)
-    from tm_core.project import Dataset, Sample
-
-    base = rng.normal(size=(4, 64))
-    feats, labels, samples = [], [], []
-    for i in range(1000):
-        c = i % 4
-        v = rng.normal(size=64) if c else base[0] + 0.05 * rng.normal(size=64)  # class 0: one burst
-        feats.append(v)
-        labels.append(c)
-        samples.append(Sample(f"id{i}", np.zeros((2, 2, 3), np.uint8)))
-    ds = Dataset(samples, np.array(labels), ["burst", "b", "c", "d"])
-    findings = health.check(ds, np.array(feats, np.float32), threshold=0.9)
-    [f] = findings
-    assert f.kind == "near_copies" and f.classes == ("burst",) and len(f.groups[0]) == 250
-    assert f.redundant == tuple(f"id{i}" for i in range(4, 1000, 4))  # the first of the burst stays
+def test_a_long_burst_keeps_one_sample_per_stretch_that_looks_different(encoder, frames):
+    """All 75 frames (5 s): chained pairs would make one group; grouping around the first frame that
+    looks different keeps more than one, and every frame removed has a kept one it is a near copy of."""
+    p = Project(class_names=["sitting"])
+    list(p.add_files(("sitting", f"frame {i}", f) for i, f in enumerate(frames)))
+    ds, features = embedded(encoder, p)
+    [f] = health.check(ds, features)
+    kept = [g[0] for g in f.groups]
+    assert len(kept) >= 2 and len(f.redundant) == 75 - len(kept)
+    u = features / np.linalg.norm(features, axis=1, keepdims=True)
+    row = {s.id: i for i, s in enumerate(ds.samples)}
+    for g in f.groups:
+        sims = u[[row[x] for x in g[1:]]] @ u[row[g[0]]]
+        assert (sims >= health.NEAR_COPY[encoder.name]).all()
 
 
 def test_features_that_do_not_match_the_samples_are_refused(rps_train):
