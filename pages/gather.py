@@ -11,7 +11,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from tm_core import media
 from tm_core.errors import InputError
 from tm_core.project import Sample, new_group
-from tm_core.ui import keypoints, state, webrtc
+from tm_core.ui import health, keypoints, state, webrtc
 from tm_core.ui.widgets import UPLOAD_IMAGE_TYPES, class_warnings
 
 GALLERY = 24  # thumbnails shown per class before "show all"
@@ -350,3 +350,5 @@ with right.expander("Import a zip of class folders"):
             report(("error", str(e)))
         reset(k)
         st.rerun()
+
+health.gather_panel(sess)

@@ -9,7 +9,7 @@ from tm_core.encoders import default_encoder, encoder_label, encoder_names
 from tm_core.errors import InputError
 from tm_core.experiments import history_frame
 from tm_core.training import END_OF_RECORDING, MARKED, RECORDINGS, TrainConfig, train
-from tm_core.ui import keypoints, state
+from tm_core.ui import health, keypoints, state
 from tm_core.ui.state import PendingRun
 from tm_core.ui.widgets import pct, trainable
 
@@ -173,6 +173,7 @@ def under_the_hood() -> None:
     left, right = st.columns(2)
     left.altair_chart(charts.metric_chart(frame, "accuracy", "Accuracy per epoch"))
     right.altair_chart(charts.metric_chart(frame, "loss", "Loss per epoch"))
+    health.confusion_notes(sess)
     with st.expander("Under the hood", expanded=True):
         n_test = len(run.split.test)
         if not n_test:

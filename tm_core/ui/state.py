@@ -141,10 +141,10 @@ def new_project(kind: str) -> Session:
     """Replace this session's project with an empty one of ``kind`` (image, audio); returns the session.
 
     Widget state that belonged to the old project (the encoder picked on the Train page, the
-    last report on the Gather page) is dropped too."""
+    last report and data check on the Gather page) is dropped too."""
     sess = session()
     sess.new_project(kind)
-    for key in ("cfg:encoder", "report", "compare", "cfg:keep_missing"):
+    for key in ("cfg:encoder", "report", "compare", "cfg:keep_missing", "health:checked"):
         st.session_state.pop(key, None)
     return sess
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from tm_core import health
 from tm_core.errors import InputError
 from tm_core.ui.state import RunRecord, Session
 
@@ -13,7 +14,6 @@ UPLOAD_IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
 FEW_SAMPLES = 10  # below this a class is hard to learn and its held-out accuracy means little
 FEW_SOUNDS = 8  # audio: Teachable Machine asks for at least 8 one-second samples per class
 FEW_BACKGROUND = 20  # ... and 20 of Background Noise
-IMBALANCE = 3.0  # a class this many times larger than the smallest one dominates training
 
 
 def pct(x: float | None) -> str:
@@ -59,12 +59,9 @@ def class_warnings(sess: Session) -> list[str]:
                          + (f": aim for at least {few} (one second each), said in different ways." if audio else
                             f": aim for at least {few}, from different angles and backgrounds."))
     counts = {c.name: len(c) for c in project.classes if c.enabled and not (audio and c.background)}
-    filled = {k: v for k, v in counts.items() if v}
-    if len(filled) >= 2:
-        big, small = max(filled, key=filled.get), min(filled, key=filled.get)
-        if filled[big] >= IMBALANCE * filled[small]:
-            notes.append(f"**{big}** has {filled[big]} samples and **{small}** only {filled[small]}: "
-                         "the model will lean towards the bigger class. Add samples to the smaller one.")
+    unequal = health.imbalance(counts, ("sound", "sounds") if audio else ("picture", "pictures"))
+    if unequal is not None:
+        notes.append(unequal.sentence)
     return notes
 
 
