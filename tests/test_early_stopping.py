@@ -211,3 +211,126 @@ def test_overlay_chart_marks_where_each_run_would_stop_and_what_it_keeps(full_ru
             want = stats.test_accuracy if metric == "accuracy" else stats.test_loss
             assert p["value"] == pytest.approx(want, abs=1e-5) and p["label"] == f"kept: {p['epoch']}"
     assert len(charts.overlay_chart(df, "loss", "test").to_dict()["layer"]) == 4  # no stops given: as before
+
+
+# ---------------------------------------------------------------------------------------------
+# The pages (AppTest, real photos through the real encoder)
+
+from test_app import click, filled_app, no_webrtc_component, sess  # noqa: E402,F401  (helpers and the webrtc stub)
+
+
+def early_train_page(rps_train, epochs=150, lr=0.01, patience=5):
+    at = filled_app(rps_train, n=12)
+    at.switch_page("pages/train.py").run()
+    at.number_input(key="cfg:epochs").set_value(epochs).run()
+    at.number_input(key="cfg:learning_rate").set_value(lr).run()
+    assert at.number_input(key="cfg:patience").disabled  # only with early stopping on
+    at.toggle(key="cfg:early_stopping").set_value(True).run()
+    assert not at.number_input(key="cfg:patience").disabled
+    at.number_input(key="cfg:patience").set_value(patience).run()
+    assert not at.exception
+    return at
+
+
+def test_train_page_toggle_stops_early_and_says_which_epoch_it_kept(rps_train):
+    at = early_train_page(rps_train)
+    assert any("Stop when the test loss stops improving" == t.label for t in at.toggle)
+    assert any("does nothing" in c.value and "held-out" in c.value for c in at.caption)  # said when it cannot work
+    config = sess(at).config
+    assert config.early_stopping and config.patience == 5 and config.epochs == 150
+    click(at, "Train model")
+    rec = sess(at).current
+    run = rec.run
+    assert run.early_stopped_at is not None and len(run.history) == run.early_stopped_at < 150
+    assert not run.stopped and early_stop_epoch(run, 5) == (run.early_stopped_at, run.kept_epoch)
+    assert any(i.value.startswith(f"Stopped early at epoch {run.early_stopped_at}; kept epoch {run.kept_epoch}'s weights")
+               for i in at.info)
+    assert rec.label.endswith(f" · early stop at {run.early_stopped_at}, kept {run.kept_epoch}")
+    kept = run.kept_stats()
+    assert at.metric[1].value == f"{kept.test_accuracy:.0%}"  # the figures of the kept model, not of the last epoch
+    assert rec.evaluation.accuracy == pytest.approx(kept.test_accuracy)  # its head is the kept epoch's
+    assert at.metric[2].value == str(len(run.history))
+
+    click(at, "Reset to defaults")
+    assert at.toggle(key="cfg:early_stopping").value is False and at.number_input(key="cfg:patience").value == 5
+    assert sess(at).config.early_stopping is False
+
+
+def test_a_stop_with_early_stopping_on_keeps_the_lowest_test_loss_so_far(rps_train):
+    """A Stop click interrupts training; with early stopping on, the kept head is the best so far."""
+    from tm_core.ui.state import PendingRun
+
+    at = filled_app(rps_train, n=12)
+    s = sess(at)
+    ds = s.project.dataset()
+    features = np.random.default_rng(0).normal(size=(len(ds.samples), 16)).astype(np.float32)
+    config = TrainConfig(epochs=50, learning_rate=0.05, early_stopping=True, patience=40)
+    heads = []
+    done = train(features, ds.labels, ds.class_names, replace(config, epochs=12), on_head=heads.append)
+    kept = done.kept_epoch
+    s.pending = PendingRun(config, s.encoder_name, ds, features, done.split, done.history, heads[-1])
+    at.run()  # what the Stop button's rerun does
+    assert not at.exception and s.current.run.stopped and s.current.run.kept_epoch == kept
+    assert same_head(s.current.run.head, done.head)
+    at.switch_page("pages/train.py").run()
+    assert any(f"Stopped after 12 of 50 epochs; kept epoch {kept}'s weights" in i.value for i in at.info)
+
+
+def test_overfitting_page_marks_where_early_stopping_would_have_stopped(rps_train):
+    at = filled_app(rps_train, n=12)
+    at.switch_page("pages/train.py").run()
+    at.number_input(key="cfg:learning_rate").set_value(0.01).run()
+    at.toggle(key="cfg:early_stopping").set_value(True).run()  # the lesson still trains without it
+    at.switch_page("pages/overfitting.py").run()
+    click(at, "Train for 5, 20, 50, 200 epochs")
+    runs = [r.run for r in sess(at).runs]
+    assert [len(r.history) for r in runs] == [5, 20, 50, 200] and all(r.kept_epoch is None for r in runs)
+    text = next(m.value for m in at.markdown if m.value.startswith("**When to stop**"))
+    for rec in sess(at).runs:
+        sentence = early_stop_text(rec.run, 5)
+        assert f"- *{rec.label}*: {sentence}" in text
+    long = runs[-1]
+    stop = early_stop_epoch(long, 5)
+    assert stop.stopped_at is not None and stop.stopped_at < 200
+    assert f"would have stopped at epoch {stop.stopped_at} and kept epoch {stop.kept}" in text
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    for chart in at.get("vega_lite_chart")[:2]:  # test accuracy and test loss, each with the stop rules and kept diamonds
+        spec = json.loads(chart.proto.spec)
+        datasets = {d.name: convert_arrow_bytes_to_pandas_df(d.data.data) for d in chart.proto.datasets}
+        rule, text, kept = spec["layer"][4:]
+        assert rule["mark"]["type"] == "rule" and kept["mark"]["shape"] == "diamond"
+        ends = dict(zip(*datasets[rule["data"]["name"]][["run", "epoch"]].T.values))
+        assert ends["Lesson · 200 epochs"] == stop.stopped_at
+        keeps = dict(zip(*datasets[kept["data"]["name"]][["run", "epoch"]].T.values))
+        assert keeps["Lesson · 200 epochs"] == stop.kept
+    assert any("Dotted lines" in c.value and "patience 5" in c.value for c in at.caption)
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line
+
+
+def test_cli_train_with_early_stopping(rps_train, tmp_path, capsys):
+    from test_cli import one_line_error, subset
+
+    from tm_core.__main__ import main
+
+    data = subset(rps_train, tmp_path / "data", 20)
+    out = tmp_path / "out"
+    code = main(["train", str(data), "--out", str(out), "--epochs", "150", "--learning-rate", "0.01",
+                 "--early-stopping", "--patience", "4", "--no-tflite"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    run = json.loads((out / "run.json").read_text())
+    stopped, kept = run["early_stopped_at"], run["kept_epoch"]
+    assert run["config"]["early_stopping"] is True and run["config"]["patience"] == 4
+    assert stopped is not None and len(run["history"]) == stopped < 150 and stopped - kept == 4
+    assert len(captured.out.strip().splitlines()) == stopped  # one line per epoch done
+    assert "early stopping with patience 4" in captured.err
+    assert f"stopped early at epoch {stopped}; kept epoch {kept}'s weights" in captured.err
+    losses = [h["test_loss"] for h in run["history"]]
+    assert losses[kept - 1] == min(losses)
+    # the exported head is the kept one: its held-out accuracy is the kept epoch's
+    assert run["held_out"]["accuracy"] == pytest.approx(run["history"][kept - 1]["test_accuracy"])
+    one_line_error(capsys, ["train", data, "--out", tmp_path / "o2", "--early-stopping", "--patience", "0"], "patience")
