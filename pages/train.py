@@ -47,9 +47,9 @@ def settings() -> TrainConfig:
         lr = st.number_input("Learning rate", 0.00001, 1.0, step=0.0001, format="%.5f", key="cfg:learning_rate")
         st.caption("How big each correction is. Too big and learning jumps around; too small and it crawls.")
         early = st.toggle("Stop when the test loss stops improving", key="cfg:early_stopping")
-        patience = st.number_input("Patience (epochs)", 1, 1000, step=1, key="cfg:patience", disabled=not early)
+        patience = st.number_input("Patience", 1, 1000, step=1, key="cfg:patience", disabled=not early)
         st.caption("Early stopping: after each epoch, the loss on the held-out samples is checked. When it has not "
-                   "gone down for this many epochs in a row, training stops and keeps the weights of the epoch where "
+                   "gone down for *patience* epochs in a row, training stops and keeps the weights of the epoch where "
                    "it was lowest. It needs held-out samples (at least 2 per class); without them it does nothing. "
                    "The held-out samples then also pick the epoch, so their accuracy flatters the model a little. "
                    "On our rock-paper-scissors and clothing photos it stopped after 11 to 16 epochs of 50, with about "
