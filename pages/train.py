@@ -52,8 +52,8 @@ def settings() -> TrainConfig:
                    "gone down for *patience* epochs in a row, training stops and keeps the weights of the epoch where "
                    "it was lowest. It needs held-out samples (at least 2 per class); without them it does nothing. "
                    "The held-out samples then also pick the epoch, so their accuracy flatters the model a little. "
-                   "On our rock-paper-scissors and clothing photos it stopped after 11 to 16 epochs of 50, with about "
-                   "the same accuracy on new pictures.")
+                   "On our rock-paper-scissors and clothing photos it stopped after 11 to 16 epochs of 50 on average, "
+                   "with about the same accuracy on new pictures.")
         enc = st.selectbox("Pretrained network", names, key="cfg:encoder", format_func=lambda n: encoder_label(n, kind))
         if enc == "hand_landmarks_mobilenet":
             st.caption("The hand's 21 landmarks, made into numbers for its shape only (not where it is, how big or "
@@ -144,15 +144,15 @@ def under_the_hood() -> None:
     run, ev = rec.run, rec.evaluation
     st.subheader("Results")
     if run.stopped:
-        kept = f"; kept epoch {run.kept_epoch}'s weights (lowest test loss so far)" if run.kept_epoch else \
-            "; the model learned so far is kept"
+        kept = ("; the model learned so far is kept" if run.kept_epoch is None
+                else f"; kept epoch {run.kept_epoch}'s weights (lowest test loss so far)")
         st.info(f"Stopped after {len(run.history)} of {run.config.epochs} epochs{kept}.")
     elif run.early_stopped_at is not None:
         st.info(f"Stopped early at epoch {run.early_stopped_at}; kept epoch {run.kept_epoch}'s weights: the test loss "
                 f"had not gone below epoch {run.kept_epoch}'s for {run.config.patience} epochs.")
     elif run.kept_epoch is not None:
-        st.info(f"Early stopping was on but never stopped: the test loss kept improving within {run.config.patience} "
-                f"epochs until the end. Kept epoch {run.kept_epoch}'s weights (its lowest test loss).")
+        st.info(f"Early stopping was on but did not stop: the test loss never went {run.config.patience} epochs "
+                f"without a new lowest. Kept epoch {run.kept_epoch}'s weights, where it was lowest.")
     elif run.config.early_stopping:
         st.info("Early stopping was on, but no samples were held out (each class needs at least 2), so it did "
                 "nothing: all the epochs ran.")

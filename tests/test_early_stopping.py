@@ -9,11 +9,12 @@ import json
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tm_core import charts
 from tm_core.errors import InputError
-from tm_core.experiments import EarlyStop, early_stop_epoch, early_stop_text, history_frame
+from tm_core.experiments import EarlyStop, early_stop_epoch, early_stop_text, history_frame, summary_frame
 from tm_core.training import EPSILON, EpochStats, Run, Split, TrainConfig, init_head, train
 
 OVERFITS = TrainConfig(epochs=150, learning_rate=0.01)  # many epochs, a high learning rate
@@ -88,6 +89,10 @@ def test_early_stopping_stops_and_restores_the_best_epochs_head(rps20, full_run)
     # Computed after the fact from the run without early stopping: the same stop and the same kept epoch
     assert early_stop_epoch(full, 5) == EarlyStop(run.early_stopped_at, kept)
     assert early_stop_epoch(run, 5) == EarlyStop(run.early_stopped_at, kept)
+
+    table = summary_frame([("off", full), ("on", run)])
+    assert table["kept_epoch"].tolist()[1] == kept and pd.isna(table["kept_epoch"].iloc[0])
+    assert table["epochs"].tolist() == [150, n]
 
     summary = json.loads(json.dumps(run.summary()))
     assert summary["early_stopped_at"] == n and summary["kept_epoch"] == kept

@@ -34,6 +34,7 @@ SUMMARY_COLUMNS = [
     "best_epoch",
     "final_gap",
     "stopped",
+    "kept_epoch",
 ]
 
 SweepEpoch = Callable[[int, EpochStats], None]
@@ -89,7 +90,9 @@ def summary_frame(runs: Sequence[tuple[str, Run]]) -> pd.DataFrame:
     """One row per run: its settings, sample counts, final and best accuracies and the final gap.
 
     ``epochs`` counts the epochs done (fewer than planned when stopped); ``final_gap`` is the
-    last epoch's train minus test accuracy (None without held-out samples).
+    last epoch's train minus test accuracy (None without held-out samples); ``kept_epoch`` is the
+    epoch whose weights a run trained with early stopping kept (None for the others, whose model
+    is the last epoch's).
     """
     rows = []
     for label, run in runs:
@@ -112,10 +115,11 @@ def summary_frame(runs: Sequence[tuple[str, Run]]) -> pd.DataFrame:
                 "best_epoch": best,
                 "final_gap": (final_train - final_test) if final_train is not None and final_test is not None else None,
                 "stopped": bool(run.stopped),
+                "kept_epoch": run.kept_epoch,
             }
         )
     frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    return frame.astype({"best_epoch": "Int64", "epochs": "int64", "train_samples": "int64", "test_samples": "int64"})
+    return frame.astype({"best_epoch": "Int64", "kept_epoch": "Int64", "epochs": "int64", "train_samples": "int64", "test_samples": "int64"})
 
 
 # ---------------------------------------------------------------------------------------------
