@@ -69,6 +69,9 @@ with st.container(border=True):
         lesson("epochs")
     if right.button("Train with 5, 10, 20 and all samples per class", disabled=not ready, width="stretch"):
         lesson("samples")
+    if sess.config.early_stopping:
+        st.caption("The lesson trains without early stopping, to show the whole curve; the dotted lines below "
+                   "show where early stopping would have stopped.")
 
 runs = {r.label: r for r in sess.runs}
 if not runs:

@@ -290,6 +290,7 @@ def test_overfitting_page_marks_where_early_stopping_would_have_stopped(rps_trai
     click(at, "Train for 5, 20, 50, 200 epochs")
     runs = [r.run for r in sess(at).runs]
     assert [len(r.history) for r in runs] == [5, 20, 50, 200] and all(r.kept_epoch is None for r in runs)
+    assert any(c.value.startswith("The lesson trains without early stopping") for c in at.caption)
     text = next(m.value for m in at.markdown if m.value.startswith("**When to stop**"))
     for rec in sess(at).runs:
         sentence = early_stop_text(rec.run, 5)
