@@ -12,6 +12,7 @@ import traceback
 
 import accuracy
 import audio
+import early_stopping
 import embedding_throughput
 import frame_latency
 import head_training
@@ -23,6 +24,7 @@ BENCHMARKS = [
     ("frame_latency", frame_latency.main),
     ("accuracy", lambda: accuracy.main(
         ("mobilenet_v2_0.35", "mobilenet_v1_0.25") if "--with-v1" in sys.argv else ("mobilenet_v2_0.35",))),
+    ("early_stopping", early_stopping.main),
     ("audio", audio.main),
     ("keypoint_latency", keypoint_latency.main),
 ]

@@ -41,11 +41,11 @@ def lesson(kind: str) -> None:
                               text=f"Run {i + 1} of {len(steps)} · epoch {stats.epoch}")
 
         if kind == "epochs":
-            config = replace(sess.config, epochs=step)
+            config = replace(sess.config, epochs=step, early_stopping=False)  # the lesson shows the whole fall
             (label, run), = experiments.epoch_sweep(features, ds.labels, ds.class_names, (step,), config, split=split,
                                                       on_epoch=on_epoch)
         else:
-            config = sess.config
+            config = replace(sess.config, early_stopping=False)
             (label, run), = experiments.samples_sweep(features, ds.labels, ds.class_names, (step,), config,
                                                        split=split, order="random", on_epoch=on_epoch)
         if left_out:
@@ -71,6 +71,9 @@ with st.container(border=True):
         lesson("epochs")
     if right.button("Train with 5, 10, 20 and all samples per class", disabled=not ready, width="stretch"):
         lesson("samples")
+    if sess.config.early_stopping:
+        st.caption("The lesson trains without early stopping, to show the whole curve; the dotted lines below "
+                   "show where early stopping would have stopped.")
 
 runs = {r.label: r for r in sess.runs}
 if not runs:
@@ -83,9 +86,18 @@ else:
         frame = experiments.history_frame(picked)
         best = {label: e for label, run in picked if (e := experiments.best_epoch(run)) is not None}
         st.info(experiments.lesson_text(picked))
+        patience = sess.config.patience  # a run trained with early stopping is marked with its own
+        own = {label: run.config.patience if run.kept_epoch is not None else patience for label, run in picked}
+        stops = {label: tuple(s) for label, run in picked if (s := experiments.early_stop_epoch(run, own[label]))}
         left, right = st.columns(2)
-        left.altair_chart(charts.overlay_chart(frame, "accuracy", "test", best))
-        right.altair_chart(charts.overlay_chart(frame, "loss", "test", best))
+        left.altair_chart(charts.overlay_chart(frame, "accuracy", "test", best, stops))
+        right.altair_chart(charts.overlay_chart(frame, "loss", "test", best, stops))
+        if stops:
+            st.markdown("**When to stop**\n\n" + "\n".join(
+                f"- *{label}*: {text}" for label, run in picked
+                if (text := experiments.early_stop_text(run, own[label]))))
+            st.caption(f"Dotted lines: where early stopping (patience {patience}, set on the Train page under "
+                       "Advanced) would have ended each run; diamonds: the epoch it would have kept, the lowest test loss.")
         st.altair_chart(charts.gap_chart(frame))
         st.caption("The gap is train accuracy minus test accuracy: when it grows, the model is memorising.")
         st.dataframe(experiments.summary_frame(picked), hide_index=True)

@@ -84,6 +84,7 @@ def test_summary_frame_one_row_per_run_with_exact_values():
     df = summary_frame([("a", a), ("b", b)])
     assert list(df.columns) == SUMMARY_COLUMNS and len(df) == 2
     ra, rb = df.iloc[0].to_dict(), df.iloc[1].to_dict()
+    assert pd.isna(ra.pop("kept_epoch"))  # trained without early stopping: the model is the last epoch's
     assert ra == {
         "run": "a", "epochs": 3, "batch_size": 8, "learning_rate": 0.01, "train_samples": 34, "test_samples": 6,
         "final_train_accuracy": 1.0, "final_test_accuracy": 0.7, "best_test_accuracy": 0.8, "best_epoch": 2,

@@ -1,7 +1,8 @@
 """The engine without a browser.
 
     python -m tm_core train DATA_DIR --out OUT_DIR [--kind image|audio --epochs N --batch-size N
-                                                    --learning-rate X --encoder NAME --seed N]
+                                                    --learning-rate X --encoder NAME --seed N
+                                                    --early-stopping --patience N]
     python -m tm_core evaluate OUT_DIR TEST_DIR      # JSON on stdout, progress on stderr
     python -m tm_core predict OUT_DIR FILE...
 
@@ -72,7 +73,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.kind not in ("image", "audio", "pose", "hands"):
         raise InputError(args.kind, "only image, audio, pose and hands projects can be trained from the command line")
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                         test_fraction=args.test_fraction, seed=args.seed).validate()
+                         test_fraction=args.test_fraction, seed=args.seed, early_stopping=args.early_stopping,
+                         patience=args.patience).validate()
     from tm_core.encoders import default_encoder, encoder_names, get_encoder
 
     args.encoder = args.encoder or default_encoder(args.kind)
@@ -135,7 +137,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         extra = augment.embed_views(cache, encoder, ds, split, on_progress=Progress("augmenting", None))
         log(f"{len(extra[1])} augmented views of the training samples embedded in {time.perf_counter() - t0:.1f} s")
-    log(f"training {config.epochs} epochs")
+    log(f"training {config.epochs} epochs" + (f", early stopping with patience {config.patience}" if config.early_stopping else ""))
+    if config.early_stopping and not len(split.test):
+        log("note: no samples are held out (each class needs at least 2), so early stopping does nothing")
 
     width = len(str(config.epochs))
 
@@ -144,6 +148,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"epoch {s.epoch:>{width}}/{config.epochs}  loss {s.loss:.4f}  acc {s.accuracy:.4f}{test}", flush=True)
 
     run = train(features, ds.labels, ds.class_names, config, split=split, on_epoch=on_epoch, extra=extra)
+    if run.early_stopped_at is not None:
+        log(f"stopped early at epoch {run.early_stopped_at}; kept epoch {run.kept_epoch}'s weights "
+            f"(test loss {run.kept_stats().test_loss:.4f}, the lowest)")
+    elif run.kept_epoch is not None:
+        log(f"early stopping did not stop; kept epoch {run.kept_epoch}'s weights (test loss "
+            f"{run.kept_stats().test_loss:.4f}, the lowest)")
     run.info.update(encoder=encoder.name, kind=args.kind, counts=project.counts(), skipped=[str(e) for e in skipped],
                     augmented_views=0 if extra is None else int(len(extra[1])))
     held_out = evaluate_run(run, features, ds.labels)
@@ -271,6 +281,10 @@ def parser() -> argparse.ArgumentParser:
                    "or hand was found (their keypoint features are all zero; by default they are left out and counted)")
     t.add_argument("--augment", action="store_true", help="audio: also train on 3 shifted, louder/softer and "
                    "noisier copies of each training sound (off by default: see the README's measurements)")
+    t.add_argument("--early-stopping", action="store_true", help="stop when the held-out (test) loss has not gone "
+                   "down for --patience epochs, and keep the weights of the epoch where it was lowest (off by default)")
+    t.add_argument("--patience", type=int, default=d.patience, help=f"epochs without a lower test loss before early "
+                   f"stopping stops (default {d.patience}; only with --early-stopping)")
     t.add_argument("--seed", type=int, default=d.seed, help="fixes split, initial weights and shuffling")
     t.add_argument("--no-tflite", action="store_true", help="skip the TFLite exports (they take the longest)")
     t.set_defaults(func=cmd_train)

@@ -122,12 +122,21 @@ def _best_from_frame(df: pd.DataFrame) -> dict[str, int]:
 
 
 def overlay_chart(
-    df: pd.DataFrame, metric: str = "accuracy", split: str = "test", best: dict[str, int] | None = None
+    df: pd.DataFrame,
+    metric: str = "accuracy",
+    split: str = "test",
+    best: dict[str, int] | None = None,
+    stops: dict[str, tuple[int | None, int]] | None = None,
 ) -> alt.LayerChart:
     """Several runs' ``metric`` curves on ``split`` overlaid, coloured by run (in run order).
 
     Each run's best epoch (``best``, run label to epoch; computed from ``df``'s test values when
     None; pass ``{}`` for none) is marked with a point, a dashed rule and a label.
+
+    ``stops`` (run label to ``(stopped_at, kept)``, as
+    :func:`tm_core.experiments.early_stop_epoch` gives) adds where early stopping would have
+    stopped each run, a dotted rule labelled "stop: N" at the top (none when it would not have
+    stopped), and the epoch it would have kept, a diamond on the curve.
     """
     runs = _runs_in_order(df)
     data = _thin(df.loc[(df["metric"] == metric) & (df["split"] == split), ["run", "epoch", "value"]])
@@ -158,8 +167,29 @@ def overlay_chart(
         y=y, tooltip=[alt.Tooltip("label:N", title="Best epoch"), *tip]
     )
     labels = base.mark_text(dy=-12, fontWeight="bold", fontSize=11).encode(y=y, text="label:N")
+    layers = [lines, rules, points, labels]
+    if stops:
+        layers += _early_stop_layers(data, stops, x, y, color, tip)
     title = f"{split.capitalize()} {metric} per epoch, by run"
-    return alt.layer(lines, rules, points, labels, title=title).properties(width="container", height=HEIGHT, autosize=FIT_WIDTH)
+    return alt.layer(*layers, title=title).properties(width="container", height=HEIGHT, autosize=FIT_WIDTH)
+
+
+def _early_stop_layers(data: pd.DataFrame, stops: dict[str, tuple[int | None, int]], x, y, color, tip) -> list:
+    """A dotted rule and "stop: N" where each run would have stopped, a diamond on its kept epoch."""
+    ended = [(str(r), int(s[0])) for r, s in stops.items() if s is not None and s[0] is not None]
+    ends = pd.DataFrame(ended, columns=["run", "epoch"]).astype({"run": object, "epoch": "int64"})
+    ends = ends.assign(label="stop: " + ends["epoch"].astype(str))
+    kept = pd.DataFrame([(str(r), int(s[1])) for r, s in stops.items() if s is not None], columns=["run", "epoch"])
+    kept = data.merge(kept.astype({"run": object, "epoch": "int64"}), on=["run", "epoch"])
+    kept = kept.assign(label="kept: " + kept["epoch"].astype(str))
+    stop_rules = alt.Chart(ends).mark_rule(strokeDash=[1, 3], strokeWidth=2).encode(
+        x=x, color=color, tooltip=[alt.Tooltip("run:N", title="Run"), alt.Tooltip("label:N", title="Early stopping")]
+    )
+    stop_text = alt.Chart(ends).mark_text(align="left", dx=3, fontSize=11).encode(x=x, y=alt.value(6), color=color, text="label:N")
+    kept_points = alt.Chart(kept).mark_point(shape="diamond", size=110, filled=False, strokeWidth=2).encode(
+        x=x, y=y, color=color, tooltip=[alt.Tooltip("label:N", title="Early stopping keeps"), *tip]
+    )
+    return [stop_rules, stop_text, kept_points]
 
 
 def gap_frame(df: pd.DataFrame) -> pd.DataFrame:

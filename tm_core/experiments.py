@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,7 @@ SUMMARY_COLUMNS = [
     "best_epoch",
     "final_gap",
     "stopped",
+    "kept_epoch",
 ]
 
 SweepEpoch = Callable[[int, EpochStats], None]
@@ -88,7 +90,9 @@ def summary_frame(runs: Sequence[tuple[str, Run]]) -> pd.DataFrame:
     """One row per run: its settings, sample counts, final and best accuracies and the final gap.
 
     ``epochs`` counts the epochs done (fewer than planned when stopped); ``final_gap`` is the
-    last epoch's train minus test accuracy (None without held-out samples).
+    last epoch's train minus test accuracy (None without held-out samples); ``kept_epoch`` is the
+    epoch whose weights a run trained with early stopping kept (None for the others, whose model
+    is the last epoch's).
     """
     rows = []
     for label, run in runs:
@@ -111,10 +115,89 @@ def summary_frame(runs: Sequence[tuple[str, Run]]) -> pd.DataFrame:
                 "best_epoch": best,
                 "final_gap": (final_train - final_test) if final_train is not None and final_test is not None else None,
                 "stopped": bool(run.stopped),
+                "kept_epoch": run.kept_epoch,
             }
         )
     frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    return frame.astype({"best_epoch": "Int64", "epochs": "int64", "train_samples": "int64", "test_samples": "int64"})
+    return frame.astype({"best_epoch": "Int64", "kept_epoch": "Int64", "epochs": "int64", "train_samples": "int64", "test_samples": "int64"})
+
+
+# ---------------------------------------------------------------------------------------------
+# Early stopping, after the fact
+
+
+class EarlyStop(NamedTuple):
+    """Where early stopping stops and what it keeps.
+
+    ``stopped_at``: the epoch after which training ends, None when the test loss never went
+    ``patience`` epochs without a new lowest before the planned end. ``kept``: the epoch with the
+    lowest test loss up to there, whose weights early stopping keeps.
+    """
+
+    stopped_at: int | None
+    kept: int
+
+
+def early_stop_epoch(run_or_history: Run | Sequence[EpochStats], patience: int, epochs: int | None = None) -> EarlyStop | None:
+    """Where early stopping with ``patience`` would have stopped this run, and which epoch it would have kept.
+
+    The same rule as :func:`tm_core.training.train` with ``early_stopping``: after each epoch
+    with a test loss, a strictly lower loss is the new best; training ends after the epoch that
+    is ``patience`` epochs past the best, unless that is the planned last epoch (``epochs``: a
+    run's ``config.epochs``; for a bare history its last epoch). Computed from the history only,
+    so it works on any run; on a run trained with early stopping it gives what that run did.
+    None when no epoch has a test loss.
+    """
+    if isinstance(run_or_history, Run):
+        history = list(run_or_history.history)
+        epochs = run_or_history.config.epochs if epochs is None else epochs
+    else:
+        history = list(run_or_history)
+    if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
+        raise ValueError("patience must be a whole number of epochs, at least 1")
+    if epochs is None:
+        epochs = max((int(s.epoch) for s in history), default=0)
+    best_loss, best = float("inf"), None
+    for s in history:
+        if s.test_loss is None or not np.isfinite(s.test_loss):
+            continue
+        if s.test_loss < best_loss:
+            best_loss, best = float(s.test_loss), int(s.epoch)
+        elif best is not None and s.epoch - best >= patience and s.epoch < epochs:
+            return EarlyStop(int(s.epoch), best)
+    return None if best is None else EarlyStop(None, best)
+
+
+def early_stop_text(run: Run, patience: int) -> str | None:
+    """One sentence: where early stopping (``patience``) would have stopped ``run`` and what it would have kept.
+
+    A run trained with early stopping says what it did instead. None without held-out values.
+    """
+    if run.kept_epoch is not None:  # trained with early stopping: its head is the kept epoch's
+        kept = _stats_at(run, run.kept_epoch)
+        last = run.history[-1]
+        did = (f"stopped at epoch {run.early_stopped_at}" if run.early_stopped_at is not None
+               else f"ran all {len(run.history)} epochs")
+        tail = "" if kept.epoch == last.epoch else f" ({_pct(last.test_accuracy)} at epoch {last.epoch})"
+        return (f"Trained with early stopping (patience {run.config.patience}): it {did} and kept epoch "
+                f"{kept.epoch}, test accuracy {_pct(kept.test_accuracy)}{tail}.")
+    stop = early_stop_epoch(run, patience)
+    if stop is None:
+        return None
+    kept, last = _stats_at(run, stop.kept), run.history[-1]
+    if stop.stopped_at is None:
+        if kept.epoch == last.epoch:
+            return (f"With early stopping (patience {patience}) training would have run all {len(run.history)} epochs "
+                    f"and kept the last one: the test loss was still at its lowest.")
+        did = f"run all {len(run.history)} epochs"
+    else:
+        did = f"stopped at epoch {stop.stopped_at}"
+    if _pct(kept.test_accuracy) == _pct(last.test_accuracy):
+        than = ", the same as at the end"
+    else:
+        than = f" instead of {_pct(last.test_accuracy)} at the end"
+    return (f"With early stopping (patience {patience}) training would have {did} and kept epoch {kept.epoch}: "
+            f"test accuracy {_pct(kept.test_accuracy)}{than}.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,7 +471,10 @@ def lesson_text(runs: Sequence[tuple[str, Run]]) -> str:
 __all__ = [
     "HISTORY_COLUMNS",
     "SUMMARY_COLUMNS",
+    "EarlyStop",
     "best_epoch",
+    "early_stop_epoch",
+    "early_stop_text",
     "epoch_sweep",
     "first_per_class",
     "history_frame",

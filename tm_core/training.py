@@ -34,6 +34,11 @@ class TrainConfig:
     hidden_units: size of the hidden layer of the head.
     test_fraction: share of each class held out to test on (never trained on).
     seed: fixes the held-out split, the initial weights and the shuffling, so runs repeat.
+    early_stopping: after each epoch, look at the loss on the held-out samples; when it has not
+        gone down for ``patience`` epochs in a row, stop, and keep the weights of the epoch where
+        it was lowest. Off by default (as in Teachable Machine), so the Overfitting lesson still
+        shows test accuracy falling. Does nothing when no samples are held out.
+    patience: how many epochs in a row without a lower test loss early stopping waits for.
     """
 
     epochs: int = 50
@@ -42,6 +47,8 @@ class TrainConfig:
     hidden_units: int = 100
     test_fraction: float = 0.15
     seed: int = 0
+    early_stopping: bool = False
+    patience: int = 5
 
     def validate(self) -> "TrainConfig":
         checks = [
@@ -50,6 +57,9 @@ class TrainConfig:
             ("learning rate", 0 < float(self.learning_rate) <= 1, "a number above 0 and at most 1"),
             ("hidden units", isinstance(self.hidden_units, int) and 1 <= self.hidden_units <= 4096, "a whole number from 1 to 4096"),
             ("test fraction", 0 <= float(self.test_fraction) < 1, "at least 0 and below 1"),
+            ("early stopping", isinstance(self.early_stopping, (bool, np.bool_)), "on or off (True or False)"),
+            ("patience", isinstance(self.patience, int) and not isinstance(self.patience, bool)
+             and 1 <= self.patience <= 10_000, "a whole number of epochs from 1 to 10000"),
         ]
         for name, ok, need in checks:
             if not ok:
@@ -114,9 +124,17 @@ class Run:
     history: list[EpochStats]
     head: Head
     split: Split
-    stopped: bool = False  # stopped before config.epochs
+    stopped: bool = False  # stopped from outside (``should_stop``, a Stop button) before config.epochs
     seconds: float = 0.0
     info: dict = field(default_factory=dict)  # e.g. encoder name, sample counts
+    # Early stopping (config.early_stopping with held-out samples), else both None:
+    early_stopped_at: int | None = None  # the epoch after which it ended training, before config.epochs
+    kept_epoch: int | None = None  # the epoch whose weights ``head`` holds: the lowest test loss
+
+    def kept_stats(self) -> EpochStats | None:
+        """The figures of the epoch the head comes from: the kept epoch, else the last one."""
+        epoch = self.kept_epoch if self.kept_epoch is not None else (self.history[-1].epoch if self.history else None)
+        return next((s for s in self.history if s.epoch == epoch), None)
 
     def summary(self) -> dict:
         """JSON-ready description (no weights)."""
@@ -128,6 +146,8 @@ class Run:
             "seconds": round(self.seconds, 4),
             "n_train": int(len(self.split.train)),
             "n_test": int(len(self.split.test)),
+            "early_stopped_at": self.early_stopped_at,
+            "kept_epoch": self.kept_epoch,
             **self.info,
         }
 
@@ -223,6 +243,16 @@ def grouped_split(labels: np.ndarray, fraction: float, seed: int, groups=None, t
     return Split(np.sort(np.array(train, np.int64)), np.sort(np.array(test, np.int64)), how)
 
 
+def lowest_test_loss_epoch(history: list[EpochStats]) -> int | None:
+    """The epoch with the lowest test loss (the earliest of equals); None without test losses."""
+    tested = [s for s in history if s.test_loss is not None and np.isfinite(s.test_loss)]
+    return int(min(tested, key=lambda s: (s.test_loss, s.epoch)).epoch) if tested else None
+
+
+def _copy(head: Head) -> Head:
+    return Head(head.w1.copy(), head.b1.copy(), head.w2.copy())
+
+
 def _softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -301,6 +331,12 @@ def train(
     keeps the epochs already done (``run.stopped`` is True). ``on_head`` gets a copy of the
     head after each epoch, before ``on_epoch``: what a caller interrupted from outside (a
     Streamlit rerun) keeps.
+
+    With ``config.early_stopping`` and held-out samples, training ends after the epoch where
+    the test loss has not gone below its lowest for ``config.patience`` epochs, and the head
+    goes back to the weights of the epoch with the lowest test loss (``run.kept_epoch``;
+    ``run.early_stopped_at`` when it ended before ``config.epochs``). ``on_head`` then gets the
+    best head so far after each epoch, so its last call, like ``run.head``, is the kept head.
     """
     config = (config or TrainConfig()).validate()
     x = np.ascontiguousarray(features, np.float32)
@@ -320,11 +356,14 @@ def train(
     onehot = np.eye(k, dtype=np.float32)[ytr]
 
     head = initial_head or init_head(x.shape[1], k, config.hidden_units, config.seed)
-    head = Head(head.w1.copy(), head.b1.copy(), head.w2.copy())
+    head = _copy(head)
     opt = _Adam([head.w1, head.b1, head.w2], config.learning_rate)
     rng = np.random.default_rng(config.seed + 1)
     history: list[EpochStats] = []
     stopped = False
+    watch = config.early_stopping and len(yte) > 0
+    best: Head | None = None  # with early stopping: the head of the lowest test loss so far
+    best_loss, best_epoch, early_stopped_at = float("inf"), None, None
     start = time.perf_counter()
     # One BLAS thread: these matrices are tiny, and a second BLAS thread spin-waiting for a core
     # that another process holds made 50 epochs take 10-30 s instead of 0.5 s (benchmarks/head_training.py).
@@ -357,8 +396,18 @@ def train(
             if len(yte):
                 stats.test_loss, stats.test_accuracy = _loss_acc(head, xte, yte)
             history.append(stats)
+            if watch:
+                if stats.test_loss < best_loss:  # strictly lower: an equal loss is no improvement
+                    best, best_loss, best_epoch = _copy(head), stats.test_loss, epoch
+                elif best_epoch is not None and epoch - best_epoch >= config.patience and epoch < config.epochs:
+                    early_stopped_at = epoch
             if on_head is not None:
-                on_head(Head(head.w1.copy(), head.b1.copy(), head.w2.copy()))
+                on_head(_copy(best if best is not None else head))
             if on_epoch is not None:
                 on_epoch(stats)
-    return Run(config, list(class_names), history, head, split, stopped, time.perf_counter() - start)
+            if early_stopped_at is not None:
+                break
+    if best is not None:
+        head = best
+    return Run(config, list(class_names), history, head, split, stopped, time.perf_counter() - start,
+               early_stopped_at=early_stopped_at, kept_epoch=best_epoch)

@@ -20,7 +20,7 @@ from tm_core.encoders import default_encoder
 from tm_core.evaluation import Evaluation, evaluate_run
 from tm_core.features import FeatureCache
 from tm_core.project import Dataset, Project
-from tm_core.training import EpochStats, Head, Run, Split, TrainConfig, grouped_split
+from tm_core.training import EpochStats, Head, Run, Split, TrainConfig, grouped_split, lowest_test_loss_epoch
 
 KEY = "teachable_studio"
 
@@ -52,6 +52,7 @@ class PendingRun:
     head: Head | None = None
     info: dict = field(default_factory=dict)  # goes to Run.info, e.g. how many augmented views were trained on
     seen: list[str] | None = None  # as RunRecord.seen
+    finished: Run | None = None  # what train() returned, when it ran to its end (or stopped early by itself)
 
 
 @dataclass
@@ -76,17 +77,28 @@ class Session:
         label = label or f"Run {rid} · {c.epochs} epochs · batch {c.batch_size} · lr {c.learning_rate:g}"
         if run.stopped:
             label += f" · stopped at {len(run.history)}"
+        elif run.early_stopped_at is not None:
+            label += f" · early stop at {run.early_stopped_at}, kept {run.kept_epoch}"
         record = RunRecord(rid, label, run, encoder, dataset, evaluate_run(run, features, dataset.labels), seen)
         self.runs.append(record)
         return record
 
     def finish_pending(self) -> RunRecord | None:
-        """Keep an interrupted training as a stopped run (if it finished an epoch) and make it current."""
+        """Keep a finished training, or an interrupted one as a stopped run (if it finished an epoch), and make it current.
+
+        With early stopping on, an interrupted run's head is the one of its lowest test loss so
+        far (``train`` hands that to ``on_head``), and ``kept_epoch`` says so.
+        """
         p, self.pending = self.pending, None
         if p is None or p.head is None:
             return None
-        run = Run(p.config, p.dataset.class_names, list(p.history), p.head, p.split,
-                  stopped=len(p.history) < p.config.epochs, info=dict(p.info))
+        if p.finished is not None:
+            run = p.finished
+            run.info = {**run.info, **p.info}
+        else:
+            kept = lowest_test_loss_epoch(p.history) if p.config.early_stopping else None
+            run = Run(p.config, p.dataset.class_names, list(p.history), p.head, p.split,
+                      stopped=len(p.history) < p.config.epochs, info=dict(p.info), kept_epoch=kept)
         self.current = self.add_run(run, p.encoder, p.dataset, p.features, seen=p.seen)
         return self.current
 
