@@ -67,7 +67,8 @@ def test_a_trained_run_comes_back_with_the_same_predictions(rps_train, encoder):
     cache.embed(encoder, ds.samples)
     x = cache.matrix(encoder.name, ds.samples)
     split = grouped_split(ds.labels, 0.15, 0, ds.groups, ds.test_only)
-    run = train(x, ds.labels, ds.class_names, TrainConfig(epochs=7), split=split)
+    run = train(x, ds.labels, ds.class_names, TrainConfig(epochs=60, learning_rate=0.01, early_stopping=True), split=split)
+    assert run.early_stopped_at is not None
     run.info["note"] = "kept"
     saved = SavedRun("Run 1", encoder.name, run, [s.id for s in ds.samples], ds.labels)
     back = open_project(save(ProjectFile(p, {}, [saved], 0)))
@@ -76,6 +77,7 @@ def test_a_trained_run_comes_back_with_the_same_predictions(rps_train, encoder):
     assert r.run.config == run.config and r.run.history == run.history and r.run.info == {"note": "kept"}
     assert list(r.run.split.train) == list(split.train) and list(r.run.split.test) == list(split.test)
     assert r.run.split.how == split.how
+    assert (r.run.early_stopped_at, r.run.kept_epoch) == (run.early_stopped_at, run.kept_epoch)
     by_id = {s.id: s for c in back.project.classes for s in c.samples}
     x2 = FeatureCache()
     samples = [by_id[i] for i in r.sample_ids]

@@ -85,6 +85,8 @@ def _run_entry(i: int, saved: SavedRun) -> dict:
         "stopped": bool(r.stopped),
         "seconds": float(r.seconds),
         "info": r.info,
+        "early_stopped_at": r.early_stopped_at,
+        "kept_epoch": r.kept_epoch,
         "samples": list(saved.sample_ids),
         "labels": [int(x) for x in saved.labels],
         "train": [int(x) for x in r.split.train],
@@ -303,9 +305,15 @@ def _open_run(z, infos, i: int, r: dict, known: set[str]) -> SavedRun:
     _need(all(np.isfinite(w).all() for w in (w1, b1, w2)), f"the head of {where} holds invalid numbers")
     info = r.get("info", {})
     _need(isinstance(info, dict), f"{where}'s info is not a JSON object")
+    epochs = {h.epoch for h in history}
+    marks = {}
+    for key in ("early_stopped_at", "kept_epoch"):
+        value = r.get(key)
+        _need(value is None or (isinstance(value, int) and value in epochs), f"{where}'s {key} is not one of its epochs")
+        marks[key] = value
     run = Run(config, list(class_names), history, Head(w1, b1, w2),
               Split(parts[0], parts[1], {int(k): v for k, v in how.items() if str(k).isdigit()}),
-              bool(r.get("stopped", False)), float(r.get("seconds", 0.0)), info)
+              bool(r.get("stopped", False)), float(r.get("seconds", 0.0)), info, **marks)
     return SavedRun(_typed(r, "label", str, where), _typed(r, "encoder", str, where), run, list(ids),
                     np.array(labels, np.int64))
 
