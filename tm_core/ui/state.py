@@ -36,6 +36,7 @@ class RunRecord:
     dataset: Dataset  # the samples and labels it was trained on (same order as its split)
     evaluation: Evaluation  # on its held-out samples
     seen: list[str] | None = None  # ids of every project sample it was trained from, when some were left out
+    features: np.ndarray | None = None  # one embedding per dataset sample: mistakes and nearest samples use them
 
 
 @dataclass
@@ -76,7 +77,7 @@ class Session:
         label = label or f"Run {rid} · {c.epochs} epochs · batch {c.batch_size} · lr {c.learning_rate:g}"
         if run.stopped:
             label += f" · stopped at {len(run.history)}"
-        record = RunRecord(rid, label, run, encoder, dataset, evaluate_run(run, features, dataset.labels), seen)
+        record = RunRecord(rid, label, run, encoder, dataset, evaluate_run(run, features, dataset.labels), seen, features)
         self.runs.append(record)
         return record
 
