@@ -9,7 +9,7 @@ from tm_core.encoders import default_encoder, encoder_label, encoder_names
 from tm_core.errors import InputError
 from tm_core.experiments import history_frame
 from tm_core.training import TrainConfig, split_per_class, train
-from tm_core.ui import keypoints, state
+from tm_core.ui import explain, keypoints, state
 from tm_core.ui.state import PendingRun
 from tm_core.ui.widgets import pct, trainable
 
@@ -164,6 +164,7 @@ def under_the_hood() -> None:
         right.altair_chart(charts.confusion_chart(ev))
         st.caption("Confusion matrix: each row is the true class, each column what the model said. "
                    "Everything on the diagonal is right; the rest shows which classes it mixes up.")
+        explain.mistakes_panel(rec)
 
 
 st.title("Train")
