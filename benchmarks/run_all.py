@@ -16,6 +16,7 @@ import embedding_throughput
 import frame_latency
 import head_training
 import keypoint_latency
+import occlusion
 
 BENCHMARKS = [
     ("embedding_throughput", embedding_throughput.main),
@@ -25,6 +26,7 @@ BENCHMARKS = [
         ("mobilenet_v2_0.35", "mobilenet_v1_0.25") if "--with-v1" in sys.argv else ("mobilenet_v2_0.35",))),
     ("audio", audio.main),
     ("keypoint_latency", keypoint_latency.main),
+    ("occlusion", occlusion.main),
 ]
 
 
