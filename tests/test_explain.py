@@ -229,3 +229,35 @@ def test_test_page_shows_where_it_looked_and_the_most_similar_samples(rps_train)
     assert not at.exception
     assert len([c for c in at.caption if "grey square" in c.value]) == 1
     assert "**Most similar training samples**" in [m.value for m in at.markdown]
+
+
+def test_audio_project_shows_mistakes_and_most_similar_sounds_with_players(datasets_dir):
+    """Mistakes and nearest samples apply to every kind: sounds show as spectrograms with a player."""
+    speech = datasets_dir / "speech_commands" / "train"
+    at = app()
+    at.radio(key="new:kind").set_value("audio").run()
+    click(at, "Start a new audio project")
+    p = sess(at).project
+    for cls, folder, offset in (("Background Noise", "background_noise", 0), ("yes", "yes", 0), ("no", "no", 0)):
+        files = sorted((speech / folder).glob("*.wav"))[offset:offset + 12]
+        list(p.add_files((cls, f.name, f.read_bytes()) for f in files))
+    at.switch_page("pages/train.py").run()
+    at.number_input(key="cfg:epochs").set_value(3).run()
+    click(at, "Train model")
+    rec = sess(at).current
+    wrong = explain.mistakes(rec)
+    assert any(m.value == "#### Mistakes" for m in at.markdown)
+    assert len(at.get("audio")) == min(len(wrong), 12)  # one player per wrong sound
+    assert [i.caption for i in images(at)][:len(wrong)] == [
+        f"true {w.true} · said {w.predicted} ({w.confidence:.0%})".replace("%", " %") for w in wrong[:12]]
+    print(f"{len(wrong)} mistakes of {len(rec.run.split.test)} held-out sounds")
+
+    at.switch_page("pages/test.py").run()
+    yes = sorted((speech / "yes").glob("*.wav"))[80]
+    next(u for u in at.file_uploader if u.key.startswith("test-upload:")).set_value(
+        (yes.name, yes.read_bytes(), "audio/wav")).run()
+    assert not at.exception
+    assert "**Most similar training samples**" in [m.value for m in at.markdown]
+    near = [i.caption for i in images(at)][-5:]
+    assert all(c.split(" · ")[0] in rec.run.class_names for c in near)
+    assert len(at.get("audio")) == 1 + 5  # the tested sound, then the five nearest
