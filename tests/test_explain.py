@@ -107,6 +107,13 @@ def test_occlusion_map_has_the_grid_shape_and_matches_the_model(encoder, rps_tra
     covered = image.copy()
     covered[y:y + 56, x:x + 56] = explain.GREY
     assert float(m.grid.max()) == pytest.approx(m.probability - predictor.predict(covered)[m.class_index], abs=1e-4)
+    # painted over the picture (softened for display): the hottest patch is coloured, the coolest least
+    shown = explain.overlay(image, m)
+    assert shown.shape == image.shape and shown.dtype == np.uint8
+    change = np.abs(shown.astype(int) - image).sum(axis=2)
+    cy, cx = np.unravel_index(int(np.argmin(m.grid)), m.grid.shape)
+    cy, cx = m.ys[cy] + 28, m.xs[cx] + 28
+    assert m.grid.max() > 0.05 and change[y + 28, x + 28] > change[cy, cx]
     # a patch that does not divide the picture: one more place, flush with the far edge
     m2 = explain.occlusion_map(encoder, run.head, image, class_index=1, patch=50, stride=40)
     assert m2.grid.shape == (6, 6) and m2.xs.tolist()[-1] == 174 and m2.class_index == 1
@@ -181,12 +188,12 @@ def test_mistakes_panel_shows_every_wrong_held_out_photo(rps_train):
     assert rec.features is not None and rec.features.shape == (60, 1280)
     wrong = explain.mistakes(rec)
     assert any(m.value == "#### Mistakes" for m in at.markdown)
-    shown = [c.value for c in at.caption if c.value.count(" %") == 3]
+    shown = [c.value for c in at.caption if c.value.count("\u00a0%") == 3]
     assert len(shown) == min(len(wrong), 12)  # every class's probability under each thumbnail
     for text, w in zip(shown, wrong):
-        assert text == " · ".join(f"{n} {p:.0%}".replace("%", " %") for n, p in zip(rec.run.class_names, w.probabilities))
+        assert text == " · ".join(f"{n} {p:.0%}".replace("%", "\u00a0%") for n, p in zip(rec.run.class_names, w.probabilities))
     captions = [img.caption for img in images(at)]
-    assert captions[:len(wrong)] == [f"true {w.true} · said {w.predicted} ({w.confidence:.0%})".replace("%", " %")
+    assert captions[:len(wrong)] == [f"true {w.true} · said {w.predicted} ({w.confidence:.0%})".replace("%", "\u00a0%")
                                      for w in wrong[:12]]
     if not wrong:
         assert any("No mistakes" in s.value for s in at.success)
@@ -249,7 +256,7 @@ def test_audio_project_shows_mistakes_and_most_similar_sounds_with_players(datas
     assert any(m.value == "#### Mistakes" for m in at.markdown)
     assert len(at.get("audio")) == min(len(wrong), 12)  # one player per wrong sound
     assert [i.caption for i in images(at)][:len(wrong)] == [
-        f"true {w.true} · said {w.predicted} ({w.confidence:.0%})".replace("%", " %") for w in wrong[:12]]
+        f"true {w.true} · said {w.predicted} ({w.confidence:.0%})".replace("%", "\u00a0%") for w in wrong[:12]]
     print(f"{len(wrong)} mistakes of {len(rec.run.split.test)} held-out sounds")
 
     at.switch_page("pages/test.py").run()

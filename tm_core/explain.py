@@ -143,6 +143,21 @@ def _colours(heat: np.ndarray) -> np.ndarray:
     return anchors[lo] * (1 - t) + anchors[lo + 1] * t
 
 
+def _box_blur(a: np.ndarray, width: int) -> np.ndarray:
+    """Mean over a ``width``×``width`` window around each pixel (the edge pixels repeated beyond the picture)."""
+    if width <= 1:
+        return a
+    r = width // 2
+    out = np.asarray(a, np.float64)
+    for axis in (0, 1):
+        c = np.cumsum(np.pad(out, [(r + 1, r) if ax == axis else (0, 0) for ax in (0, 1)], mode="edge"), axis=axis)
+        n = out.shape[axis]
+        hi = np.take(c, np.arange(2 * r + 1, 2 * r + 1 + n), axis=axis)
+        lo = np.take(c, np.arange(0, n), axis=axis)
+        out = (hi - lo) / (2 * r + 1)
+    return out.astype(np.float32)
+
+
 def overlay(image: np.ndarray, heatmap, strength: float = 0.65) -> np.ndarray:
     """``image`` (RGB uint8) with the hot places of ``heatmap`` painted in red to yellow; places that
     did not matter (or made the class more likely when covered) stay as they are. ``heatmap`` is an
@@ -150,7 +165,11 @@ def overlay(image: np.ndarray, heatmap, strength: float = 0.65) -> np.ndarray:
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise InputError("picture", f"should be an RGB picture (uint8, height×width×3), not {image.dtype} {image.shape}")
-    heat = heatmap.pixels if isinstance(heatmap, OcclusionMap) else np.asarray(heatmap, np.float32)
+    if isinstance(heatmap, OcclusionMap):  # soften the patches' square edges for display (the map is unchanged)
+        step = int(heatmap.ys[1] - heatmap.ys[0]) if len(heatmap.ys) > 1 else heatmap.patch
+        heat = _box_blur(_box_blur(heatmap.pixels, step), step)
+    else:
+        heat = np.asarray(heatmap, np.float32)
     if heat.ndim != 2 or not heat.size:
         raise InputError("heatmap", f"should be a 2-D array, not shape {heat.shape}")
     h, w = image.shape[:2]

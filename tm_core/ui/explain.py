@@ -22,7 +22,7 @@ _MEMO_SIZE = 6
 
 
 def _pct(p: float) -> str:
-    return f"{p:.0%}".replace("%", " %")
+    return f"{p:.0%}".replace("%", "\u00a0%")  # a space that never breaks the line before "%"
 
 
 def _memo(key: tuple, compute):
