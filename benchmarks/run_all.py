@@ -17,6 +17,7 @@ import embedding_throughput
 import frame_latency
 import head_training
 import keypoint_latency
+import occlusion
 
 BENCHMARKS = [
     ("embedding_throughput", embedding_throughput.main),
@@ -27,6 +28,7 @@ BENCHMARKS = [
     ("early_stopping", early_stopping.main),
     ("audio", audio.main),
     ("keypoint_latency", keypoint_latency.main),
+    ("occlusion", occlusion.main),
 ]
 
 

@@ -9,7 +9,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from tm_core import charts, export, media
 from tm_core.errors import InputError
 from tm_core.predict import Predictor
-from tm_core.ui import keypoints, state, webrtc
+from tm_core.ui import explain, keypoints, state, webrtc
 from tm_core.ui.widgets import UPLOAD_IMAGE_TYPES, require_model
 
 sess = state.session()
@@ -149,12 +149,16 @@ def test_on_sound(rec) -> None:
         table.insert(1, "answer", [names[int(i)] for i in per_window.argmax(axis=1)])
         st.dataframe(table, hide_index=True, column_config={
             c: st.column_config.ProgressColumn(c, min_value=0.0, max_value=1.0, format="percent") for c in names})
+    explain.test_sound(rec, windows, per_window)
 
 
 def test_on_image(rec) -> None:
     st.subheader("Test on a picture")
-    k = f"test-upload:{st.session_state.setdefault('test-nonce', 0)}"
-    upload = st.file_uploader("An image file", type=UPLOAD_IMAGE_TYPES, key=k)
+    n = st.session_state.setdefault("test-nonce", 0)
+    from_file, from_camera = st.tabs(["Upload a picture", "Webcam photo"])
+    upload = from_file.file_uploader("An image file", type=UPLOAD_IMAGE_TYPES, key=f"test-upload:{n}")
+    photo = from_camera.camera_input("Take a photo to test", key=f"test-photo:{n}")
+    upload = upload if upload is not None else photo
     if upload is None:
         return
     kind = state.encoder(rec.encoder).kind
@@ -181,6 +185,7 @@ def test_on_image(rec) -> None:
     top = int(probs.argmax())
     right.markdown(f"### {rec.run.class_names[top]} · {probs[top]:.0%}")
     right.altair_chart(charts.probability_chart(rec.run.class_names, probs))
+    explain.test_picture(rec, image, probs)
 
 
 def downloads(rec) -> None:

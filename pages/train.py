@@ -9,7 +9,7 @@ from tm_core.encoders import default_encoder, encoder_label, encoder_names
 from tm_core.errors import InputError
 from tm_core.experiments import history_frame
 from tm_core.training import END_OF_RECORDING, MARKED, RECORDINGS, TrainConfig, train
-from tm_core.ui import health, keypoints, state
+from tm_core.ui import explain, health, keypoints, state
 from tm_core.ui.state import PendingRun
 from tm_core.ui.widgets import pct, trainable
 
@@ -210,6 +210,7 @@ def under_the_hood() -> None:
         right.altair_chart(charts.confusion_chart(ev))
         st.caption("Confusion matrix: each row is the true class, each column what the model said. "
                    "Everything on the diagonal is right; the rest shows which classes it mixes up.")
+        explain.mistakes_panel(rec)
 
 
 st.title("Train")

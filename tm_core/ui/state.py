@@ -36,6 +36,7 @@ class RunRecord:
     dataset: Dataset  # the samples and labels it was trained on (same order as its split)
     evaluation: Evaluation  # on its held-out samples
     seen: list[str] | None = None  # ids of every project sample it was trained from, when some were left out
+    features: np.ndarray | None = None  # one embedding per dataset sample: mistakes and nearest samples use them
 
 
 @dataclass
@@ -79,7 +80,7 @@ class Session:
             label += f" · stopped at {len(run.history)}"
         elif run.early_stopped_at is not None:
             label += f" · early stop at {run.early_stopped_at}, kept {run.kept_epoch}"
-        record = RunRecord(rid, label, run, encoder, dataset, evaluate_run(run, features, dataset.labels), seen)
+        record = RunRecord(rid, label, run, encoder, dataset, evaluate_run(run, features, dataset.labels), seen, features)
         self.runs.append(record)
         return record
 

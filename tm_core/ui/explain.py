@@ -1,0 +1,126 @@
+"""The explanation panels: the model's mistakes (Train page), where it looked and what a tested
+sample resembles (Test page). The numbers come from :mod:`tm_core.explain`.
+
+What is computed for a user's picture (its heatmap, its embedding) is kept in that user's
+``st.session_state`` only, a few entries at most, so reruns do not compute it again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from tm_core import explain, media
+from tm_core.project import sample_id
+from tm_core.ui import keypoints, state
+
+SHOWN_MISTAKES = 12  # thumbnails before "show all"
+COLUMNS = 6
+NEIGHBOURS = 5
+_MEMO = "explain:memo"  # session_state key: {key: value}, the last few heatmaps and embeddings
+_MEMO_SIZE = 6
+
+
+def _pct(p: float) -> str:
+    return f"{p:.0%}".replace("%", "\u00a0%")  # a space that never breaks the line before "%"
+
+
+def _memo(key: tuple, compute):
+    """``compute()`` once per ``key`` in this session (the last few kept)."""
+    memo = st.session_state.setdefault(_MEMO, {})
+    if key not in memo:
+        memo[key] = compute()
+        while len(memo) > _MEMO_SIZE:
+            memo.pop(next(iter(memo)))
+    return memo[key]
+
+
+def _show_sample(rec, sample, caption: str, width: int) -> None:
+    """A sample as the gallery shows it: the picture (with its skeleton for pose and hands), or a
+    sound's spectrogram with a player."""
+    kind = state.encoder(rec.encoder).kind
+    if kind == "audio":
+        st.image(media.spectrogram_image(sample.data), caption=caption, width=width)
+        st.audio(sample.data, sample_rate=media.SAMPLE_RATE)
+    elif keypoints.is_keypoint(kind):
+        st.image(keypoints.thumbnail(rec.encoder, sample.id, sample.data), caption=caption, width=width)
+    else:
+        st.image(sample.data, caption=caption, width=width)
+
+
+def mistakes_panel(rec) -> None:
+    """Thumbnails of the held-out samples the model got wrong, most confident first, each with
+    "true X · said Y (87 %)" and every class's probability."""
+    st.markdown("#### Mistakes")
+    if rec.features is None:
+        st.caption("Train again to see this model's mistakes.")
+        return
+    wrong = explain.mistakes(rec)
+    n_test = len(rec.run.split.test)
+    if not wrong:
+        st.success(f"No mistakes: it got all {n_test} held-out samples right.")
+        return
+    st.write(f"It got {len(wrong)} of the {n_test} held-out samples wrong. The most confident mistakes come first: "
+             "look for what they have in common (a background, the light, a pose) and add samples like them.")
+    shown = wrong
+    if len(wrong) > SHOWN_MISTAKES and not st.toggle(f"Show all {len(wrong)}", key=f"mistakes:all:{rec.id}"):
+        shown = wrong[:SHOWN_MISTAKES]
+    names = rec.run.class_names
+    cols = st.columns(COLUMNS)
+    for i, m in enumerate(shown):
+        with cols[i % COLUMNS]:
+            _show_sample(rec, m.sample, f"true {m.true} · said {m.predicted} ({_pct(m.confidence)})", width=120)
+            st.caption(" · ".join(f"{name} {_pct(p)}" for name, p in zip(names, m.probabilities)))
+
+
+def _neighbours(rec, query: np.ndarray) -> None:
+    st.markdown("**Most similar training samples**")
+    if rec.features is None:
+        st.caption("Train again to see them.")
+        return
+    near = explain.nearest_training(rec.run, rec.dataset, rec.features, query, NEIGHBOURS)
+    cols = st.columns(max(len(near), 1))
+    for col, n in zip(cols, near):
+        with col:
+            _show_sample(rec, n.sample, f"{n.class_name} · {n.similarity:.2f}", width=110)
+    st.caption("The training samples the pretrained network finds most alike (similarity 1 = the same). "
+               "If they belong to another class, the model may mix the two up: add samples that tell them apart.")
+
+
+def test_picture(rec, image: np.ndarray, probs: np.ndarray) -> None:
+    """Under a tested picture: where the model looked (image projects) and the most similar training samples."""
+    enc = state.encoder(rec.encoder)
+    key = (rec.id, sample_id(image))
+    names = rec.run.class_names
+    left, right = st.columns([1, 2])
+    if enc.kind == "image":
+        with left:
+            st.markdown("**Where did it look?**")
+            top = int(np.argmax(probs))
+            target = st.selectbox("For the class", names, index=top, key=f"explain:class:{rec.id}:{key[1]}",
+                                  label_visibility="collapsed")
+            c = names.index(target)
+            with st.spinner("Covering each part of the picture in turn…"):
+                heat = _memo((*key, "occlusion", c), lambda: explain.occlusion_map(enc, rec.run.head, image, c))
+            st.image(explain.overlay(image, heat), width="stretch")
+            biggest = float(heat.grid.max())
+            if biggest < 0.05:
+                st.caption(f"Covering any one part with a grey square hardly changed **{target}** "
+                           f"({_pct(heat.probability)}): no single place decides it.")
+            else:
+                st.caption(f"Red to yellow: the places that, covered with a grey square, lowered **{target}** the most "
+                           f"(from {_pct(heat.probability)} by up to {biggest * 100:.0f} points).")
+    with right:
+        query = _memo((*key, "embedding"), lambda: enc.encode(image[None])[0])
+        _neighbours(rec, query)
+
+
+def test_sound(rec, windows: list[np.ndarray], per_window: np.ndarray) -> None:
+    """Under a tested sound: the training samples most like its most confident second."""
+    top = int(per_window.mean(axis=0).argmax())
+    best = int(per_window[:, top].argmax())
+    window = np.asarray(windows[best], np.float32)
+    query = _memo((rec.id, sample_id(window), "embedding"), lambda: state.encoder(rec.encoder).encode(window[None])[0])
+    if len(windows) > 1:
+        st.caption(f"Compared: second {best + 1}, the one most like {rec.run.class_names[top]}.")
+    _neighbours(rec, query)
