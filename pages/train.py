@@ -5,7 +5,7 @@ from dataclasses import replace
 import streamlit as st
 
 from tm_core import charts
-from tm_core.encoders import default_encoder, encoder_label, encoder_names
+from tm_core.encoders import available, default_encoder, encoder_label, encoder_names
 from tm_core.errors import InputError
 from tm_core.experiments import history_frame
 from tm_core.training import TrainConfig, split_per_class, train
@@ -46,7 +46,15 @@ def settings() -> TrainConfig:
         st.caption("How many samples the model looks at before each small correction of its weights.")
         lr = st.number_input("Learning rate", 0.00001, 1.0, step=0.0001, format="%.5f", key="cfg:learning_rate")
         st.caption("How big each correction is. Too big and learning jumps around; too small and it crawls.")
-        enc = st.selectbox("Pretrained network", names, key="cfg:encoder", format_func=lambda n: encoder_label(n, kind))
+        status = {n: available(n, kind) for n in names}  # remembered answers: cheap on every rerun
+
+        def label(n: str) -> str:
+            ok, reason = status[n]
+            return encoder_label(n, kind) if ok else f"{encoder_label(n, kind)} (unavailable: {reason})"
+
+        enc = st.selectbox("Pretrained network", names, key="cfg:encoder", format_func=label)
+        if not status[enc][0]:
+            st.error(f"This network cannot be used here: {status[enc][1]}. Pick another one.")
         if enc == "hand_landmarks_mobilenet":
             st.caption("The hand's 21 landmarks, made into numbers for its shape only (not where it is, how big or "
                        "which hand), beside MobileNetV2's numbers for the whole picture; only the small head on top "
@@ -64,7 +72,8 @@ def settings() -> TrainConfig:
                        "Noise mixed in: more robust in a noisy room. On clean recordings it changed held-out "
                        "accuracy little (words +1 %, spoken digits −7 %), so it is off by default.")
         st.button("Reset to defaults", on_click=reset_defaults, args=(default_encoder(kind),))
-    sess.encoder_name = enc
+    if status[enc][0]:  # an unavailable choice is refused: the session keeps the last usable one
+        sess.encoder_name = enc
     sess.config = replace(sess.config, epochs=int(epochs), batch_size=int(batch), learning_rate=float(lr))
     return sess.config
 
@@ -170,7 +179,7 @@ st.title("Train")
 st.write("Training shows every sample to the model many times and nudges a small classifier on top of a "
          "pretrained network until it tells your classes apart. 15 % of each class is held out to test it.")
 config = settings()
-ready = trainable(sess)
+ready = trainable(sess) and available(st.session_state["cfg:encoder"], sess.project.kind)[0]
 if ready and keypoints.is_keypoint(sess.project.kind):
     nothing_found()
 if sess.project_changed_since(sess.current):
