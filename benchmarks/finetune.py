@@ -91,6 +91,21 @@ def flipped(images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(images[:, :, ::-1])
 
 
+def cropped(images: np.ndarray, view: int) -> np.ndarray:
+    """A random crop of 60-100 % of each side, resized back to 224, mirrored every other view."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1000 + view)
+    out = np.empty_like(images)
+    size = images.shape[1]
+    for i, img in enumerate(images):
+        side = int(size * rng.uniform(0.6, 1.0))
+        top, left = rng.integers(0, size - side + 1, 2)
+        crop = Image.fromarray(img[top : top + side, left : left + side]).resize((size, size), Image.BILINEAR)
+        out[i] = np.asarray(crop)[:, ::-1] if view % 2 else np.asarray(crop)
+    return out
+
+
 def head_fit(x, y, names, seed, extra=None):
     cfg = TrainConfig(seed=seed)
     split = Split(np.arange(len(y)), np.zeros(0, np.int64))
@@ -129,7 +144,8 @@ def predict(model, x):
     return np.asarray(model(x, training=False)).argmax(1)
 
 
-def cv_frozen(feat, y, names, folds, extra_feat=None, seeds=(0,)):
+def cv_frozen(feat, y, names, folds, extra_feat=None, seeds=(0,), tta=False):
+    """``tta``: the held-out photo's probabilities averaged with its mirror's (``extra_feat``)."""
     accs = []
     for seed in seeds:
         f = stratified_folds(y, FOLDS, seed)
@@ -137,7 +153,10 @@ def cv_frozen(feat, y, names, folds, extra_feat=None, seeds=(0,)):
             tr, te = f != k, f == k
             extra = (extra_feat[tr], y[tr]) if extra_feat is not None else None
             head = head_fit(feat[tr], y[tr], names, seed, extra)
-            accs.append(float((head.predict_proba(feat[te]).argmax(1) == y[te]).mean()))
+            p = head.predict_proba(feat[te])
+            if tta:
+                p = p + head.predict_proba(extra_feat[te])
+            accs.append(float((p.argmax(1) == y[te]).mean()))
     return accs
 
 
@@ -150,6 +169,7 @@ def main():
     ap.add_argument("--sets", nargs="*", default=list(IMAGE_SETS))
     ap.add_argument("--only-frozen", action="store_true")
     ap.add_argument("--quick", action="store_true", help="fewer fine-tuning variants")
+    ap.add_argument("--crops", type=int, default=0, help="random-crop views to add (crop study only)")
     ap.add_argument("--seeds", type=int, default=1, help="fold seeds for the frozen variants")
     args = ap.parse_args()
     seeds = tuple(range(args.seeds))
@@ -168,6 +188,9 @@ def main():
         row("backbone pass, mirrored views", f"{t_flip:.1f} s")
 
         emb, emb_f = act["embedding"], act_f["embedding"]
+        if args.crops:
+            crop_study(base, taps, images, y, names, act, act_f, args.crops, cpu)
+            continue
         variants = {
             "frozen 1280-d (app today)": (emb, None),
             "frozen + mirrored views": (emb, emb_f),
@@ -179,9 +202,10 @@ def main():
             "concat 1280 + block13_expand": (np.hstack([emb, act["block13_expand"]]), None),
             "concat 1280 + block12_out": (np.hstack([emb, act["block12_out"]]), None),
         }
+        variants["frozen + mirrored views + mirror at test"] = (emb, emb_f)
         for label, (feat, extra) in variants.items():
             t = time.perf_counter()
-            accs = cv_frozen(feat, y, names, FOLDS, extra, seeds)
+            accs = cv_frozen(feat, y, names, FOLDS, extra, seeds, tta="at test" in label)
             report(label, accs, time.perf_counter() - t)
 
         grid = [("block16_in", 1e-4, 10, False), ("block16_in", 1e-3, 10, False), ("block16_in", 1e-3, 10, True)]
@@ -207,6 +231,38 @@ def main():
             per450 = t_fit / n_fit * 450
             report(f"fine-tune from {tap}, lr {lr:g}, {epochs} ep{', +mirror' if use_flip else ''}", accs, t_fit)
             row("", f"  fine-tuning time ≈ {per450:.1f} s per 450 training rows ({cpu.report()})")
+
+
+def crop_study(base, taps, images, y, names, act, act_f, n_views, cpu):
+    """Frozen head and fine-tuning with the mirror plus ``n_views`` random-crop views per training photo."""
+    t = time.perf_counter()
+    views = [act_f] + [activations(taps, cropped(images, v)) for v in range(1, n_views + 1)]
+    row(f"backbone pass, {n_views} crop views", f"{time.perf_counter() - t:.1f} s ({cpu.report()})")
+    emb = act["embedding"]
+    f = stratified_folds(y, FOLDS, 0)
+    accs = []
+    for k in range(FOLDS):
+        tr, te = f != k, f == k
+        extra = (np.concatenate([v["embedding"][tr] for v in views]), np.tile(y[tr], len(views)))
+        head = head_fit(emb[tr], y[tr], names, 0, extra)
+        accs.append(float((head.predict_proba(emb[te]).argmax(1) == y[te]).mean()))
+    report(f"frozen + mirror + {n_views} crop views", accs, 0.0)
+    start_of = {"block16_in": "block_15_add", "block15_in": "block_14_add", "block14_in": "block_13_project_BN"}
+    for tap, lr, epochs in (("block16_in", 1e-4, 10), ("block16_in", 1e-3, 10), ("block14_in", 1e-3, 10)):
+        accs, t_fit, n_fit = [], 0.0, 0
+        for k in range(FOLDS):
+            tr, te = f != k, f == k
+            extra = (np.concatenate([v["embedding"][tr] for v in views]), np.tile(y[tr], len(views)))
+            head = head_fit(emb[tr], y[tr], names, 0, extra)
+            xtr = np.concatenate([act[tap][tr]] + [v[tap][tr] for v in views])
+            ytr = np.tile(y[tr], len(views) + 1)
+            t = time.perf_counter()
+            model = finetune_fold(base, start_of[tap], head, xtr, ytr, len(names), lr, epochs, k)
+            t_fit += time.perf_counter() - t
+            n_fit += len(ytr)
+            accs.append(float((predict(model, act[tap][te]) == y[te]).mean()))
+        report(f"fine-tune from {tap}, lr {lr:g}, {epochs} ep, +mirror +{n_views} crops", accs, t_fit)
+        row("", f"  fine-tuning time ≈ {t_fit / n_fit * 450:.1f} s per 450 training rows ({cpu.report()})")
 
 
 if __name__ == "__main__":
