@@ -8,6 +8,7 @@ from tm_core import charts
 from tm_core.encoders import available, default_encoder, encoder_label, encoder_names
 from tm_core.errors import InputError
 from tm_core.experiments import history_frame
+from tm_core.finetune import FineTuneConfig, supported as finetune_supported
 from tm_core.training import TrainConfig, split_per_class, train
 from tm_core.ui import keypoints, state
 from tm_core.ui.state import PendingRun
@@ -15,6 +16,12 @@ from tm_core.ui.widgets import pct, trainable
 
 BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512]
 DEFAULTS = TrainConfig()
+FINETUNE = FineTuneConfig()
+FINETUNE_HELP = (
+    f"After the head has learned, the network's last block learns too, gently ({FINETUNE.epochs} more passes, "
+    "with a mirrored copy of each training picture). Slower; measured on real rock-paper-scissors photos it "
+    "raised held-out accuracy from 81 % to 86 %, on clothing photos it changed little."
+)
 
 sess = state.session()
 
@@ -25,6 +32,7 @@ def reset_defaults(encoder_name: str) -> None:
         st.session_state[f"cfg:{key}"] = getattr(DEFAULTS, key)
     st.session_state["cfg:encoder"] = encoder_name
     st.session_state["cfg:augment"] = False
+    st.session_state["cfg:finetune"] = False
 
 
 def settings() -> TrainConfig:
@@ -65,6 +73,11 @@ def settings() -> TrainConfig:
         else:
             st.caption(f"The frozen network that turns each {'sound' if kind == 'audio' else 'picture'} into numbers; "
                        "only the small head on top is trained.")
+        if kind == "image":
+            st.session_state.setdefault("cfg:finetune", sess.finetune)
+            can = finetune_supported(enc)
+            sess.finetune = st.toggle("Fine-tune the last block", key="cfg:finetune", disabled=not can) and can
+            st.caption(FINETUNE_HELP if can else "Fine-tuning works with the MobileNetV2 networks only.")
         if kind == "audio":
             st.session_state.setdefault("cfg:augment", sess.augment)
             sess.augment = st.toggle("Also train on altered copies", key="cfg:augment")
@@ -113,7 +126,14 @@ def run_training(config: TrainConfig) -> None:
 
     train(features, ds.labels, ds.class_names, config, split=split, on_epoch=on_epoch,
           on_head=lambda head: setattr(pending, "head", head), extra=extra)
-    sess.finish_pending()
+    rec = sess.finish_pending()
+    if rec is not None and sess.finetune and finetune_supported(rec.encoder):
+        # A Stop now keeps the run just trained, as it is (not fine-tuned).
+        state.fine_tune(
+            sess, rec,
+            on_progress=lambda d, n: progress.progress(d / n, text=f"Fine-tuning: preparing picture {d} of {n}"),
+            on_epoch=lambda s: progress.progress(
+                s.epoch / FINETUNE.epochs, text=f"Fine-tuning the last block: pass {s.epoch} of {FINETUNE.epochs}"))
     st.rerun()
 
 
@@ -147,8 +167,10 @@ def under_the_hood() -> None:
         st.info(f"Stopped after {len(run.history)} of {run.config.epochs} epochs; the model learned so far is kept.")
     cols = st.columns(3)
     last = run.history[-1]
+    if rec.finetuned is not None:  # the model is the fine-tuned one: its last pass
+        last = rec.finetuned.history[-1] if rec.finetuned.history else last
     cols[0].metric("Train accuracy", pct(last.accuracy))
-    cols[1].metric("Test accuracy (held-out)", pct(last.test_accuracy))
+    cols[1].metric("Test accuracy (held-out)", pct(ev.accuracy if rec.finetuned is not None else last.test_accuracy))
     cols[2].metric("Epochs", len(run.history))
     if run.info.get("left_out"):
         n = run.info["left_out"]
@@ -165,6 +187,11 @@ def under_the_hood() -> None:
             return
         st.write(f"{n_test} samples ({run.config.test_fraction:.0%} of each class) were held out: the model never "
                  f"trained on them, so they show how it does on new {'sounds' if sess.project.kind == 'audio' else 'pictures'}.")
+        if run.info.get("fine_tuned"):
+            ft = run.info["fine_tuned"]
+            st.write(f"Then the network's last block was fine-tuned ({ft['epochs']} more passes): held-out "
+                     f"accuracy went from {pct(ft['test_accuracy_before'])} to {pct(ev.accuracy)}. The charts show "
+                     "the head's training before that.")
         if run.info.get("augmented_views"):
             st.write(f"It also trained on {run.info['augmented_views']} altered copies of the training sounds "
                      "(shifted in time, louder or softer, with your Background Noise mixed in): never on held-out ones.")

@@ -109,3 +109,40 @@ def test_unsupported_encoders_and_bad_settings_are_refused(encoder, tuned):
         finetune.FineTuneConfig(learning_rate=0).validate()
     with pytest.raises(InputError, match="two classes"):
         finetune.fine_tune(encoder, run.head, inputs, np.zeros(len(inputs), int), split)
+
+
+def test_train_page_fine_tunes_when_asked_and_the_test_page_uses_that_model(rps_train, monkeypatch):
+    from pathlib import Path
+
+    import streamlit_webrtc
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: None)  # not runnable under AppTest
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "streamlit_app.py"), default_timeout=300)
+    at.run()
+    s = at.session_state["teachable_studio"]
+    for old, cls in zip(list(s.project.counts()), ("rock", "paper")):
+        s.project.rename_class(old, cls)
+        list(s.project.add_files((cls, f.name, f.read_bytes()) for f in sorted((rps_train / cls).iterdir())[:12]))
+    at.switch_page("pages/train.py").run()
+    toggle = at.toggle(key="cfg:finetune")
+    assert not at.exception and toggle.value is False  # off by default
+    at.selectbox(key="cfg:encoder").set_value("mobilenet_v1_0.25").run()
+    assert at.toggle(key="cfg:finetune").disabled  # MobileNetV2 only
+    at.selectbox(key="cfg:encoder").set_value("mobilenet_v2_0.35").run()
+    at.toggle(key="cfg:finetune").set_value(True).run()
+    at.number_input(key="cfg:epochs").set_value(8).run()
+    next(b for b in at.button if b.label == "Train model").click().run()
+    assert not at.exception
+    rec = at.session_state["teachable_studio"].current
+    assert rec.finetuned is not None and len(rec.finetuned.history) == finetune.FineTuneConfig().epochs
+    assert rec.run.head is rec.finetuned.head and "fine-tuned" in rec.label
+    assert rec.evaluation.accuracy == pytest.approx(rec.finetuned.history[-1].test_accuracy)
+    assert any("last block was fine-tuned" in m.value for m in at.markdown)
+    # 24 samples, then 20 training ones mirrored: block inputs cached like embeddings
+    assert sum(1 for k in at.session_state["teachable_studio"].cache._store if ">block_15_add" in k[0]) == 24 + 20
+    at.switch_page("pages/test.py").run()
+    assert not at.exception
+    from tm_core.ui import state
+
+    assert state.model_encoder(rec).name == "mobilenet_v2_0.35+fine-tuned"
