@@ -212,3 +212,18 @@ def test_train_page_labels_unavailable_networks_and_refuses_them(rps_train, no_w
     assert at.session_state["teachable_studio"].encoder_name == "mobilenet_v2_0.35"  # the usable choice is kept
     at.selectbox(key="cfg:encoder").set_value("mobilenet_v2_0.35").run()
     assert not at.error and not train_button().disabled
+
+
+def test_larger_backbones_build_with_the_app_preprocessing():
+    """Architecture only (no weights here, none faked): 1280-d pooled output from the app's normalised pixels.
+
+    EfficientNetV2-B0 normalises 0..255 pixels itself, so its wrapper first undoes ``x / 127.5 - 1``.
+    """
+    import numpy as np
+
+    for name in ("mobilenet_v2_1.0", "efficientnet_v2_b0"):
+        backbone = image.SPECS[name].build(None)
+        assert tuple(backbone.output_shape) == (None, 1280), name
+    to_pixels = backbone.get_layer("to_pixels")
+    pixels = np.array([[0.0, 127.0, 255.0]], np.float32)
+    np.testing.assert_allclose(np.asarray(to_pixels(pixels / 127.5 - 1)), pixels, atol=1e-4)
