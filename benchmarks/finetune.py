@@ -13,7 +13,12 @@ folders (rps_real, clothing4), never on the held-out test sets. Per fold:
 
 Times are wall-clock on this shared 2-core machine (other jobs' share printed beside them).
 
-    TM_MODELS_DIR=/work/shared/models /work/venv/bin/python benchmarks/finetune.py [--quick] [--sets rps_real]
+    python benchmarks/finetune.py [--quick] [--only-frozen] [--sets rps_real]   # the CV table
+    python benchmarks/finetune.py --crops 2 --sets rps_real   # + random-crop views
+    python benchmarks/finetune.py --app    # the app's path (tm_core.finetune), timed, 85/15 splits
+
+Several minutes per set on a shared 2-core machine: not part of run_all.py. Results: README,
+"Larger networks and fine-tuning".
 """
 
 from _common import DATASETS, IMAGE_SETS, CpuShare, decoded_samples, header, row, train_dir  # first: import order
@@ -168,11 +173,17 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sets", nargs="*", default=list(IMAGE_SETS))
     ap.add_argument("--only-frozen", action="store_true")
+    ap.add_argument("--toggle-only", action="store_true", help="only the fine-tuning the toggle does")
+    ap.add_argument("--app", action="store_true", help="time the app's path (tm_core.finetune) on a whole folder")
     ap.add_argument("--quick", action="store_true", help="fewer fine-tuning variants")
     ap.add_argument("--crops", type=int, default=0, help="random-crop views to add (crop study only)")
     ap.add_argument("--seeds", type=int, default=1, help="fold seeds for the frozen variants")
     args = ap.parse_args()
     seeds = tuple(range(args.seeds))
+    if args.app:
+        for set_name in args.sets:
+            app_path(set_name)
+        return
     base, taps = backbone()
     for set_name in args.sets:
         cpu = CpuShare()
@@ -203,6 +214,8 @@ def main():
             "concat 1280 + block12_out": (np.hstack([emb, act["block12_out"]]), None),
         }
         variants["frozen + mirrored views + mirror at test"] = (emb, emb_f)
+        if args.toggle_only:
+            variants = {}
         for label, (feat, extra) in variants.items():
             t = time.perf_counter()
             accs = cv_frozen(feat, y, names, FOLDS, extra, seeds, tta="at test" in label)
@@ -213,8 +226,10 @@ def main():
             grid += [("block16_in", 1e-5, 20, False), ("block16_in", 1e-4, 10, True),
                      ("block15_in", 1e-4, 10, True), ("block14_in", 1e-3, 10, True)]
         start_of = {"block16_in": "block_15_add", "block15_in": "block_14_add", "block14_in": "block_13_project_BN"}
+        if args.toggle_only:
+            variants, grid = {}, [("block16_in", 1e-3, 10, True)]
         for tap, lr, epochs, use_flip in ([] if args.only_frozen else grid):
-            accs, t_fit, n_fit = [], 0.0, 0
+            accs, accs_tta, t_fit, n_fit = [], [], 0.0, 0
             f = stratified_folds(y, FOLDS, 0)
             for k in range(FOLDS):
                 tr, te = f != k, f == k
@@ -228,9 +243,47 @@ def main():
                 t_fit += time.perf_counter() - t
                 n_fit += len(ytr)
                 accs.append(float((predict(model, act[tap][te]) == y[te]).mean()))
+                both = np.asarray(model(act[tap][te], training=False)) + np.asarray(model(act_f[tap][te], training=False))
+                accs_tta.append(float((both.argmax(1) == y[te]).mean()))
             per450 = t_fit / n_fit * 450
             report(f"fine-tune from {tap}, lr {lr:g}, {epochs} ep{', +mirror' if use_flip else ''}", accs, t_fit)
+            report("  the same, mirror averaged in at test", accs_tta, t_fit)
             row("", f"  fine-tuning time ≈ {per450:.1f} s per 450 training rows ({cpu.report()})")
+
+
+def app_path(set_name: str) -> None:
+    """What the app does with the toggle on, timed: block inputs of every photo and mirrored training
+    photo, then ``tm_core.finetune.fine_tune`` with its defaults, on Teachable Machine's 85/15 split."""
+    from tm_core import finetune
+    from tm_core.encoders import get_encoder
+    from tm_core.training import split_per_class
+
+    images, y, names = load_set(set_name)
+    header(f"{set_name}: the app's path, {len(y)} photos, 85/15 split seeds 0-2")
+    enc = get_encoder("mobilenet_v2_0.35")
+    cpu = CpuShare()
+    t = time.perf_counter()
+    emb = enc.encode(images)
+    t_emb = time.perf_counter() - t
+    blocks = finetune.BlockInputs(enc)
+    t = time.perf_counter()
+    inputs = blocks.encode(images)
+    mirror_all = blocks.encode(np.stack([finetune.mirrored(i) for i in images]))
+    t_blocks = time.perf_counter() - t
+    row("embeddings (frozen path)", f"{t_emb:.1f} s")
+    row("block inputs, photos + mirrored", f"{t_blocks:.1f} s (the app mirrors the 85 % trained on only)")
+    for seed in range(3):
+        cfg = TrainConfig(seed=seed)
+        split = split_per_class(y, cfg.test_fraction, cfg.seed)
+        t = time.perf_counter()
+        run = train(emb, y, names, cfg, split=split)
+        t_head = time.perf_counter() - t
+        before = float((run.head.predict_proba(emb[split.test]).argmax(1) == y[split.test]).mean())
+        t = time.perf_counter()
+        ft = finetune.fine_tune(enc, run.head, inputs, y, split, extra=(mirror_all[split.train], y[split.train]))
+        row(f"seed {seed}: held-out frozen → fine-tuned",
+            f"{before:.3f} → {ft.history[-1].test_accuracy:.3f}; head {t_head:.1f} s, fine-tuning "
+            f"{time.perf_counter() - t:.1f} s ({cpu.report()})")
 
 
 def crop_study(base, taps, images, y, names, act, act_f, n_views, cpu):

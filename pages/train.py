@@ -19,8 +19,8 @@ DEFAULTS = TrainConfig()
 FINETUNE = FineTuneConfig()
 FINETUNE_HELP = (
     f"After the head has learned, the network's last block learns too, gently ({FINETUNE.epochs} more passes, "
-    "with a mirrored copy of each training picture). Slower; measured on real rock-paper-scissors photos it "
-    "raised held-out accuracy from 81 % to 86 %, on clothing photos it changed little."
+    "with a mirrored copy of each training picture). Measured on real photos: rock-paper-scissors 81 % → 86 %, "
+    "clothing 98 % → 97 %. It takes about 20 seconds more for 450 pictures on a small 2-core computer."
 )
 
 sess = state.session()
