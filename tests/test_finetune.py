@@ -81,6 +81,10 @@ def test_exported_keras_and_tflite_carry_the_fine_tuned_block(encoder, tuned, rp
     export.save_tflite(tmp_path / "model_float32.tflite", tuned_encoder, ft.head, int8=False)
     np.testing.assert_allclose(ExportedModel(tmp_path).predict(x_test), app, atol=1e-4)
     np.testing.assert_allclose(TFLiteModel(tmp_path / "model_float32.tflite").predict(x_test), app, atol=1e-4)
+    from keras.models import load_model  # Teachable Machine's layout: normalised float pixels in
+
+    tm = load_model(tmp_path / "keras_model.h5", compile=False)
+    np.testing.assert_allclose(tm(x_test.astype(np.float32) / 127.5 - 1, training=False).numpy(), app, atol=1e-4)
     # the frozen model's predictions differ: the export really holds the new weights
     frozen = Predictor(encoder, ft.head, classes).predict(x_test)
     assert np.abs(frozen - app).max() > 1e-3
