@@ -36,7 +36,7 @@ AUDIO_DOWNLOADS = [
 
 
 def predictor(rec) -> Predictor:
-    enc = state.encoder(rec.encoder)
+    enc = state.model_encoder(rec)  # the fine-tuned copy when the run fine-tuned the last block
     make = keypoints.KeypointPredictor if keypoints.is_keypoint(enc.kind) else Predictor
     return make(enc, rec.run.head, rec.run.class_names)
 
@@ -199,7 +199,7 @@ def downloads(rec) -> None:
                   "(the int8 version is calibrated on your own samples)."))
         if st.button("Prepare export files"):
             status = st.status("Exporting…", expanded=True)
-            enc = state.encoder(rec.encoder)
+            enc = state.model_encoder(rec)
             if audio:
                 calibration = np.zeros((0, media.SAMPLE_RATE), np.float32)
             elif keypoint:  # the head on keypoint features: no int8 version to calibrate

@@ -5,9 +5,10 @@ from dataclasses import replace
 import streamlit as st
 
 from tm_core import charts
-from tm_core.encoders import default_encoder, encoder_label, encoder_names
+from tm_core.encoders import available, default_encoder, encoder_label, encoder_names
 from tm_core.errors import InputError
 from tm_core.experiments import history_frame
+from tm_core.finetune import FineTuneConfig, supported as finetune_supported
 from tm_core.training import END_OF_RECORDING, MARKED, RECORDINGS, TrainConfig, train
 from tm_core.ui import explain, health, keypoints, state
 from tm_core.ui.state import PendingRun
@@ -15,6 +16,12 @@ from tm_core.ui.widgets import pct, trainable
 
 BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512]
 DEFAULTS = TrainConfig()
+FINETUNE = FineTuneConfig()
+FINETUNE_HELP = (
+    f"After the head has learned, the network's last block learns too, gently ({FINETUNE.epochs} more passes, "
+    "with a mirrored copy of each training picture). Measured on real photos: rock-paper-scissors 81 % → 86 %, "
+    "clothing 98 % → 97 %. It takes about 20 seconds more for 450 pictures on a small 2-core computer."
+)
 
 sess = state.session()
 
@@ -25,6 +32,7 @@ def reset_defaults(encoder_name: str) -> None:
         st.session_state[f"cfg:{key}"] = getattr(DEFAULTS, key)
     st.session_state["cfg:encoder"] = encoder_name
     st.session_state["cfg:augment"] = False
+    st.session_state["cfg:finetune"] = False
 
 
 def settings() -> TrainConfig:
@@ -54,7 +62,15 @@ def settings() -> TrainConfig:
                    "The held-out samples then also pick the epoch, so their accuracy flatters the model a little. "
                    "On our rock-paper-scissors and clothing photos it stopped after 11 to 16 epochs of 50 on average, "
                    "with about the same accuracy on new pictures.")
-        enc = st.selectbox("Pretrained network", names, key="cfg:encoder", format_func=lambda n: encoder_label(n, kind))
+        status = {n: available(n, kind) for n in names}  # remembered answers: cheap on every rerun
+
+        def label(n: str) -> str:
+            ok, reason = status[n]
+            return encoder_label(n, kind) if ok else f"{encoder_label(n, kind)} (unavailable: {reason})"
+
+        enc = st.selectbox("Pretrained network", names, key="cfg:encoder", format_func=label)
+        if not status[enc][0]:
+            st.error(f"This network cannot be used here: {status[enc][1]}. Pick another one.")
         if enc == "hand_landmarks_mobilenet":
             st.caption("The hand's 21 landmarks, made into numbers for its shape only (not where it is, how big or "
                        "which hand), beside MobileNetV2's numbers for the whole picture; only the small head on top "
@@ -65,6 +81,11 @@ def settings() -> TrainConfig:
         else:
             st.caption(f"The frozen network that turns each {'sound' if kind == 'audio' else 'picture'} into numbers; "
                        "only the small head on top is trained.")
+        if kind == "image":
+            st.session_state.setdefault("cfg:finetune", sess.finetune)
+            can = finetune_supported(enc)
+            sess.finetune = st.toggle("Fine-tune the last block", key="cfg:finetune", disabled=not can) and can
+            st.caption(FINETUNE_HELP if can else "Fine-tuning works with the MobileNetV2 networks only.")
         if kind == "audio":
             st.session_state.setdefault("cfg:augment", sess.augment)
             sess.augment = st.toggle("Also train on altered copies", key="cfg:augment")
@@ -72,7 +93,8 @@ def settings() -> TrainConfig:
                        "Noise mixed in: more robust in a noisy room. On clean recordings it changed held-out "
                        "accuracy little (words +1 %, spoken digits −7 %), so it is off by default.")
         st.button("Reset to defaults", on_click=reset_defaults, args=(default_encoder(kind),))
-    sess.encoder_name = enc
+    if status[enc][0]:  # an unavailable choice is refused: the session keeps the last usable one
+        sess.encoder_name = enc
     sess.config = replace(sess.config, epochs=int(epochs), batch_size=int(batch), learning_rate=float(lr),
                           early_stopping=bool(early), patience=int(patience))
     return sess.config
@@ -113,7 +135,14 @@ def run_training(config: TrainConfig) -> None:
 
     pending.finished = train(features, ds.labels, ds.class_names, config, split=split, on_epoch=on_epoch,
                              on_head=lambda head: setattr(pending, "head", head), extra=extra)
-    sess.finish_pending()
+    rec = sess.finish_pending()
+    if rec is not None and sess.finetune and finetune_supported(rec.encoder):
+        # A Stop now keeps the run just trained, as it is (not fine-tuned).
+        state.fine_tune(
+            sess, rec,
+            on_progress=lambda d, n: progress.progress(d / n, text=f"Fine-tuning: preparing picture {d} of {n}"),
+            on_epoch=lambda s: progress.progress(
+                s.epoch / FINETUNE.epochs, text=f"Fine-tuning the last block: pass {s.epoch} of {FINETUNE.epochs}"))
     st.rerun()
 
 
@@ -182,8 +211,10 @@ def under_the_hood() -> None:
                 "nothing: all the epochs ran.")
     cols = st.columns(3)
     shown = run.kept_stats()  # the epoch the model comes from
+    if rec.finetuned is not None and rec.finetuned.history:  # the model is the fine-tuned one: its last pass
+        shown = rec.finetuned.history[-1]
     cols[0].metric("Train accuracy", pct(shown.accuracy))
-    cols[1].metric("Test accuracy (held-out)", pct(shown.test_accuracy))
+    cols[1].metric("Test accuracy (held-out)", pct(ev.accuracy if rec.finetuned is not None else shown.test_accuracy))
     cols[2].metric("Epochs", len(run.history))
     if run.info.get("left_out"):
         n = run.info["left_out"]
@@ -202,6 +233,11 @@ def under_the_hood() -> None:
         st.write(f"{n_test} samples were held out: the model never trained on them, so they show how it does on new "
                  f"{'sounds' if sess.project.kind == 'audio' else 'pictures'}.")
         st.markdown(held_out_text(rec))
+        if run.info.get("fine_tuned"):
+            ft = run.info["fine_tuned"]
+            st.write(f"Then the network's last block was fine-tuned ({ft['epochs']} more passes): held-out "
+                     f"accuracy went from {pct(ft['test_accuracy_before'])} to {pct(ev.accuracy)}. The charts show "
+                     "the head's training before that.")
         if run.info.get("augmented_views"):
             st.write(f"It also trained on {run.info['augmented_views']} altered copies of the training sounds "
                      "(shifted in time, louder or softer, with your Background Noise mixed in): never on held-out ones.")
@@ -218,7 +254,7 @@ st.write("Training shows every sample to the model many times and nudges a small
          "pretrained network until it tells your classes apart. About 15 % of each class is held out to test it, "
          "whole recordings at a time, so near-identical frames of one burst are never on both sides.")
 config = settings()
-ready = trainable(sess)
+ready = trainable(sess) and available(st.session_state["cfg:encoder"], sess.project.kind)[0]
 if ready and keypoints.is_keypoint(sess.project.kind):
     nothing_found()
 if sess.project_changed_since(sess.current):

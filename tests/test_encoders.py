@@ -12,7 +12,7 @@ from tm_core.project import Project
 
 def test_registry():
     assert default_encoder("image") == "mobilenet_v2_0.35"
-    assert encoder_names("image") == ["mobilenet_v2_0.35", "mobilenet_v1_0.25"]
+    assert encoder_names("image") == ["mobilenet_v2_0.35", "mobilenet_v1_0.25", "mobilenet_v2_1.0", "efficientnet_v2_b0"]
     with pytest.raises(InputError):
         get_encoder("resnet")
 

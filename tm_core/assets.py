@@ -11,6 +11,8 @@ import hashlib
 import http.client
 import os
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ from typing import BinaryIO
 from tm_core.errors import AssetError
 
 DOWNLOAD_TIMEOUT = 60.0
+CHECK_TIMEOUT = 3.0  # seconds an availability check may wait for the download server
+CHECK_TTL = 300.0  # seconds an availability answer about the network is remembered
 _CHUNK = 1 << 20
 _USER_AGENT = "teachable-studio"
 
@@ -33,6 +37,7 @@ class Asset:
     url: str | None  # None when there is no official download of this exact file
     sha256: str | None  # official sha256, when known
     description: str
+    md5: str | None = None  # official md5, when that is the hash the publisher pins (Keras pins md5 for some)
 
 
 def _assets(*items: Asset) -> dict[str, Asset]:
@@ -54,6 +59,22 @@ ASSETS: dict[str, Asset] = _assets(
         "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/mobilenet_2_5_224_tf_no_top.h5",
         None,
         "MobileNet v1 α=0.25 ImageNet backbone (the Teachable Machine library's v1 default)",
+    ),
+    Asset(
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+        "image",
+        "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+        None,  # Keras pins no hash for MobileNetV2 weights
+        "MobileNetV2 α=1.0 ImageNet backbone (larger, 1280-d)",
+    ),
+    Asset(
+        "efficientnetv2-b0_notop.h5",
+        "image",
+        "https://storage.googleapis.com/tensorflow/keras-applications/efficientnet_v2/efficientnetv2-b0_notop.h5",
+        None,
+        "EfficientNetV2-B0 ImageNet backbone (larger, 1280-d)",
+        md5="893217f2bb855e2983157299931e43ff",  # keras/src/applications/efficientnet_v2.py WEIGHTS_HASHES["b0"]
     ),
     Asset(
         "movenet_singlepose_lightning_int8_4.tflite",
@@ -125,7 +146,7 @@ def resolve(filename: str, *, download: bool = True) -> Path:
         reason = "downloading is turned off"
     else:
         try:
-            _download(asset.url, cached, asset.sha256)
+            _download(asset.url, cached, asset.sha256, asset.md5)
             return cached
         except _DownloadFailed as err:
             reason = f"the download failed: {err}"
@@ -149,7 +170,7 @@ def _missing_message(asset: Asset, root: Path | None, cached: Path, reason: str)
     )
 
 
-def _download(url: str, dest: Path, sha256: str | None) -> None:
+def _download(url: str, dest: Path, sha256: str | None, md5: str | None = None) -> None:
     """Stream ``url`` to a temp file beside ``dest``, verify it, then move it into place."""
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -159,11 +180,13 @@ def _download(url: str, dest: Path, sha256: str | None) -> None:
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            digest, size, expected_size = _fetch(url, out)
+            digest, md5_digest, size, expected_size = _fetch(url, out)
         if expected_size is not None and size != expected_size:
             raise _DownloadFailed(f"cut short: got {size} of {expected_size} bytes")
         if sha256 is not None and digest != sha256:
             raise _DownloadFailed(f"sha256 mismatch: expected {sha256}, got {digest}; the file was not kept")
+        if md5 is not None and md5_digest != md5:
+            raise _DownloadFailed(f"md5 mismatch: expected {md5}, got {md5_digest}; the file was not kept")
         os.replace(tmp, dest)
     except OSError as err:
         raise _DownloadFailed(f"cannot write to the download cache: {err}") from err
@@ -171,9 +194,10 @@ def _download(url: str, dest: Path, sha256: str | None) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _fetch(url: str, out: BinaryIO) -> tuple[str, int, int | None]:
-    """Copy ``url`` into ``out``; return (sha256 hex, bytes read, Content-Length or None)."""
+def _fetch(url: str, out: BinaryIO) -> tuple[str, str, int, int | None]:
+    """Copy ``url`` into ``out``; return (sha256 hex, md5 hex, bytes read, Content-Length or None)."""
     digest = hashlib.sha256()
+    md5 = hashlib.md5(usedforsecurity=False)
     size = 0
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     try:
@@ -181,6 +205,7 @@ def _fetch(url: str, out: BinaryIO) -> tuple[str, int, int | None]:
             length = response.headers.get("Content-Length")
             while chunk := response.read(_CHUNK):
                 digest.update(chunk)
+                md5.update(chunk)
                 size += len(chunk)
                 try:
                     out.write(chunk)
@@ -192,4 +217,68 @@ def _fetch(url: str, out: BinaryIO) -> tuple[str, int, int | None]:
         raise _DownloadFailed(f"no network: {err.reason}") from err
     except (OSError, http.client.HTTPException) as err:
         raise _DownloadFailed(f"no network: {err or type(err).__name__}") from err
-    return digest.hexdigest(), size, int(length) if length and length.isdigit() else None
+    return digest.hexdigest(), md5.hexdigest(), size, int(length) if length and length.isdigit() else None
+
+
+NO_INTERNET = "no internet to download it"
+_checks: dict[str, tuple[float, str | None]] = {}  # url -> (when, None if reachable else why not)
+_checks_lock = threading.Lock()
+
+
+def local_path(filename: str) -> Path | None:
+    """Where ``filename`` already is (``$TM_MODELS_DIR`` or the download cache), or None; never downloads."""
+    asset = ASSETS.get(filename)
+    if asset is None:
+        return None
+    root = models_dir()
+    candidates = [root / asset.subdir / filename, root / filename] if root is not None else []
+    candidates.append(cache_dir() / filename)
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def available(filename: str, *, timeout: float = CHECK_TIMEOUT) -> tuple[bool, str]:
+    """Can ``filename`` be had now? ``(True, "")`` when it is on disk or its server answers, else ``(False, why)``.
+
+    Never downloads, and never waits longer than about ``timeout`` seconds: the check of the
+    server runs in a daemon thread that is abandoned when it is slow. Answers about the network
+    are remembered for ``CHECK_TTL`` seconds, so pickers can ask on every rerun.
+    """
+    asset = ASSETS.get(filename)
+    if asset is None:
+        return False, f"unknown pretrained file {filename!r}"
+    if local_path(filename) is not None:
+        return True, ""
+    if asset.url is None:
+        return False, "there is no official download of this file; put a copy in TM_MODELS_DIR"
+    with _checks_lock:
+        known = _checks.get(asset.url)
+    if known is not None and time.monotonic() - known[0] < CHECK_TTL:
+        return known[1] is None, known[1] or ""
+    result: list[str | None] = []
+    worker = threading.Thread(target=lambda: result.append(_reach(asset.url, timeout)), daemon=True)
+    worker.start()
+    worker.join(timeout + 0.5)
+    why = result[0] if result else NO_INTERNET
+    with _checks_lock:
+        _checks[asset.url] = (time.monotonic(), why)
+    return why is None, why or ""
+
+
+def forget_checks() -> None:
+    """Drop remembered network answers (after the network came back, and in tests)."""
+    with _checks_lock:
+        _checks.clear()
+
+
+def _reach(url: str, timeout: float) -> str | None:
+    """None when the server has the file (answers a HEAD request), else why it cannot be downloaded."""
+    request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": _USER_AGENT})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):
+            return None
+    except urllib.error.HTTPError as err:
+        if err.code in (405, 501):  # the server does not do HEAD, but it is there
+            return None
+        return f"the download server answered HTTP {err.code} {err.reason}"
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError):
+        return NO_INTERNET

@@ -52,6 +52,25 @@ def encoder_label(name: str, kind: str = "image") -> str:
     return spec.label if spec else name
 
 
+def available(name: str, kind: str | None = None) -> tuple[bool, str]:
+    """Can encoder ``name`` be loaded here and now? ``(True, "")``, or ``(False, reason in plain words)``.
+
+    Image encoders need their pretrained file on disk or a download server that answers; the
+    check never downloads and waits a few seconds at most (answers are remembered, see
+    ``tm_core.assets.available``). Other kinds are checked when they are built.
+    """
+    kind = kind or kind_of(name)
+    if kind != "image":
+        return True, ""
+    from tm_core import assets
+    from tm_core.encoders import image
+
+    spec = image.SPECS.get(name)
+    if spec is None:
+        return False, "unknown encoder"
+    return assets.available(spec.filename)
+
+
 def default_encoder(kind: str = "image") -> str:
     return encoder_names(kind)[0]
 
@@ -83,5 +102,10 @@ def get_encoder(name: str, kind: str | None = None) -> Encoder:
 
         return hands.HandsEncoder(name)
     from tm_core.encoders import image
+
+    ok, reason = available(name, kind)
+    if not ok:  # say so now rather than wait for a download that cannot work
+        raise InputError(encoder_label(name, kind), f"unavailable: {reason} (it needs the file "
+                         f"{image.SPECS[name].filename}: put it in the folder TM_MODELS_DIR names)")
 
     return image.ImageEncoder(name)

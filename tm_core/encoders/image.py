@@ -1,4 +1,5 @@
-"""Image encoders: MobileNetV2 α=0.35 (Teachable Machine's backbone) and MobileNet v1 α=0.25.
+"""Image encoders: MobileNetV2 α=0.35 (Teachable Machine's backbone), MobileNet v1 α=0.25, and larger
+ones offered when their weights can be had (MobileNetV2 α=1.0, EfficientNetV2-B0).
 
 Input is what ``tm_core.media.image_to_array`` gives: RGB uint8, 224×224 (cover-fit centre
 crop). The one pixel normalisation, ``x / 127.5 - 1``, is the first layer of
@@ -41,6 +42,26 @@ def _mobilenet_v1(path: str):
     )
 
 
+def _mobilenet_v2_100(path: str):
+    import keras
+
+    return keras.applications.MobileNetV2(
+        alpha=1.0, include_top=False, pooling="avg", input_shape=INPUT_SHAPE, weights=path
+    )
+
+
+def _efficientnet_v2_b0(path: str):
+    """EfficientNetV2-B0 takes 0..255 pixels (its own ImageNet normalisation is inside): undo ``x/127.5-1`` first."""
+    import keras
+
+    base = keras.applications.EfficientNetV2B0(
+        include_top=False, pooling="avg", input_shape=INPUT_SHAPE, weights=path, include_preprocessing=True
+    )
+    inputs = keras.Input(INPUT_SHAPE, name="normalized")
+    pixels = keras.layers.Rescaling(127.5, offset=127.5, name="to_pixels")(inputs)
+    return keras.Model(inputs, base(pixels), name="efficientnetv2_b0_backbone")
+
+
 SPECS: dict[str, Spec] = {
     "mobilenet_v2_0.35": Spec(
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5",
@@ -50,7 +71,16 @@ SPECS: dict[str, Spec] = {
     "mobilenet_v1_0.25": Spec(
         "mobilenet_2_5_224_tf_no_top.h5", "MobileNet v1 α=0.25 (faster, 256-d)", _mobilenet_v1
     ),
+    "mobilenet_v2_1.0": Spec(
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+        "MobileNetV2 α=1.0 (larger, slower, 1280-d)",
+        _mobilenet_v2_100,
+    ),
+    "efficientnet_v2_b0": Spec(
+        "efficientnetv2-b0_notop.h5", "EfficientNetV2-B0 (larger, slower, 1280-d)", _efficientnet_v2_b0
+    ),
 }
+LARGER = ("mobilenet_v2_1.0", "efficientnet_v2_b0")  # offered only when their weights can be had
 
 
 def normalization_layer():

@@ -89,7 +89,7 @@ def _neighbours(rec, query: np.ndarray) -> None:
 
 def test_picture(rec, image: np.ndarray, probs: np.ndarray) -> None:
     """Under a tested picture: where the model looked (image projects) and the most similar training samples."""
-    enc = state.encoder(rec.encoder)
+    enc = state.model_encoder(rec)  # a fine-tuned run: its own network
     key = (rec.id, sample_id(image))
     names = rec.run.class_names
     left, right = st.columns([1, 2])
@@ -120,7 +120,7 @@ def test_sound(rec, windows: list[np.ndarray], per_window: np.ndarray) -> None:
     top = int(per_window.mean(axis=0).argmax())
     best = int(per_window[:, top].argmax())
     window = np.asarray(windows[best], np.float32)
-    query = _memo((rec.id, sample_id(window), "embedding"), lambda: state.encoder(rec.encoder).encode(window[None])[0])
+    query = _memo((rec.id, sample_id(window), "embedding"), lambda: state.model_encoder(rec).encode(window[None])[0])
     if len(windows) > 1:
         st.caption(f"Compared: second {best + 1}, the one most like {rec.run.class_names[top]}.")
     _neighbours(rec, query)

@@ -37,6 +37,7 @@ class RunRecord:
     evaluation: Evaluation  # on its held-out samples
     seen: list[str] | None = None  # ids of every project sample it was trained from, when some were left out
     features: np.ndarray | None = None  # one embedding per dataset sample: mistakes and nearest samples use them
+    finetuned: object | None = None  # tm_core.finetune.FineTuned when the last block was fine-tuned (run.head is its head)
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Session:
     next_run_id: int = 1
     augment: bool = False  # audio: also train on shifted, louder/softer, noisier copies (see tm_core.augment)
     keep_missing: bool = False  # pose, hands: also train on samples where nothing was found
+    finetune: bool = False  # images: fine-tune the backbone's last block after the head (see tm_core.finetune)
 
     def add_run(self, run: Run, encoder: str, dataset: Dataset, features: np.ndarray, label: str = "",
                 seen: list[str] | None = None) -> RunRecord:
@@ -187,6 +189,59 @@ def embed_dataset(sess: Session, on_progress: Callable[[int, int], None] | None 
     cached = len(ds.samples) - len(todo)
     sess.cache.embed(enc, todo, on_progress=(lambda d, _t: on_progress(cached + d, len(ds.samples))) if on_progress else None)
     return ds, sess.cache.matrix(enc.name, ds.samples)
+
+
+@st.cache_resource(show_spinner=False)
+def block_inputs(name: str):
+    """What enters the encoder's last block, as an encoder for the features cache (shared, read-only)."""
+    from tm_core.finetune import BlockInputs
+
+    return BlockInputs(encoder(name))
+
+
+def model_encoder(rec: RunRecord):
+    """The encoder a run's model uses: the shared frozen one, or its fine-tuned copy (kept with the run)."""
+    base = encoder(rec.encoder)
+    return rec.finetuned.encoder(base) if rec.finetuned is not None else base
+
+
+def fine_tune(sess: Session, rec: RunRecord, on_progress: Callable[[int, int], None] | None = None,
+              on_epoch: Callable | None = None) -> RunRecord:
+    """Fine-tune the last block of ``rec``'s encoder from its head; ``rec`` then holds the fine-tuned model.
+
+    The block inputs of every sample (and a mirrored copy of each training one) are cached like
+    embeddings. A Stop (a rerun) interrupts it: ``rec`` stays the frozen model it was.
+    """
+    from dataclasses import replace
+
+    from tm_core import finetune
+    from tm_core.evaluation import evaluate
+
+    blocks = block_inputs(rec.encoder)
+    ds, split = rec.dataset, rec.run.split
+    train_samples = [ds.samples[i] for i in split.train]
+    total = len(ds.samples) + len(train_samples)
+    sess.cache.embed(blocks, ds.samples, on_progress=(lambda d, _t: on_progress(d, total)) if on_progress else None)
+    sess.cache.embed(blocks, train_samples, view=1, transform=lambda smp: finetune.mirrored(smp.data),
+                     on_progress=(lambda d, _t: on_progress(len(ds.samples) + d, total)) if on_progress else None)
+    inputs = sess.cache.matrix(blocks.name, ds.samples)
+    mirror = sess.cache.matrix(blocks.name, train_samples, view=1)
+    ft = finetune.fine_tune(encoder(rec.encoder), rec.run.head, inputs, ds.labels, split,
+                            extra=(mirror, ds.labels[split.train]), on_epoch=on_epoch)
+    info = dict(rec.run.info, fine_tuned={"epochs": len(ft.history), "learning_rate": ft.config.learning_rate,
+                                          "test_accuracy_before": rec.evaluation.accuracy})
+    rec.run = replace(rec.run, head=ft.head, info=info)
+    rec.finetuned = ft
+    model = ft.encoder(encoder(rec.encoder))
+    # The fine-tuned network's embeddings of every sample: the mistakes and nearest samples panels
+    # read them with the new head (the frozen ones would no longer match it).
+    rec.features = np.concatenate([model.encode(np.stack([s.data for s in ds.samples[i:i + 64]]))
+                                   for i in range(0, len(ds.samples), 64)])
+    if len(split.test):
+        rec.evaluation = evaluate(ft.head.predict_proba(rec.features[split.test]), ds.labels[split.test], ds.class_names)
+    rec.label += " · last block fine-tuned"
+    sess.exports.pop(rec.id, None)
+    return rec
 
 
 def usable_dataset(sess: Session, ds: Dataset, features: np.ndarray) -> tuple[Dataset, np.ndarray, int]:
