@@ -12,7 +12,7 @@ from tm_core import media
 from tm_core.errors import InputError
 from tm_core.project import Sample, new_group
 from tm_core.ui import health, keypoints, state, webrtc
-from tm_core.ui.widgets import UPLOAD_IMAGE_TYPES, class_warnings
+from tm_core.ui.widgets import UPLOAD_IMAGE_TYPES, class_warnings, save_and_open
 
 GALLERY = 24  # thumbnails shown per class before "show all"
 KINDS = {  # project kind -> what it learns from
@@ -314,7 +314,11 @@ else:
              "Aim for at least 10 varied examples per class (angles, light, backgrounds), then go to **Train**.")
     st.info(GESTURE_TIP, icon=":material/back_hand:")
 st.caption(f"{project.kind.capitalize()} project")
-new_project_control()
+left, mid, right = st.columns([1, 1, 1.2], vertical_alignment="top")
+with left:
+    new_project_control()
+with mid:
+    save_and_open(sess)
 
 for kind, text in st.session_state.get("report", []):
     getattr(st, kind)(text)

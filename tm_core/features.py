@@ -91,6 +91,21 @@ class FeatureCache:
         except KeyError as e:
             raise KeyError(f"sample {e.args[0][1]} has no cached {encoder_name} embedding; embed it first") from None
 
+    def export(self, view: int = 0) -> dict[str, tuple[list[str], np.ndarray]]:
+        """Every cached embedding of ``view``: encoder name → (sample ids, matrix), e.g. to save a project."""
+        out: dict[str, tuple[list[str], list[np.ndarray]]] = {}
+        for (name, sid, v), vector in self._store.items():
+            if v == view:
+                ids, rows = out.setdefault(name, ([], []))
+                ids.append(sid)
+                rows.append(vector)
+        return {name: (ids, np.stack(rows)) for name, (ids, rows) in out.items()}
+
+    def load(self, encoder_name: str, ids: Sequence[str], matrix: np.ndarray, view: int = 0) -> None:
+        """Put embeddings computed before (``export``) back, one row per sample id."""
+        for sid, vector in zip(ids, np.asarray(matrix, np.float32)):
+            self._store[(encoder_name, sid, view)] = vector
+
     def forget(self, keep_ids: set[str]) -> None:
         """Drop embeddings of samples no longer in the project."""
         self._store = {k: v for k, v in self._store.items() if k[1] in keep_ids}

@@ -4,6 +4,7 @@
     samples/<class uid>/<id>.png   image, pose and hand samples, lossless
     samples/<class uid>/<id>.wav   audio samples: 1 s of 32-bit float, lossless
     runs/<n>/head.npz          a run's trained head (w1, b1, w2, float32)
+    features/<n>.npz           embeddings of the samples by one encoder (ids, x): reopening needs no backbone
 
 Opening checks everything before it touches anything: the zip, the manifest's fields and types,
 every member's path, size and presence, and each sample's content against its id (a content hash:
@@ -57,6 +58,7 @@ class ProjectFile:
     settings: dict = field(default_factory=dict)  # e.g. {"config": {...}, "encoder": "...", "augment": false}
     runs: list[SavedRun] = field(default_factory=list)
     current: int | None = None  # index into runs of the model the Test page uses
+    features: dict[str, tuple[list[str], np.ndarray]] = field(default_factory=dict)  # encoder → (sample ids, rows)
 
 
 # --- saving --------------------------------------------------------------------------------------------
@@ -119,8 +121,16 @@ def save(pf: ProjectFile) -> bytes:
         np.savez(buf, w1=h.w1.astype(np.float32), b1=h.b1.astype(np.float32), w2=h.w2.astype(np.float32))
         members[entry["head"]] = buf.getvalue()
         runs.append(entry)
+    known = {s.id for c in p.classes for s in c.samples}
+    saved_features = []
+    for i, (encoder_name, (ids, x)) in enumerate(pf.features.items()):
+        keep = [j for j, sid in enumerate(ids) if sid in known]  # embeddings of deleted samples are not saved
+        buf = io.BytesIO()
+        np.savez(buf, ids=np.array([ids[j] for j in keep], "<U16"), x=np.asarray(x, np.float32)[keep])
+        members[f"features/{i}.npz"] = buf.getvalue()
+        saved_features.append({"encoder": encoder_name, "file": f"features/{i}.npz"})
     manifest = {"format": FORMAT, "version": VERSION, "kind": p.kind, "classes": classes,
-                "settings": pf.settings, "runs": runs, "current": pf.current}
+                "settings": pf.settings, "runs": runs, "current": pf.current, "features": saved_features}
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr(zipfile.ZipInfo("manifest.json", _DATE), json.dumps(manifest, indent=1, default=_json_default),
@@ -258,7 +268,21 @@ def _open(source: bytes) -> ProjectFile:
     current = manifest.get("current")
     _need(current is None or (isinstance(current, int) and not isinstance(current, bool) and 0 <= current < len(runs)),
           "its current model points at no run")
-    return ProjectFile(project, settings, runs, current)
+    features = {}
+    for fi, f in enumerate(manifest.get("features", [])):
+        where = f"embeddings {fi + 1}"
+        name, path = _typed(f, "encoder", str, where), _typed(f, "file", str, where)
+        try:
+            with np.load(io.BytesIO(_read(z, infos, path, MAX_HEAD_BYTES)), allow_pickle=False) as npz:
+                ids, x = [str(i) for i in npz["ids"]], np.asarray(npz["x"], np.float32)
+        except _Broken:
+            raise
+        except Exception as exc:  # noqa: BLE001 - not an npz, missing arrays, pickled objects
+            raise _Broken(f"{path} cannot be read ({type(exc).__name__})") from exc
+        _need(x.ndim == 2 and len(x) == len(ids) and np.isfinite(x).all(), f"{path} holds malformed embeddings")
+        _need(all(i in known for i in ids), f"{path} has embeddings of samples that are not in the project")
+        features[name] = (ids, x)
+    return ProjectFile(project, settings, runs, current, features)
 
 
 def _config(raw: dict, where: str) -> TrainConfig:

@@ -17,6 +17,7 @@ import numpy as np
 import streamlit as st
 
 from tm_core.encoders import default_encoder
+from tm_core.errors import InputError
 from tm_core.evaluation import Evaluation, evaluate_run
 from tm_core.features import FeatureCache
 from tm_core.project import Dataset, Project
@@ -335,3 +336,71 @@ def keep_keras_session() -> bool:
         clean_problem_modules_except_keras.original = current  # type: ignore[attr-defined]
         script_runner._clean_problem_modules = clean_problem_modules_except_keras
         return True
+
+
+# --- saving and opening the whole project (tm_core.project_file) ------------------------------------
+
+def project_file(sess: Session):
+    """What "Save project" writes: the project, the settings, every run (its head, split and history;
+    fine-tuned runs are left out: their network's weights are not in the file format yet) and the
+    cached embeddings, so reopening needs no backbone pass."""
+    from dataclasses import asdict
+
+    from tm_core.project_file import ProjectFile, SavedRun
+
+    kept = [r for r in sess.runs if r.finetuned is None]
+    runs = [SavedRun(r.label, r.encoder, r.run, [s.id for s in r.dataset.samples], r.dataset.labels) for r in kept]
+    current = next((i for i, r in enumerate(kept) if r is sess.current), None)
+    settings = {"config": asdict(sess.config), "encoder": sess.encoder_name, "augment": sess.augment,
+                "keep_missing": sess.keep_missing}
+    return ProjectFile(sess.project, settings, runs, current, sess.cache.export())
+
+
+def open_project_file(sess: Session, pf) -> list[str]:
+    """Replace the session's project with an opened project file; returns notes for the student
+    (e.g. a run whose network cannot be loaded here). The file was fully checked before this."""
+    from dataclasses import fields
+
+    from tm_core.encoders import encoder_names
+    from tm_core.project import Dataset
+
+    notes = []
+    cache = FeatureCache()
+    for name, (ids, x) in pf.features.items():
+        cache.load(name, ids, x)
+    by_id = {s.id: s for c in pf.project.classes for s in c.samples}
+    marked = set().union(*(c.test_only for c in pf.project.classes))
+    everything = [s.id for s in pf.project.dataset().samples]
+    fresh = Session(project=pf.project, cache=cache)
+    s = pf.settings
+    known = {f.name for f in fields(TrainConfig)}
+    try:
+        fresh.config = TrainConfig(**{k: v for k, v in s.get("config", {}).items() if k in known}).validate()
+    except (TypeError, ValueError, InputError):
+        notes.append("The training settings in the file were not valid here: the defaults are used.")
+    names = encoder_names(pf.project.kind)
+    fresh.encoder_name = s.get("encoder") if s.get("encoder") in names else default_encoder(pf.project.kind)
+    fresh.augment, fresh.keep_missing = bool(s.get("augment", False)), bool(s.get("keep_missing", False))
+    for i, saved in enumerate(pf.runs):
+        samples = [by_id[sid] for sid in saved.sample_ids]
+        test_only = np.array([s.id in marked for s in samples], bool)
+        ds = Dataset(samples, saved.labels, list(saved.run.class_names), test_only if test_only.any() else None)
+        if saved.encoder not in names:
+            notes.append(f"{saved.label} was trained with {saved.encoder}, which this version does not have: left out.")
+            continue
+        missing = cache.missing(saved.encoder, samples)
+        if missing:
+            cache.embed(encoder(saved.encoder), missing)
+        features = cache.matrix(saved.encoder, samples)
+        if features.shape[1] != saved.run.head.w1.shape[0]:
+            notes.append(f"{saved.label} does not fit its network's numbers here: left out.")
+            continue
+        rec = RunRecord(fresh.next_run_id, saved.label, saved.run, saved.encoder, ds,
+                        evaluate_run(saved.run, features, ds.labels),
+                        everything if saved.run.info.get("left_out") else None, features)
+        fresh.next_run_id += 1
+        fresh.runs.append(rec)
+        if i == pf.current:
+            fresh.current = rec
+    sess.__dict__.update(fresh.__dict__)
+    return notes

@@ -39,6 +39,37 @@ def sidebar_summary(sess: Session) -> None:
                 st.caption(":orange[The samples changed since: train again to include them.]")
 
 
+def save_and_open(sess: Session) -> None:
+    """Download the whole project as one file, or open one (it replaces the project in this tab)."""
+    from tm_core import project_file
+    from tm_core.ui import state
+
+    st.download_button("Save project", lambda: project_file.save(state.project_file(sess)),
+                       file_name=f"{sess.project.kind}-project{project_file.SUFFIX}", mime="application/zip",
+                       icon=":material/download:", on_click="ignore", width="stretch",
+                       help="One file with every sample, class, setting and trained model: open it here again later.")
+    with st.expander("Open a project file"):
+        key = f"open-project:{st.session_state.get('open-project-nonce', 0)}"
+        upload = st.file_uploader("Project file", type=["zip"], key=key, label_visibility="collapsed",
+                                  help="A file saved with Save project. It replaces the project in this tab.")
+        if upload is not None:
+            st.session_state["open-project-nonce"] = st.session_state.get("open-project-nonce", 0) + 1
+            try:
+                with st.spinner("Opening…"):
+                    opened = project_file.open_project(upload.getvalue(), upload.name)
+            except InputError as e:
+                st.session_state["report"] = [("error", f"{e}. Your current project is unchanged.")]
+            else:
+                notes = state.open_project_file(sess, opened)
+                for k in [k for k in st.session_state if str(k).startswith("cfg:")] + ["compare", "health:checked"]:
+                    st.session_state.pop(k, None)  # the widgets show the opened project's settings
+                n = sum(sess.project.counts().values())
+                st.session_state["report"] = [("success", f"Opened {upload.name}: {n} samples, "
+                                                                      f"{len(sess.runs)} trained models.")] + \
+                    [("warning", note) for note in notes]
+            st.rerun()
+
+
 def class_warnings(sess: Session) -> list[str]:
     """What a teacher would point out about the gathered samples."""
     project = sess.project

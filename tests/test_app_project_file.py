@@ -1,0 +1,87 @@
+"""Save project / Open a project file on the Gather page, driven with AppTest on real photos: the
+reopened project has the same samples, settings and model (same predictions); a broken file is
+refused and the current project stays as it was."""
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tm_core import project_file
+from tm_core.ui import state
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+
+
+@pytest.fixture(autouse=True)
+def no_webrtc_component(monkeypatch):
+    import streamlit_webrtc
+
+    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: None)
+
+
+def trained_app(rps_train) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for c in ("rock", "paper", "scissors"):
+            for f in sorted((rps_train / c).iterdir())[:12]:
+                z.writestr(f"{c}/{f.name}", f.read_bytes())
+    next(u for u in at.file_uploader if u.key.startswith("zip:")).set_value(("rps.zip", buf.getvalue(), "application/zip")).run()
+    at.switch_page("pages/train.py").run()
+    at.number_input(key="cfg:epochs").set_value(20).run()
+    next(b for b in at.button if b.label == "Train model").click().run()
+    assert not at.exception
+    return at
+
+
+def opener(at):
+    return next(u for u in at.file_uploader if u.key.startswith("open-project:"))
+
+
+def test_save_then_open_in_a_new_tab_gives_the_same_project_and_model(rps_train):
+    at = trained_app(rps_train)
+    sess = at.session_state["teachable_studio"]
+    data = project_file.save(state.project_file(sess))  # what the Save project button sends
+    at.switch_page("pages/gather.py").run()
+    assert any(b.label == "Save project" for b in at.get("download_button"))
+
+    fresh = AppTest.from_file(APP, default_timeout=180)
+    fresh.run()
+    opener(fresh).set_value(("mine.tmproject.zip", data, "application/zip")).run()
+    assert not fresh.exception
+    assert any("Opened mine.tmproject.zip: 36 samples, 1 trained models" in s.value for s in fresh.success)
+    back = fresh.session_state["teachable_studio"]
+    assert back.project.counts() == sess.project.counts()
+    for a, b in zip(sess.project.classes, back.project.classes):
+        assert [s.id for s in a.samples] == [s.id for s in b.samples]
+        assert all(x.data.tobytes() == y.data.tobytes() for x, y in zip(a.samples, b.samples))
+    assert back.config.epochs == 20 and back.encoder_name == sess.encoder_name
+    rec, old = back.current, sess.current
+    assert rec is not None and rec.label == old.label and rec.run.history == old.run.history
+    assert rec.evaluation.accuracy == old.evaluation.accuracy
+    photo = np.stack([s.data for s in back.project.classes[0].samples[:4]])
+    enc = state.encoder(rec.encoder)
+    assert np.array_equal(rec.run.head.predict_proba(enc.encode(photo)), old.run.head.predict_proba(enc.encode(photo)))
+    fresh.switch_page("pages/train.py").run()
+    assert not fresh.exception and fresh.number_input(key="cfg:epochs").value == 20
+    fresh.switch_page("pages/test.py").run()
+    assert not fresh.exception
+
+
+def test_a_broken_file_is_refused_and_the_project_stays(rps_train):
+    at = trained_app(rps_train)
+    sess = at.session_state["teachable_studio"]
+    before = sess.project.counts()
+    good = project_file.save(state.project_file(sess))
+    at.switch_page("pages/gather.py").run()
+    opener(at).set_value(("broken.tmproject.zip", good[: len(good) // 3], "application/zip")).run()
+    assert not at.exception
+    error = next(e.value for e in at.error)
+    assert "broken.tmproject.zip" in error and "unchanged" in error
+    assert at.session_state["teachable_studio"].project.counts() == before
+    assert at.session_state["teachable_studio"].current is not None
