@@ -33,21 +33,27 @@ from tm_core.training import Split, TrainConfig, split_per_class, train
 
 STORE = Path("/tmp/tm_augment_bench")
 ALL = ("flip", "crop", "rotate", "colour")
-# (label, families, views, test-time average with the mirror)
+# (label, families, views, options): test "mirror" averages each test photo's embedding with its
+# mirror's, "views" with its own views; epochs=250 is the step count of 4 views at 50; unit: L2-normalised
 ROWS = [
-    ("no views (Teachable Machine's recipe)", (), 0, False),
-    ("mirror only (1 view)", ("flip",), 1, False),
-    ("zoom/crop only (4 views)", ("crop",), 4, False),
-    ("turn ±10° only (4 views)", ("rotate",), 4, False),
-    ("brightness/contrast/colour only (4 views)", ("colour",), 4, False),
-    ("mirror + zoom/crop (4 views)", ("flip", "crop"), 4, False),
-    ("all four, 2 views", ALL, 2, False),
-    ("all four, 4 views", ALL, 4, False),
-    ("all four, 8 views", ALL, 8, False),
-    ("no views, test-time average with mirror", (), 0, True),
-    ("mirror only, test-time average with mirror", ("flip",), 1, True),
-    ("all four, 4 views, test-time average with mirror", ALL, 4, True),
-    ("all four, 8 views, test-time average with mirror", ALL, 8, True),
+    ("no views (Teachable Machine's recipe)", (), 0, {}),
+    ("mirror only (1 view)", ("flip",), 1, {}),
+    ("zoom/crop only (4 views)", ("crop",), 4, {}),
+    ("turn ±10° only (4 views)", ("rotate",), 4, {}),
+    ("brightness/contrast/colour only (4 views)", ("colour",), 4, {}),
+    ("mirror + zoom/crop (4 views)", ("flip", "crop"), 4, {}),
+    ("all four, 2 views", ALL, 2, {}),
+    ("all four, 4 views", ALL, 4, {}),
+    ("all four, 8 views", ALL, 8, {}),
+    ("turn ±25° only (4 views)", ("rotate",), 4, {"turn": 25.0}),
+    ("all four, turns up to ±25° (4 views)", ALL, 4, {"turn": 25.0}),
+    ("no views, 250 epochs (as many steps as 4 views)", (), 0, {"epochs": 250}),
+    ("no views, test-time average with mirror", (), 0, {"test": "mirror"}),
+    ("mirror only, test-time average with mirror", ("flip",), 1, {"test": "mirror"}),
+    ("all four, 4 views, test-time average with mirror", ALL, 4, {"test": "mirror"}),
+    ("all four, 4 views, test-time average over the photo and its 4 views", ALL, 4, {"test": "views"}),
+    ("no views, features scaled to length 1", (), 0, {"unit": True}),
+    ("all four, 4 views, features scaled to length 1", ALL, 4, {"unit": True}),
 ]
 
 
@@ -59,14 +65,21 @@ def load(set_name: str):
     return project.dataset()
 
 
-def embedded(ds, set_name: str, families, view: int, fresh: bool) -> np.ndarray:
-    """(n, d) embeddings of view ``view`` (0: the photos) with ``families``, stored in /tmp."""
+def embedded(ds, set_name: str, families, view: int, fresh: bool, turn: float = augment.ROTATE_DEG) -> np.ndarray:
+    """(n, d) embeddings of view ``view`` (0: the photos) with ``families``, stored in /tmp.
+    ``turn``: the largest turn in degrees (``augment.ROTATE_DEG`` is set to it while embedding)."""
     key = hashlib.sha1("".join(s.id for s in ds.samples).encode()).hexdigest()[:10]
-    path = STORE / f"{set_name}_{key}_{'-'.join(sorted(families)) or 'none'}_{view}.npy"
+    tag = "" if turn == augment.ROTATE_DEG else f"_turn{turn:g}"
+    path = STORE / f"{set_name}_{key}_{'-'.join(sorted(families)) or 'none'}{tag}_{view}.npy"
     if path.exists() and not fresh:
         return np.load(path)
     enc = encoder()
-    images = np.stack([s.data if view == 0 else augment.image_view(s.data, s.id, view, families) for s in ds.samples])
+    default, augment.ROTATE_DEG = augment.ROTATE_DEG, turn
+    try:
+        images = np.stack([s.data if view == 0 else augment.image_view(s.data, s.id, view, families)
+                           for s in ds.samples])
+    finally:
+        augment.ROTATE_DEG = default
     x = enc.encode(images)
     STORE.mkdir(exist_ok=True)
     np.save(path, x)
@@ -82,7 +95,8 @@ def stratified_folds(labels, k, seed):
     return fold
 
 
-def cv(x, labels, class_names, views: list[np.ndarray], seeds: int, test_x=None) -> tuple[float, float, list[float]]:
+def cv(x, labels, class_names, views: list[np.ndarray], seeds: int, test_x=None,
+       epochs: int = 50) -> tuple[float, float, list[float]]:
     """Mean and sd over folds × seeds; the views of the training fold are trained on, never tested."""
     test_x = x if test_x is None else test_x
     accs = []
@@ -91,12 +105,13 @@ def cv(x, labels, class_names, views: list[np.ndarray], seeds: int, test_x=None)
         for f in range(5):
             te, tr = np.where(folds == f)[0], np.where(folds != f)[0]
             extra = (np.concatenate([v[tr] for v in views]), np.tile(labels[tr], len(views))) if views else None
-            run = train(x, labels, class_names, TrainConfig(seed=seed), split=Split(tr, te), extra=extra)
+            run = train(x, labels, class_names, TrainConfig(epochs=epochs, seed=seed), split=Split(tr, te),
+                        extra=extra)
             accs.append(float((run.head.predict_proba(test_x[te]).argmax(1) == labels[te]).mean()))
     return float(np.mean(accs)), float(np.std(accs)), accs
 
 
-def study(set_name: str, seeds: int, fresh: bool) -> list[str]:
+def study(set_name: str, seeds: int, fresh: bool, only: str = "") -> list[str]:
     header(f"{set_name}: 5-fold CV × {seeds} seeds, MobileNetV2 0.35, TM head and defaults")
     ds = load(set_name)
     labels = np.asarray(ds.labels)
@@ -107,11 +122,19 @@ def study(set_name: str, seeds: int, fresh: bool) -> list[str]:
     tta = (x + mirror) / 2
     lines = [f"| {set_name}: training views | CV accuracy ({seeds} seeds × 5 folds) | vs none |", "|---|---|---|"]
     base = None
-    for label, families, n_views, average in ROWS:
+    unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
+    for label, families, n_views, opt in ROWS:
+        if only and label != ROWS[0][0] and not any(w in label for w in only.split(",")):
+            continue
         t = time.perf_counter()
-        views = [embedded(ds, set_name, families, v, fresh) for v in range(1, n_views + 1)]
+        views = [embedded(ds, set_name, families, v, fresh, opt.get("turn", augment.ROTATE_DEG))
+                 for v in range(1, n_views + 1)]
         t_embed = time.perf_counter() - t
-        m, s, accs = cv(x, labels, ds.class_names, views, seeds, tta if average else None)
+        test_x = {"mirror": tta, "views": np.mean([x, *views], axis=0)}.get(opt.get("test"))
+        train_x = x
+        if opt.get("unit"):
+            train_x, views = unit(x), [unit(v) for v in views]
+        m, s, accs = cv(train_x, labels, ds.class_names, views, seeds, test_x, opt.get("epochs", 50))
         base = accs if base is None else base
         diff = np.asarray(accs) - np.asarray(base)
         lines.append(f"| {label} | {m:.3f} ± {s:.3f} | {diff.mean():+.3f} (folds better/worse {int((diff > 0).sum())}/"
@@ -152,8 +175,9 @@ if __name__ == "__main__":
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--no-timing", action="store_true")
     p.add_argument("--fresh", action="store_true")
+    p.add_argument("--only", default="", help="comma-separated parts of row labels to run (and the baseline)")
     a = p.parse_args()
     if not a.no_timing:
         timing()
     for name in a.sets.split(","):
-        study(name, a.seeds, a.fresh)
+        study(name, a.seeds, a.fresh, a.only)

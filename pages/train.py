@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from tm_core import charts
+from tm_core import augment, charts
 from tm_core.encoders import default_encoder, encoder_label, encoder_names
 from tm_core.errors import InputError
 from tm_core.experiments import history_frame
@@ -19,12 +19,12 @@ DEFAULTS = TrainConfig()
 sess = state.session()
 
 
-def reset_defaults(encoder_name: str) -> None:
+def reset_defaults(encoder_name: str, kind: str) -> None:
     """Teachable Machine's settings back (a callback: it runs before the widgets are drawn)."""
     for key in ("epochs", "batch_size", "learning_rate"):
         st.session_state[f"cfg:{key}"] = getattr(DEFAULTS, key)
     st.session_state["cfg:encoder"] = encoder_name
-    st.session_state["cfg:augment"] = False
+    st.session_state["cfg:augment"] = augment.on_by_default(kind)
 
 
 def settings() -> TrainConfig:
@@ -57,16 +57,37 @@ def settings() -> TrainConfig:
         else:
             st.caption(f"The frozen network that turns each {'sound' if kind == 'audio' else 'picture'} into numbers; "
                        "only the small head on top is trained.")
-        if kind == "audio":
+        if kind in AUGMENT_CAPTIONS:
             st.session_state.setdefault("cfg:augment", sess.augment)
             sess.augment = st.toggle("Also train on altered copies", key="cfg:augment")
-            st.caption("Three copies of each training sound, shifted in time, louder or softer, with your Background "
-                       "Noise mixed in: more robust in a noisy room. On clean recordings it changed held-out "
-                       "accuracy little (words +1 %, spoken digits −7 %), so it is off by default.")
-        st.button("Reset to defaults", on_click=reset_defaults, args=(default_encoder(kind),))
+            st.caption(AUGMENT_CAPTIONS[kind])
+            if kind == "image":
+                view_preview()
+        st.button("Reset to defaults", on_click=reset_defaults, args=(default_encoder(kind), kind))
     sess.encoder_name = enc
     sess.config = replace(sess.config, epochs=int(epochs), batch_size=int(batch), learning_rate=float(lr))
     return sess.config
+
+
+AUGMENT_CAPTIONS = {
+    "audio": "Three copies of each training sound, shifted in time, louder or softer, with your Background "
+             "Noise mixed in: more robust in a noisy room. On clean recordings it changed held-out "
+             "accuracy little (words +1 %, spoken digits −7 %), so it is off by default.",
+    "image": "Four copies of each training picture: mirrored, zoomed in, turned a little, brighter or darker. "
+             "On rock-paper-scissors photos it changed held-out accuracy by +1 % (within chance: ±1.5 %) and made "
+             "the first training about 3 times slower, so it is off by default.",
+}
+
+
+def view_preview() -> None:
+    """One of the project's pictures beside the altered copies training would add of it."""
+    ds = sess.project.dataset()
+    if not ds.samples:
+        return
+    s = ds.samples[0]
+    n = augment.default_views("image")
+    st.image([s.data] + [augment.image_view(s.data, s.id, v) for v in range(1, n + 1)], width=96,
+             caption=["your picture"] + [f"copy {v}" for v in range(1, n + 1)])
 
 
 def run_training(config: TrainConfig) -> None:
@@ -85,7 +106,7 @@ def run_training(config: TrainConfig) -> None:
                  f"\"Also train on pictures without a {keypoints.thing(sess.project.kind)}\".")
         return
     split = split_per_class(ds.labels, config.test_fraction, config.seed)
-    # Audio: shifted, louder/softer and noisier views of the training samples (cached; trained on, never tested)
+    # Altered views of the training samples (cached; trained on, never tested); none for pose and hands
     extra = state.embed_views(
         sess, ds, split, on_progress=lambda d, n: progress.progress(d / n, text=f"Augmenting {d} of {n}")
     ) if sess.augment else None
@@ -157,8 +178,11 @@ def under_the_hood() -> None:
         st.write(f"{n_test} samples ({run.config.test_fraction:.0%} of each class) were held out: the model never "
                  f"trained on them, so they show how it does on new {'sounds' if sess.project.kind == 'audio' else 'pictures'}.")
         if run.info.get("augmented_views"):
-            st.write(f"It also trained on {run.info['augmented_views']} altered copies of the training sounds "
-                     "(shifted in time, louder or softer, with your Background Noise mixed in): never on held-out ones.")
+            how = ("sounds (shifted in time, louder or softer, with your Background Noise mixed in)"
+                   if sess.project.kind == "audio" else "pictures (mirrored, zoomed in, turned a little, "
+                   "brighter or darker)")
+            st.write(f"It also trained on {run.info['augmented_views']} altered copies of the training {how}: "
+                     "never on held-out ones.")
         left, right = st.columns(2)
         left.altair_chart(charts.per_class_chart(ev))
         right.altair_chart(charts.confusion_chart(ev))

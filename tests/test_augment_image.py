@@ -118,3 +118,75 @@ def test_pose_and_hand_projects_get_no_views(rps_project, encoder):
     feats, labels = augment.embed_views(FeatureCache(), hands, ds, split_per_class(ds.labels, 0.25, 0))
     assert len(feats) == len(labels) == 0 and hands.calls == 0
     assert augment.default_views("pose") == augment.default_views("hands") == 0
+
+
+# --- the Train page and the CLI ------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_webrtc_component(monkeypatch):
+    """streamlit-webrtc's component cannot run under AppTest (TESTING.md): the browser tests cover it."""
+    import streamlit_webrtc
+
+    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: None)
+
+
+def test_train_page_toggle_preview_and_training_on_views(rps_train, no_webrtc_component):
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    assert not at.exception
+    s = at.session_state["teachable_studio"]
+    p = s.project
+    p.rename_class("Class 1", "rock")
+    p.rename_class("Class 2", "paper")
+    p.add_class("scissors")
+    for cls in ("rock", "paper", "scissors"):
+        assert len(list(p.add_files((cls, f.name, f.read_bytes()) for f in photos(rps_train, cls, 8)))) == 8
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    toggle = at.toggle(key="cfg:augment")
+    assert toggle.label == "Also train on altered copies" and toggle.value is augment.on_by_default("image")
+    assert any("rock-paper-scissors" in c.value and "%" in c.value for c in at.caption)  # the measured effect
+    n = augment.IMAGE_VIEWS
+    preview = [img for img in at.get("image") if "your picture" in img.captions]
+    assert len(preview) == 1 and preview[0].captions == ["your picture"] + [f"copy {v}" for v in range(1, n + 1)]
+
+    toggle.set_value(True).run()
+    at.number_input(key="cfg:epochs").set_value(5).run()
+    next(b for b in at.button if b.label == "Train model").click().run()
+    assert not at.exception
+    rec = s.current
+    assert rec is not None and len(rec.run.history) == 5
+    train_ids = {rec.dataset.samples[i].id for i in rec.run.split.train}
+    test_ids = {rec.dataset.samples[i].id for i in rec.run.split.test}
+    assert rec.run.info["augmented_views"] == n * len(train_ids) and len(test_ids) == 3
+    viewed = {key[1] for key in s.cache._store if key[2] > 0}
+    assert viewed == train_ids and not viewed & test_ids  # never a view of a held-out photo
+    assert len(s.cache) == 24 + n * len(train_ids)
+    assert any("altered copies of the training pictures" in m.value for m in at.markdown)
+
+    next(b for b in at.button if b.label == "Reset to defaults").click().run()
+    assert at.toggle(key="cfg:augment").value is augment.on_by_default("image")
+    assert s.augment is augment.on_by_default("image")
+
+
+def test_cli_trains_an_image_model_on_views(rps_train, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    data = tmp_path / "data"
+    for cls in ("rock", "paper"):
+        (data / cls).mkdir(parents=True)
+        for f in photos(rps_train, cls, 7, offset=20):
+            (data / cls / f.name).write_bytes(f.read_bytes())
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "tm_core", "train", str(data), "--out", str(out), "--epochs", "5",
+                        "--no-tflite", "--augment"], cwd=repo, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "PYTHONPATH": str(repo)})
+    assert r.returncode == 0, r.stderr
+    run = json.loads((out / "run.json").read_text())
+    assert run["n_train"] == 12 and run["augmented_views"] == augment.IMAGE_VIEWS * 12
+    assert "augmented views of the training samples embedded" in r.stderr

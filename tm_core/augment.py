@@ -112,6 +112,15 @@ def image_view(data: np.ndarray, sample_id: str, view: int,
     return np.ascontiguousarray(out, dtype=np.uint8)
 
 
+# Whether a new project of a kind trains on views unless the user says otherwise: only where
+# cross-validation showed a clear gain (README, benchmarks/augment.py and benchmarks/audio.py).
+ON_BY_DEFAULT = {"audio": False, "image": False}
+
+
+def on_by_default(kind: str) -> bool:
+    return ON_BY_DEFAULT.get(kind, False)
+
+
 def default_views(kind: str) -> int:
     """How many views per training sample ``embed_views`` makes for a project kind (0: none)."""
     return {"audio": AUDIO_VIEWS, "image": IMAGE_VIEWS}.get(kind, 0)

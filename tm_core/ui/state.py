@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 import streamlit as st
 
+from tm_core.augment import on_by_default
 from tm_core.encoders import default_encoder
 from tm_core.evaluation import Evaluation, evaluate_run
 from tm_core.features import FeatureCache
@@ -65,7 +66,8 @@ class Session:
     pending: PendingRun | None = None
     exports: dict[int, dict[str, bytes]] = field(default_factory=dict)  # run id -> file name -> bytes (latest run only)
     next_run_id: int = 1
-    augment: bool = False  # audio: also train on shifted, louder/softer, noisier copies (see tm_core.augment)
+    # image, audio: also train on altered copies of the training samples (tm_core.augment); the default per kind
+    augment: bool = field(default_factory=lambda: on_by_default("image"))
     keep_missing: bool = False  # pose, hands: also train on samples where nothing was found
 
     def add_run(self, run: Run, encoder: str, dataset: Dataset, features: np.ndarray, label: str = "",
@@ -96,6 +98,7 @@ class Session:
         self.cache = FeatureCache()
         self.runs, self.current, self.pending, self.exports = [], None, None, {}
         self.encoder_name = default_encoder(kind)
+        self.augment = on_by_default(kind)
         self.keep_missing = False
 
     def project_changed_since(self, record: RunRecord | None) -> bool:
@@ -124,7 +127,7 @@ def new_project(kind: str) -> Session:
     last report on the Gather page) is dropped too."""
     sess = session()
     sess.new_project(kind)
-    for key in ("cfg:encoder", "report", "compare", "cfg:keep_missing"):
+    for key in ("cfg:encoder", "report", "compare", "cfg:keep_missing", "cfg:augment"):
         st.session_state.pop(key, None)
     return sess
 
@@ -174,7 +177,7 @@ def usable_dataset(sess: Session, ds: Dataset, features: np.ndarray) -> tuple[Da
 
 def embed_views(sess: Session, ds: Dataset, split: Split,
                 on_progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Augmented views of the training part of ``split`` (audio projects; empty for images), cached.
+    """Augmented views of the training part of ``split`` (image and audio projects; empty for pose, hands), cached.
 
     Like :func:`embed_dataset`, a Stop (a rerun) interrupts between batches and what was embedded
     stays in ``sess.cache`` for the next try.
