@@ -52,6 +52,9 @@ ROWS = [
     ("mirror only, test-time average with mirror", ("flip",), 1, {"test": "mirror"}),
     ("all four, 4 views, test-time average with mirror", ALL, 4, {"test": "mirror"}),
     ("all four, 4 views, test-time average over the photo and its 4 views", ALL, 4, {"test": "views"}),
+    ("no training views, test-time average over the photo and 4 views", ALL, 4, {"test": "views", "no_extra": True}),
+    ("all four, 8 views, test-time average over the photo and its 8 views", ALL, 8, {"test": "views"}),
+    ("every photo as the mean of it and its 4 views (train and test)", ALL, 4, {"test": "views", "mean": True}),
     ("no views, features scaled to length 1", (), 0, {"unit": True}),
     ("all four, 4 views, features scaled to length 1", ALL, 4, {"unit": True}),
 ]
@@ -132,6 +135,10 @@ def study(set_name: str, seeds: int, fresh: bool, only: str = "") -> list[str]:
         t_embed = time.perf_counter() - t
         test_x = {"mirror": tta, "views": np.mean([x, *views], axis=0)}.get(opt.get("test"))
         train_x = x
+        if opt.get("mean"):
+            train_x, views = test_x, []
+        if opt.get("no_extra"):
+            views = []
         if opt.get("unit"):
             train_x, views = unit(x), [unit(v) for v in views]
         m, s, accs = cv(train_x, labels, ds.class_names, views, seeds, test_x, opt.get("epochs", 50))
@@ -166,7 +173,11 @@ def timing(views: int = augment.IMAGE_VIEWS) -> list[str]:
                 f"(held-out {run.history[-1].test_accuracy:.3f}); {share.report()}")
         row(attempt, text)
         lines.append(f"timing {attempt}: {text}")
-    return lines
+    t = time.perf_counter()
+    train(features, ds.labels, ds.class_names, TrainConfig(), split=split)
+    text = f"50 epochs on the {len(split.train)} photos alone {time.perf_counter() - t:.1f} s"
+    row("without views (cached)", text)
+    return lines + [f"timing {text}"]
 
 
 if __name__ == "__main__":
@@ -179,5 +190,5 @@ if __name__ == "__main__":
     a = p.parse_args()
     if not a.no_timing:
         timing()
-    for name in a.sets.split(","):
+    for name in filter(None, a.sets.split(",")):
         study(name, a.seeds, a.fresh, a.only)
