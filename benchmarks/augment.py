@@ -7,13 +7,15 @@ Views (``augment.image_view``) are embedded once per sample; every row is 5-fold
 cross-validation over ``--seeds`` fold seeds with Teachable Machine's head and defaults
 (``TrainConfig(seed=...)``, 50 epochs). The views of a fold's training photos are trained on
 together with them; the test fold is always the photos themselves (except the "test-time
-average" rows, which average each test photo's embedding with its mirror's). The anchors
+average" rows, which average each test photo's embedding with its mirror's or its own views'),
+and "mean of it and its 4 views", where every photo, trained on or tested, is that mean). Also
+controls: 250 epochs without views (the steps 4 views make), features scaled to length 1. The anchors
 (../shared/datasets/README.md): Teachable Machine's pipeline on the hidden test photos, rps_real
 0.81, clothing4 0.98. Targets: 0.90 and 0.98.
 
 Timing: a 3-class, 450-photo project as the Train page runs it: 85 % of each class trained on,
 the originals and the default views embedded (nothing cached), 50 epochs; then the same again
-with everything cached. Embeddings are kept in /tmp between runs of this script (``--fresh``
+with everything cached, and 50 epochs without views. Embeddings are kept in /tmp between runs of this script (``--fresh``
 recomputes them); the timing rows never use that store.
 """
 
