@@ -15,8 +15,8 @@ controls: 250 epochs without views (the steps 4 views make), features scaled to 
 
 Timing: a 3-class, 450-photo project as the Train page runs it: 85 % of each class trained on,
 the originals and the default views embedded (nothing cached), 50 epochs; then the same again
-with everything cached, and 50 epochs without views. Embeddings are kept in /tmp between runs of this script (``--fresh``
-recomputes them); the timing rows never use that store.
+with everything cached, and 50 epochs without views. Embeddings are kept in /tmp between runs
+of this script (``--fresh`` recomputes them); the timing rows never use that store.
 """
 
 from _common import CpuShare, decoded_samples, encoder, header, row, train_dir  # first: import order
