@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from tm_core import charts
+from tm_core import augment, charts
 from tm_core.encoders import available, default_encoder, encoder_label, encoder_names
 from tm_core.errors import InputError
 from tm_core.experiments import history_frame
@@ -26,12 +26,12 @@ FINETUNE_HELP = (
 sess = state.session()
 
 
-def reset_defaults(encoder_name: str) -> None:
+def reset_defaults(encoder_name: str, kind: str) -> None:
     """Teachable Machine's settings back (a callback: it runs before the widgets are drawn)."""
     for key in ("epochs", "batch_size", "learning_rate", "early_stopping", "patience"):
         st.session_state[f"cfg:{key}"] = getattr(DEFAULTS, key)
     st.session_state["cfg:encoder"] = encoder_name
-    st.session_state["cfg:augment"] = False
+    st.session_state["cfg:augment"] = augment.on_by_default(kind)
     st.session_state["cfg:finetune"] = False
 
 
@@ -86,18 +86,41 @@ def settings() -> TrainConfig:
             can = finetune_supported(enc)
             sess.finetune = st.toggle("Fine-tune the last block", key="cfg:finetune", disabled=not can) and can
             st.caption(FINETUNE_HELP if can else "Fine-tuning works with the MobileNetV2 networks only.")
-        if kind == "audio":
+        if kind in AUGMENT_CAPTIONS:
             st.session_state.setdefault("cfg:augment", sess.augment)
             sess.augment = st.toggle("Also train on altered copies", key="cfg:augment")
-            st.caption("Three copies of each training sound, shifted in time, louder or softer, with your Background "
-                       "Noise mixed in: more robust in a noisy room. On clean recordings it changed held-out "
-                       "accuracy little (words +1 %, spoken digits −7 %), so it is off by default.")
-        st.button("Reset to defaults", on_click=reset_defaults, args=(default_encoder(kind),))
+            st.caption(AUGMENT_CAPTIONS[kind])
+            if kind == "image":
+                view_preview()
+        st.button("Reset to defaults", on_click=reset_defaults, args=(default_encoder(kind), kind))
     if status[enc][0]:  # an unavailable choice is refused: the session keeps the last usable one
         sess.encoder_name = enc
     sess.config = replace(sess.config, epochs=int(epochs), batch_size=int(batch), learning_rate=float(lr),
                           early_stopping=bool(early), patience=int(patience))
     return sess.config
+
+
+AUGMENT_CAPTIONS = {
+    "audio": "Three copies of each training sound, shifted in time, louder or softer, with your Background "
+             "Noise mixed in: more robust in a noisy room. On clean recordings it changed held-out "
+             "accuracy little (words +1 %, spoken digits −7 %), so it is off by default.",
+    "image": "Four copies of each training picture: every other one mirrored, each zoomed in, turned a little, "
+             "made brighter or darker. "
+             "Measured by cross-validation it changed held-out accuracy by +1 % on rock-paper-scissors photos "
+             "(within chance) and −1 % on clothing photos, and made the first training 5 times slower (16 s "
+             "instead of 3 s for 450 photos), so it is off by default.",
+}
+
+
+def view_preview() -> None:
+    """One of the project's pictures beside the altered copies training would add of it."""
+    ds = sess.project.dataset()
+    if not ds.samples:
+        return
+    s = ds.samples[0]
+    n = augment.default_views("image")
+    st.image([s.data] + [augment.image_view(s.data, s.id, v) for v in range(1, n + 1)], width=96,
+             caption=["your picture"] + [f"copy {v}" for v in range(1, n + 1)])
 
 
 def run_training(config: TrainConfig) -> None:
@@ -116,7 +139,7 @@ def run_training(config: TrainConfig) -> None:
                  f"\"Also train on pictures without a {keypoints.thing(sess.project.kind)}\".")
         return
     split = state.split_for(ds, config)
-    # Audio: shifted, louder/softer and noisier views of the training samples (cached; trained on, never tested)
+    # Altered views of the training samples (cached; trained on, never tested); none for pose and hands
     extra = state.embed_views(
         sess, ds, split, on_progress=lambda d, n: progress.progress(d / n, text=f"Augmenting {d} of {n}")
     ) if sess.augment else None
@@ -239,8 +262,11 @@ def under_the_hood() -> None:
                      f"accuracy went from {pct(ft['test_accuracy_before'])} to {pct(ev.accuracy)}. The charts show "
                      "the head's training before that.")
         if run.info.get("augmented_views"):
-            st.write(f"It also trained on {run.info['augmented_views']} altered copies of the training sounds "
-                     "(shifted in time, louder or softer, with your Background Noise mixed in): never on held-out ones.")
+            how = ("sounds (shifted in time, louder or softer, with your Background Noise mixed in)"
+                   if sess.project.kind == "audio" else "pictures (mirrored, zoomed in, turned a little, "
+                   "brighter or darker)")
+            st.write(f"It also trained on {run.info['augmented_views']} altered copies of the training {how}: "
+                     "never on held-out ones.")
         left, right = st.columns(2)
         left.altair_chart(charts.per_class_chart(ev))
         right.altair_chart(charts.confusion_chart(ev))

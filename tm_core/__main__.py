@@ -133,7 +133,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             ds, features = ds.subset(~missing), features[~missing]
     split = split_per_class(ds.labels, config.test_fraction, config.seed)
     extra = None
-    if args.kind == "audio" and args.augment:
+    if args.augment and not augment.default_views(args.kind):
+        log(f"--augment: {args.kind} projects have no altered copies; training on the samples only")
+    elif args.augment:
         t0 = time.perf_counter()
         extra = augment.embed_views(cache, encoder, ds, split, on_progress=Progress("augmenting", None))
         log(f"{len(extra[1])} augmented views of the training samples embedded in {time.perf_counter() - t0:.1f} s")
@@ -279,8 +281,10 @@ def parser() -> argparse.ArgumentParser:
                    "hands: hand_landmarks_mobilenet (default, landmarks + picture) or hand_landmarks (landmarks only)")
     t.add_argument("--keep-missing", action="store_true", help="pose, hands: also train on pictures where no person "
                    "or hand was found (their keypoint features are all zero; by default they are left out and counted)")
-    t.add_argument("--augment", action="store_true", help="audio: also train on 3 shifted, louder/softer and "
-                   "noisier copies of each training sound (off by default: see the README's measurements)")
+    t.add_argument("--augment", action="store_true", help="image: also train on 4 altered copies of each training "
+                   "picture (mirrored, zoomed in, turned a little, brighter or darker); audio: on 3 shifted, "
+                   "louder/softer and noisier copies of each training sound (off by default: see the README's "
+                   "measurements; pose and hands: no copies)")
     t.add_argument("--early-stopping", action="store_true", help="stop when the held-out (test) loss has not gone "
                    "down for --patience epochs, and keep the weights of the epoch where it was lowest (off by default)")
     t.add_argument("--patience", type=int, default=d.patience, help=f"epochs without a lower test loss before early "

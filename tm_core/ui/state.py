@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 import streamlit as st
 
+from tm_core.augment import on_by_default
 from tm_core.encoders import default_encoder
 from tm_core.errors import InputError
 from tm_core.evaluation import Evaluation, evaluate_run
@@ -69,7 +70,8 @@ class Session:
     pending: PendingRun | None = None
     exports: dict[int, dict[str, bytes]] = field(default_factory=dict)  # run id -> file name -> bytes (latest run only)
     next_run_id: int = 1
-    augment: bool = False  # audio: also train on shifted, louder/softer, noisier copies (see tm_core.augment)
+    # image, audio: also train on altered copies of the training samples (tm_core.augment); the default per kind
+    augment: bool = field(default_factory=lambda: on_by_default("image"))
     keep_missing: bool = False  # pose, hands: also train on samples where nothing was found
     finetune: bool = False  # images: fine-tune the backbone's last block after the head (see tm_core.finetune)
 
@@ -112,6 +114,7 @@ class Session:
         self.cache = FeatureCache()
         self.runs, self.current, self.pending, self.exports = [], None, None, {}
         self.encoder_name = default_encoder(kind)
+        self.augment = on_by_default(kind)
         self.keep_missing = False
 
     def project_changed_since(self, record: RunRecord | None) -> bool:
@@ -160,7 +163,7 @@ def new_project(kind: str) -> Session:
     last report and data check on the Gather page) is dropped too."""
     sess = session()
     sess.new_project(kind)
-    for key in ("cfg:encoder", "report", "compare", "cfg:keep_missing", "health:checked"):
+    for key in ("cfg:encoder", "report", "compare", "cfg:keep_missing", "cfg:augment", "health:checked"):
         st.session_state.pop(key, None)
     return sess
 
@@ -263,7 +266,7 @@ def usable_dataset(sess: Session, ds: Dataset, features: np.ndarray) -> tuple[Da
 
 def embed_views(sess: Session, ds: Dataset, split: Split,
                 on_progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Augmented views of the training part of ``split`` (audio projects; empty for images), cached.
+    """Augmented views of the training part of ``split`` (image and audio projects; empty for pose, hands), cached.
 
     Like :func:`embed_dataset`, a Stop (a rerun) interrupts between batches and what was embedded
     stays in ``sess.cache`` for the next try.
@@ -353,7 +356,8 @@ def project_file(sess: Session):
     current = next((i for i, r in enumerate(kept) if r is sess.current), None)
     settings = {"config": asdict(sess.config), "encoder": sess.encoder_name, "augment": sess.augment,
                 "keep_missing": sess.keep_missing}
-    return ProjectFile(sess.project, settings, runs, current, sess.cache.export())
+    embeddings = {name: v for name, v in sess.cache.export().items() if v[1].ndim == 2}  # not fine-tuning's block inputs
+    return ProjectFile(sess.project, settings, runs, current, embeddings)
 
 
 def open_project_file(sess: Session, pf) -> list[str]:
