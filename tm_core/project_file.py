@@ -72,7 +72,7 @@ def _sample_bytes(kind: str, data: np.ndarray) -> tuple[str, bytes]:
         return "wav", buf.getvalue()
     from PIL import Image
 
-    Image.fromarray(np.asarray(data, np.uint8)).save(buf, format="PNG", compress_level=6)
+    Image.fromarray(np.asarray(data, np.uint8)).save(buf, format="PNG", compress_level=1)
     return "png", buf.getvalue()
 
 
