@@ -14,6 +14,8 @@ import time
 from functools import cache
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 DATASETS = SHARED / "datasets"
@@ -100,6 +102,16 @@ class CpuShare:
         if b0 is not None and b1 is not None:
             text += f", other jobs {max(0.0, (b1 - b0) / (w1 - w0) - ours):.2f} cores"
         return text + f" (of {os.cpu_count()})"
+
+
+def stratified_folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Each sample's fold (0..k-1): every class spread evenly over the folds, at random with ``seed``."""
+    rng = np.random.default_rng(seed)
+    fold = np.zeros(len(labels), int)
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        fold[idx] = np.arange(len(idx)) % k
+    return fold
 
 
 def header(title: str) -> None:

@@ -19,7 +19,7 @@ with everything cached, and 50 epochs without views. Embeddings are kept in /tmp
 of this script (``--fresh`` recomputes them); the timing rows never use that store.
 """
 
-from _common import CpuShare, decoded_samples, encoder, header, row, train_dir  # first: import order
+from _common import CpuShare, decoded_samples, encoder, header, row, stratified_folds, train_dir  # first: import order
 
 import argparse
 import hashlib
@@ -90,14 +90,6 @@ def embedded(ds, set_name: str, families, view: int, fresh: bool, turn: float = 
     np.save(path, x)
     return x
 
-
-def stratified_folds(labels, k, seed):
-    rng = np.random.default_rng(seed)
-    fold = np.zeros(len(labels), int)
-    for c in np.unique(labels):
-        idx = rng.permutation(np.where(labels == c)[0])
-        fold[idx] = np.arange(len(idx)) % k
-    return fold
 
 
 def cv(x, labels, class_names, views: list[np.ndarray], seeds: int, test_x=None,

@@ -21,7 +21,8 @@ Several minutes per set on a shared 2-core machine: not part of run_all.py. Resu
 "Larger networks and fine-tuning".
 """
 
-from _common import DATASETS, IMAGE_SETS, CpuShare, decoded_samples, header, row, train_dir  # first: import order
+from _common import (DATASETS, IMAGE_SETS, CpuShare, decoded_samples, header, row,  # first: import order
+                     stratified_folds, train_dir)
 
 import argparse
 import time
@@ -43,14 +44,6 @@ TAPS = {  # name → layer of MobileNetV2 0.35 (7×7 unless said)
     "embedding": "out_relu",  # 7×7×1280 → the app's 1280-d embedding when pooled
 }
 
-
-def stratified_folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    fold = np.zeros(len(labels), int)
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        fold[idx] = np.arange(len(idx)) % k
-    return fold
 
 
 def load_set(name: str):

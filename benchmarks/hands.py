@@ -14,7 +14,7 @@ does. Anchors on the hidden test photos (../shared/datasets/README.md): Teachabl
 image pipeline 0.81, plain landmarks 0.65. Target: 0.95.
 """
 
-from _common import DATASETS, header  # first: import order
+from _common import DATASETS, header, stratified_folds  # first: import order
 
 import argparse
 import time
@@ -36,14 +36,6 @@ def load():
             labels.append(k)
     return files, np.array(labels)
 
-
-def stratified_folds(labels, k, seed):
-    rng = np.random.default_rng(seed)
-    fold = np.zeros(len(labels), int)
-    for c in np.unique(labels):
-        idx = rng.permutation(np.where(labels == c)[0])
-        fold[idx] = np.arange(len(idx)) % k
-    return fold
 
 
 def cv(train_x, labels, seeds, test_x=None, extra=None):
