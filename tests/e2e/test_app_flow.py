@@ -199,6 +199,19 @@ def test_webcam_photo_adds_a_sample(server, page):
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not video.evaluate("v => v.readyState >= 2 && v.videoWidth > 0"):
         time.sleep(0.2)
-    camera.get_by_role("button", name=re.compile("take photo", re.I)).click()
-    page.get_by_text("Added 1 sample to Class 1").wait_for(timeout=30_000)
+    added = page.get_by_text("Added 1 sample to Class 1")
+    for attempt in range(2):
+        camera.get_by_role("button", name=re.compile("take photo", re.I)).click()
+        try:
+            added.wait_for(timeout=30_000)
+            break
+        except Exception:  # noqa: BLE001 - Playwright's TimeoutError
+            # Once in a CI run of the whole suite on a loaded machine the photo was taken but never reached
+            # the app (as zip uploads through the hidden input sometimes were): take it again, as a student would.
+            print(f"photo attempt {attempt + 1} not taken; page says: {main_text(page)[:300]!r}")
+            clear = camera.get_by_role("button", name=re.compile("clear photo", re.I))
+            if clear.is_visible():
+                clear.click()
+    else:
+        pytest.fail("the webcam photo was not taken in two tries")
     page.locator("[data-testid='stSidebar']").get_by_text(re.compile(r"Class 1: 1 sample\b")).wait_for(timeout=10_000)
