@@ -270,8 +270,16 @@ def burst_status(recorder) -> None:
         frames = recorder.take()
         if into is not None and project.has_class(into):
             group, marked = new_group("burst"), test_only(project.get_class(into))  # one burst, one recording
-            added = sum(project.add_sample(into, f, "webcam", group, marked) is not None for f in frames)
-            if frames:
+            added, full = 0, None
+            for f in frames:
+                try:
+                    added += project.add_sample(into, f, "webcam", group, marked) is not None
+                except InputError as e:  # the project's sample limit: keep what fitted, say so
+                    full = e
+                    break
+            if full is not None:
+                report(("warning", f"Added {added} webcam frames to {into}, then stopped: {full}."))
+            elif frames:
                 report(("success", f"Added {added} webcam frames to {into}."))
             else:  # seen rarely right after a rerun: the stream was up but no frame reached the recorder
                 report(("warning", f"Added 0 webcam frames to {into}: no frame came from the camera while "

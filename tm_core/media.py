@@ -31,14 +31,15 @@ import soundfile as sf
 import soxr
 from PIL import Image, ImageFile, ImageOps
 
+from tm_core import limits
 from tm_core.errors import InputError
 
 T = TypeVar("T")
 
 IMAGE_SIZE = 224
 KEYPOINT_IMAGE_SIZE = 256  # pose and hand samples: the whole picture padded to this square
-MAX_IMAGE_PIXELS = 40_000_000
-MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_IMAGE_PIXELS = limits.IMAGE_PIXELS  # configurable: see tm_core.limits
+MAX_FILE_BYTES = limits.FILE_BYTES
 MAX_ARCHIVE_FILES = 10_000
 MAX_ARCHIVE_BYTES = 1024**3
 
@@ -533,7 +534,7 @@ SAMPLE_RATE = 16_000
 CLIP_SAMPLES = 16_000
 #: For ``st.file_uploader(type=...)``: formats libsndfile (inside the soundfile wheel) decodes here.
 AUDIO_EXTENSIONS = ("wav", "flac", "ogg", "oga", "opus", "mp3")
-MAX_AUDIO_SECONDS = 600
+MAX_AUDIO_SECONDS = limits.AUDIO_SECONDS
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4_000, 384_000
 
 _AUDIO_FORMATS = "WAV, FLAC, OGG (Vorbis or Opus) or MP3"

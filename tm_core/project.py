@@ -13,6 +13,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from tm_core import limits
 from tm_core.errors import InputError
 
 KINDS = ("image", "audio", "pose", "hands")
@@ -92,6 +93,7 @@ class Project:
         if kind not in KINDS:
             raise InputError(kind, f"unknown project kind; choose one of: {', '.join(KINDS)}")
         self.kind = kind
+        self.max_samples = limits.SAMPLES  # TM_MAX_SAMPLES
         self.classes: list[ProjectClass] = []
         for name in STARTER_CLASSES[kind] if class_names is None else class_names:
             self.add_class(name)
@@ -178,6 +180,8 @@ class Project:
         sid = sample_id(data)
         if any(s.id == sid for s in cls.samples):
             return None
+        if self.full():
+            raise self.full_error()
         data = np.ascontiguousarray(data)
         data.setflags(write=False)
         sample = Sample(sid, data, name, group)
@@ -185,6 +189,14 @@ class Project:
         if test_only:
             cls.test_only.add(sid)
         return sample
+
+    def full(self) -> bool:
+        return sum(len(c) for c in self.classes) >= self.max_samples
+
+    def full_error(self) -> InputError:
+        return InputError("project", f"is full: it can hold {self.max_samples:,} samples. Remove samples you do not "
+                                     "need (near copies first: Check my data finds them), or start a new project "
+                                     "(the limit is set by TM_MAX_SAMPLES on the server)")
 
     def set_test_only(self, class_name: str, sid: str, test_only: bool) -> None:
         """Keep a sample for testing only (never trained on), or give it back to the normal split."""
@@ -234,6 +246,9 @@ class Project:
                     continue
                 name, windows = result
                 for k, window in enumerate(windows):
+                    if self.full():
+                        yield self.full_error()
+                        return
                     sample = self.add_sample(classes[i], window, f"{name} · {k + 1}/{len(windows)}" if len(windows) > 1
                                              else name, group, test_only)
                     if sample is not None:
@@ -245,6 +260,9 @@ class Project:
             if isinstance(result, InputError):
                 yield result
                 continue
+            if self.full():
+                yield self.full_error()
+                return
             sample = self.add_sample(classes[i], result, name, group, test_only)
             if sample is not None:
                 yield sample

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
+from tm_core import limits
 from tm_core.errors import InputError
 from tm_core.project import KINDS, Project, ProjectClass, Sample, sample_id
 from tm_core.training import EpochStats, Head, Run, Split, TrainConfig
@@ -29,7 +30,7 @@ from tm_core.training import EpochStats, Head, Run, Split, TrainConfig
 FORMAT = "teachable-studio-project"
 VERSION = 1
 SUFFIX = ".tmproject.zip"
-MAX_FILE_BYTES = 1024**3  # the whole project file
+MAX_FILE_BYTES = limits.PROJECT_FILE_BYTES  # the whole project file (TM_MAX_PROJECT_FILE_MB)
 MAX_MEMBERS = 100_000
 MAX_MANIFEST_BYTES = 50 * 1024**2
 MAX_SAMPLE_BYTES = 4 * 1024**2  # a 256-pixel PNG or a 1-second float WAV is far below this
@@ -233,7 +234,11 @@ def _open(source: bytes) -> ProjectFile:
     _need(kind in KINDS, f"its kind {kind!r} is not one of {', '.join(KINDS)}")
 
     project = Project(kind, [])
-    for ci, c in enumerate(_typed(manifest, "classes", list, "the manifest")):
+    entries = _typed(manifest, "classes", list, "the manifest")
+    total = sum(len(c["samples"]) for c in entries if isinstance(c, dict) and isinstance(c.get("samples"), list))
+    _need(total <= project.max_samples, f"it holds {total:,} samples, more than the {project.max_samples:,} a project "
+                                        "can hold here (TM_MAX_SAMPLES on the server)")
+    for ci, c in enumerate(entries):
         where = f"class {ci + 1}"
         name = _typed(c, "name", str, where)
         uid = _typed(c, "uid", str, where)
