@@ -12,7 +12,7 @@ from tm_core import media
 from tm_core.errors import InputError
 from tm_core.project import Sample, new_group
 from tm_core.ui import health, keypoints, state, webrtc
-from tm_core.ui.widgets import UPLOAD_IMAGE_TYPES, class_warnings, save_and_open
+from tm_core.ui.widgets import UPLOAD_IMAGE_TYPES, class_warnings, save_and_open, start_over
 
 GALLERY = 24  # thumbnails shown per class before "show all"
 KINDS = {  # project kind -> what it learns from
@@ -294,8 +294,8 @@ def new_project_control() -> None:
         n = sum(project.counts().values())
         confirmed = True
         if n:
-            confirmed = st.checkbox(f"I understand that the {n} samples and the models of this project will be lost",
-                                    key="new:confirm")
+            confirmed = st.checkbox(f"I understand that the {n} samples and the models of this project will be lost "
+                                    "(deleted from this server too)", key="new:confirm")
         if st.button(f"Start a new {kind} project", type="primary", disabled=not confirmed):
             state.new_project(kind)
             st.session_state.pop("new:confirm", None)
@@ -327,6 +327,8 @@ with left:
     new_project_control()
 with mid:
     save_and_open(sess)
+with right:
+    start_over(sess)
 
 for kind, text in st.session_state.get("report", []):
     getattr(st, kind)(text)

@@ -20,6 +20,11 @@ DATASETS = SHARED / "datasets"
 if not os.environ.get("TM_MODELS_DIR") and (SHARED / "models").is_dir():
     os.environ["TM_MODELS_DIR"] = str(SHARED / "models")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Projects the app keeps across reloads (tm_core.store) go to a fresh folder, not the user's cache.
+if not os.environ.get("TM_DATA_DIR"):
+    import tempfile
+
+    os.environ["TM_DATA_DIR"] = tempfile.mkdtemp(prefix="tm-data-")
 
 
 def _need(path: Path) -> Path:

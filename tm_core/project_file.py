@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import zipfile
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -99,17 +102,17 @@ def _run_entry(i: int, saved: SavedRun) -> dict:
     }
 
 
-def save(pf: ProjectFile) -> bytes:
-    """The project file's bytes (see the module's docstring for the layout)."""
+def contents(pf: ProjectFile) -> tuple[dict, dict[str, Callable[[], bytes]]]:
+    """The manifest and every other member (path → a function giving its bytes; samples are encoded
+    only when asked, so a folder that already holds a sample's file does not encode it again)."""
     p = pf.project
-    members: dict[str, bytes] = {}
+    members: dict[str, Callable[[], bytes]] = {}
     classes = []
     for cls in p.classes:
         entries = []
         for s in cls.samples:
-            ext, blob = _sample_bytes(p.kind, s.data)
-            path = f"samples/{cls.uid}/{s.id}.{ext}"
-            members[path] = blob
+            path = f"samples/{cls.uid}/{s.id}.{'wav' if p.kind == 'audio' else 'png'}"
+            members[path] = lambda s=s: _sample_bytes(p.kind, s.data)[1]
             entries.append({"id": s.id, "file": path, "name": s.name, "group": s.group,
                             "test_only": s.id in cls.test_only})
         classes.append({"name": cls.name, "uid": cls.uid, "enabled": cls.enabled, "background": cls.background,
@@ -120,7 +123,7 @@ def save(pf: ProjectFile) -> bytes:
         buf = io.BytesIO()
         h = saved.run.head
         np.savez(buf, w1=h.w1.astype(np.float32), b1=h.b1.astype(np.float32), w2=h.w2.astype(np.float32))
-        members[entry["head"]] = buf.getvalue()
+        members[entry["head"]] = lambda blob=buf.getvalue(): blob
         runs.append(entry)
     known = {s.id for c in p.classes for s in c.samples}
     saved_features = []
@@ -128,16 +131,25 @@ def save(pf: ProjectFile) -> bytes:
         keep = [j for j, sid in enumerate(ids) if sid in known]  # embeddings of deleted samples are not saved
         buf = io.BytesIO()
         np.savez(buf, ids=np.array([ids[j] for j in keep], "<U16"), x=np.asarray(x, np.float32)[keep])
-        members[f"features/{i}.npz"] = buf.getvalue()
+        members[f"features/{i}.npz"] = lambda blob=buf.getvalue(): blob
         saved_features.append({"encoder": encoder_name, "file": f"features/{i}.npz"})
     manifest = {"format": FORMAT, "version": VERSION, "kind": p.kind, "classes": classes,
                 "settings": pf.settings, "runs": runs, "current": pf.current, "features": saved_features}
+    return manifest, members
+
+
+def manifest_text(manifest: dict) -> str:
+    return json.dumps(manifest, indent=1, default=_json_default)
+
+
+def save(pf: ProjectFile) -> bytes:
+    """The project file's bytes (see the module's docstring for the layout)."""
+    manifest, members = contents(pf)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(zipfile.ZipInfo("manifest.json", _DATE), json.dumps(manifest, indent=1, default=_json_default),
-                   compress_type=zipfile.ZIP_DEFLATED)
+        z.writestr(zipfile.ZipInfo("manifest.json", _DATE), manifest_text(manifest), compress_type=zipfile.ZIP_DEFLATED)
         for path, blob in members.items():  # PNG and WAV data: stored, compressing again gains nothing
-            z.writestr(zipfile.ZipInfo(path, _DATE), blob,
+            z.writestr(zipfile.ZipInfo(path, _DATE), blob(),
                        compress_type=zipfile.ZIP_DEFLATED if path.endswith((".wav", ".npz")) else zipfile.ZIP_STORED)
     return out.getvalue()
 
@@ -204,14 +216,46 @@ def _decode_sample(kind: str, blob: bytes, path: str) -> np.ndarray:
     return data
 
 
-def _open(source: bytes) -> ProjectFile:
-    _need(len(source) > 0, "it is empty")
-    _need(len(source) <= MAX_FILE_BYTES, f"it is larger than {MAX_FILE_BYTES // 1024**2} MB")
-    try:
-        z = zipfile.ZipFile(io.BytesIO(source))
+class _Folder:
+    """A project kept as a folder (the zip's members as files, see tm_core.store), read through the
+    two ZipFile methods ``_open`` uses. Symbolic links are not followed; unfinished writes are skipped."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._infos = []
+        for dirpath, _dirs, files in os.walk(self.root):
+            for f in files:
+                full = Path(dirpath, f)
+                if f.endswith(PARTIAL) or full.is_symlink() or not full.is_file():
+                    continue
+                info = zipfile.ZipInfo(full.relative_to(self.root).as_posix())
+                info.file_size = full.stat().st_size
+                self._infos.append(info)
+
+    def infolist(self) -> list[zipfile.ZipInfo]:
+        return self._infos
+
+    def open(self, info: zipfile.ZipInfo):
+        return (self.root / info.filename).open("rb")
+
+
+PARTIAL = ".partial"  # a member being written (renamed into place when complete)
+
+
+def _open(source: bytes | _Folder) -> ProjectFile:
+    if isinstance(source, _Folder):
+        z = source
         infos = {i.filename: i for i in z.infolist()}
-    except Exception as exc:  # noqa: BLE001 - BadZipFile, and OSError/ValueError on crafted files
-        raise _Broken("it is not a zip file, or it is damaged" if source[:2] == b"PK" else "it is not a zip file") from exc
+        _need(bool(infos), "it is empty")
+        _need(sum(i.file_size for i in infos.values()) <= MAX_FILE_BYTES, f"it is larger than {MAX_FILE_BYTES // 1024**2} MB")
+    else:
+        _need(len(source) > 0, "it is empty")
+        _need(len(source) <= MAX_FILE_BYTES, f"it is larger than {MAX_FILE_BYTES // 1024**2} MB")
+        try:
+            z = zipfile.ZipFile(io.BytesIO(source))
+            infos = {i.filename: i for i in z.infolist()}
+        except Exception as exc:  # noqa: BLE001 - BadZipFile, and OSError/ValueError on crafted files
+            raise _Broken("it is not a zip file, or it is damaged" if source[:2] == b"PK" else "it is not a zip file") from exc
     _need(len(infos) <= MAX_MEMBERS, f"it has more than {MAX_MEMBERS} files inside")
     for name, info in infos.items():
         parts = name.replace("\\", "/").split("/")
@@ -353,3 +397,59 @@ def open_project(source: bytes, name: str = "project file") -> ProjectFile:
         return _open(bytes(source))
     except _Broken as e:
         raise InputError(name, f"cannot be opened: {e}") from None
+
+
+def open_folder(root: Path, name: str = "saved project") -> ProjectFile:
+    """Read a project kept as a folder (``write_folder``), with every check ``open_project`` makes."""
+    try:
+        return _open(_Folder(root))
+    except _Broken as e:
+        raise InputError(name, f"cannot be opened: {e}") from None
+    except OSError as e:
+        raise InputError(name, f"cannot be read ({e.strerror or type(e).__name__})") from None
+
+
+def write_folder(pf: ProjectFile, root: Path, previous: dict[str, str] | None = None) -> dict[str, str]:
+    """Keep ``pf`` in the folder ``root``, with the zip's layout: write the members that are new or
+    changed, then the manifest (each renamed into place, so a crash leaves the last complete
+    state), then remove the members it no longer names.
+
+    A sample's file name is its content id, so one that is there is never encoded again. Other
+    members are compared with ``previous`` (path → digest, what the last call returned) or, when it
+    has none, with the file there; returns the digests now on disk.
+    """
+    import hashlib
+
+    root = Path(root)
+    manifest, members = contents(pf)
+    digests: dict[str, str] = {}
+    for path, blob in members.items():
+        target = root / path
+        if path.startswith("samples/"):
+            if not target.is_file():
+                _write(target, blob())
+            continue
+        data = blob()
+        digests[path] = hashlib.sha256(data).hexdigest()
+        if not target.is_file():
+            _write(target, data)
+            continue
+        before = (previous or {}).get(path) or hashlib.sha256(target.read_bytes()).hexdigest()
+        if before != digests[path]:
+            _write(target, data)
+    _write(root / "manifest.json", manifest_text(manifest).encode())
+    keep = set(members) | {"manifest.json"}
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            full = Path(dirpath, f)
+            if full.relative_to(root).as_posix() not in keep:
+                full.unlink(missing_ok=True)
+    return digests
+
+
+def _write(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + PARTIAL)
+    partial.write_bytes(data)
+    os.replace(partial, target)
+

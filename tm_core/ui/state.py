@@ -74,6 +74,8 @@ class Session:
     augment: bool = field(default_factory=lambda: on_by_default("image"))
     keep_missing: bool = False  # pose, hands: also train on samples where nothing was found
     finetune: bool = False  # images: fine-tune the backbone's last block after the head (see tm_core.finetune)
+    token: str = ""  # the project's key on the server (tm_core.store), kept in the page address
+    saved: tuple | None = None  # what the server copy was last saved from (see ``autosave``)
 
     def add_run(self, run: Run, encoder: str, dataset: Dataset, features: np.ndarray, label: str = "",
                 seen: list[str] | None = None) -> RunRecord:
@@ -117,6 +119,15 @@ class Session:
         self.augment = on_by_default(kind)
         self.keep_missing = False
 
+    def fingerprint(self) -> tuple:
+        """Everything a saved project holds, cheaply compared: what ``autosave`` checks for changes."""
+        p = self.project
+        return (p.kind, tuple((c.name, c.uid, c.enabled, c.background, tuple(s.id for s in c.samples),
+                               tuple(sorted(c.test_only))) for c in p.classes),
+                repr(self.config), self.encoder_name, self.augment, self.keep_missing, len(self.cache),
+                tuple((id(r.run), r.label, r.finetuned is None) for r in self.runs),
+                None if self.current is None else id(self.current))
+
     def project_changed_since(self, record: RunRecord | None) -> bool:
         """True when the enabled classes or their samples differ from what ``record`` was trained on."""
         if record is None:
@@ -147,22 +158,34 @@ def split_for(ds: Dataset, config: TrainConfig) -> Split:
 
 
 def session() -> Session:
-    """This browser session's state, created on first use. Call it once, at the top of a script run:
-    it also keeps a training that the previous run left unfinished (a Stop click reruns the script)."""
+    """This browser session's state, created on first use. Call it at the top of a script run: it
+    also keeps a training that the previous run left unfinished (a Stop click reruns the script),
+    restores the project kept on the server when the page address names one (a reload), keeps
+    that address in the page, and saves what the previous run changed (see ``autosave``)."""
     if KEY not in st.session_state:
         st.session_state[KEY] = Session()
+        restore(st.session_state[KEY])
     sess = st.session_state[KEY]
     sess.finish_pending()
+    if sess.token and st.query_params.get(PARAM) != sess.token:
+        st.query_params[PARAM] = sess.token  # switching pages clears the address's parameters
+    autosave(sess)
     return sess
 
 
 def new_project(kind: str) -> Session:
     """Replace this session's project with an empty one of ``kind`` (image, audio); returns the session.
 
-    Widget state that belonged to the old project (the encoder picked on the Train page, the
-    last report and data check on the Gather page) is dropped too."""
+    The old project's copy on the server is deleted and the new one gets a new address. Widget
+    state that belonged to the old project (the encoder picked on the Train page, the last
+    report and data check on the Gather page) is dropped too."""
     sess = session()
+    store = project_store()
+    if store is not None and sess.token:
+        store.delete(sess.token)
     sess.new_project(kind)
+    sess.token, sess.saved = new_token(), None
+    st.query_params[PARAM] = sess.token
     for key in ("cfg:encoder", "report", "compare", "cfg:keep_missing", "cfg:augment", "health:checked"):
         st.session_state.pop(key, None)
     return sess
@@ -408,3 +431,96 @@ def open_project_file(sess: Session, pf) -> list[str]:
             fresh.current = rec
     sess.__dict__.update(fresh.__dict__)
     return notes
+
+
+# --- kept on the server as the student works (tm_core.store) -----------------------------------------
+
+PARAM = "project"  # the page address's parameter holding the project's token
+_stores: dict[str, object] = {}
+_stores_lock = threading.Lock()
+
+
+def project_store():
+    """The server's project store (``TM_DATA_DIR``), or None when that folder cannot be written
+    (the app then works as before, without keeping projects across reloads)."""
+    import logging
+    import os
+
+    from tm_core import store
+
+    where = os.environ.get("TM_DATA_DIR", "")
+    with _stores_lock:
+        if where not in _stores:
+            s = store.from_env()
+            try:
+                s.root.mkdir(parents=True, exist_ok=True)
+                probe = s.root / f".probe-{os.getpid()}"
+                probe.write_bytes(b"")
+                probe.unlink()
+            except OSError as e:
+                logging.getLogger(__name__).warning("projects are not kept across reloads: cannot write %s (%s)",
+                                                    s.root, e)
+                s = None
+            _stores[where] = s
+        return _stores[where]
+
+
+def new_token() -> str:
+    from tm_core import store
+
+    return store.new_token()
+
+
+def restore(sess: Session) -> None:
+    """A new browser session: open the project its page address names, if this server keeps one;
+    otherwise give it a fresh address. Tells the student either way (a toast, or a report on Gather)."""
+    store = project_store()
+    if store is None:
+        return
+    store.sweep()
+    token = st.query_params.get(PARAM)
+    if token:
+        try:
+            pf = store.load(token)
+        except InputError as e:
+            st.session_state["report"] = [("warning", f"{e}: this is a new, empty project.")]
+        else:
+            notes = open_project_file(sess, pf)
+            sess.token, sess.saved = token, sess.fingerprint()
+            n = sum(sess.project.counts().values())
+            st.toast(f"Welcome back: your project is here again ({n} samples, {len(sess.runs)} trained models).",
+                     icon=":material/restore:")
+            if notes:
+                st.session_state["report"] = [("warning", note) for note in notes]
+            return
+    sess.token = new_token()
+
+
+def autosave(sess: Session) -> bool:
+    """Save the project on the server if it changed since the last save; returns whether it saved.
+
+    Only what changed is written (new samples, the manifest, changed heads and embeddings). A
+    project that never had a sample is not written at all. A failure (a full disk) is logged and
+    shown once, and never stops the page."""
+    store = project_store()
+    if store is None or not sess.token:
+        return False
+    now = sess.fingerprint()
+    if now == sess.saved:
+        return False
+    if sess.saved is None and not any(c.samples for c in sess.project.classes) and not store.exists(sess.token):
+        return False
+    try:
+        store.save(sess.token, project_file(sess))
+    except OSError as e:
+        import logging
+
+        logging.getLogger(__name__).warning("could not save project: %s", e)
+        if sess.saved != "failed":
+            st.toast("Your project could not be saved on the server (it is still here in this tab): "
+                     "use Save project to keep a copy.", icon=":material/warning:")
+        sess.saved = "failed"
+        return False
+    sess.saved = now
+    return True
+

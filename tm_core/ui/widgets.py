@@ -39,6 +39,33 @@ def sidebar_summary(sess: Session) -> None:
                 st.caption(":orange[The samples changed since: train again to include them.]")
 
 
+def where_it_is_kept() -> None:
+    """The sidebar's line on how the project is kept on the server (when it is)."""
+    from tm_core.ui import state
+
+    store = state.project_store()
+    if store is not None:
+        st.sidebar.caption("Saved on this server as you work: reloading this page brings it back. Keep this page's "
+                           "address to come back later; it is private to you, so do not share it. Projects unused "
+                           f"for {store.max_age / 86400:g} days are removed: **Save project** on Gather keeps a copy.")
+
+
+def start_over(sess: Session) -> None:
+    """A button that deletes the project from the server and starts an empty one of the same kind."""
+    from tm_core.ui import state
+
+    with st.popover("Start over", icon=":material/delete_forever:", width="stretch"):
+        n = sum(sess.project.counts().values())
+        st.write(f"Delete this {sess.project.kind} project from this server and start an empty one: its {n} "
+                 f"sample{'s' if n != 1 else ''} and {len(sess.runs)} trained model"
+                 f"{'s' if len(sess.runs) != 1 else ''} are gone for good (unless you saved the file).")
+        sure = st.checkbox("Yes, delete my project", key="startover:confirm")
+        if st.button("Delete and start over", type="primary", disabled=not sure, key="startover:go"):
+            state.new_project(sess.project.kind)
+            st.session_state.pop("startover:confirm", None)
+            st.rerun()
+
+
 def save_and_open(sess: Session) -> None:
     """Download the whole project as one file, or open one (it replaces the project in this tab)."""
     from tm_core import project_file
