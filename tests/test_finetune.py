@@ -154,3 +154,23 @@ def test_train_page_fine_tunes_when_asked_and_the_test_page_uses_that_model(rps_
     from tm_core.ui import state
 
     assert state.model_encoder(rec).name == "mobilenet_v2_0.35+fine-tuned"
+
+    # Kept: a project file opened in a new session, and a reload from the server's copy, give the same
+    # fine-tuned model (its block's weights, its embeddings, its predictions).
+    from tm_core import project_file
+
+    photos = np.stack([smp.data for smp in rec.dataset.samples[:4]])
+    want = rec.run.head.predict_proba(state.model_encoder(rec).encode(photos))
+    opened = state.Session()
+    assert state.open_project_file(opened, project_file.open_project(project_file.save(state.project_file(s)))) == []
+    reloaded = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "streamlit_app.py"), default_timeout=300)
+    reloaded.query_params[state.PARAM] = s.token
+    reloaded.run()
+    assert not reloaded.exception
+    for back in (opened.current, reloaded.session_state["teachable_studio"].current):
+        assert back is not None and back.finetuned is not None and back.label == rec.label
+        assert back.finetuned.weights.keys() == rec.finetuned.weights.keys()
+        assert all(np.array_equal(a, b) for k in rec.finetuned.weights
+                   for a, b in zip(back.finetuned.weights[k], rec.finetuned.weights[k]))
+        assert np.array_equal(back.features, rec.features) and back.evaluation.accuracy == rec.evaluation.accuracy
+        assert np.allclose(back.run.head.predict_proba(state.model_encoder(back).encode(photos)), want, atol=1e-6)

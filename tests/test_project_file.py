@@ -199,3 +199,42 @@ def test_a_broken_run_is_refused(rps_train, encoder):
     with pytest.raises(InputError, match="settings of run 1 are not valid"):
         open_project(bad_config)
     assert open_project(data).runs[0].run.config.epochs == 2  # the good file still opens
+
+
+def test_a_fine_tuned_run_round_trips_and_its_broken_parts_are_refused(rps_train, encoder):
+    from tm_core.finetune import FineTuneConfig, FineTuned
+
+    p = photo_project("image", rps_train, n=4)
+    ds = p.dataset()
+    x = np.random.default_rng(0).normal(size=(len(ds.samples), 8)).astype(np.float32)
+    run = train(x, ds.labels, ds.class_names, TrainConfig(epochs=2))
+    rng = np.random.default_rng(1)
+    weights = {"block_16_project": [rng.normal(size=(1, 1, 4, 2)).astype(np.float32)],
+               "Conv_1_bn": [rng.normal(size=3).astype(np.float32) for _ in range(4)]}
+    ft = FineTuned("mobilenet_v2_0.35", "block_15_add", weights, run.head, FineTuneConfig(epochs=3), run.history[:1])
+    saved = SavedRun("r", "mobilenet_v2_0.35", run, [s.id for s in ds.samples], ds.labels, ft, x)
+    data = save(ProjectFile(p, {}, [saved], 0))
+    back = open_project(data).runs[0]
+    assert back.finetuned.start_layer == "block_15_add" and back.finetuned.config == ft.config
+    assert back.finetuned.history == ft.history and np.array_equal(back.features, x)
+    assert all(np.array_equal(a, b) for k in weights for a, b in zip(back.finetuned.weights[k], weights[k]))
+    assert [len(v) for v in back.finetuned.weights.values()] == [1, 4]  # each layer's weights, in order
+    assert save(ProjectFile(open_project(data).project, {}, [back], 0)) == data
+
+    def npz(**arrays):
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        return buf.getvalue()
+
+    cases = {
+        "do not fit its samples": lambda m: m.update({"runs/0/features.npz": npz(x=x[:3])}),
+        "malformed weight name": lambda m: m.update({"runs/0/finetuned.npz": npz(**{"../evil::0": x})}),
+        "misses some of a layer's weights": lambda m: m.update({"runs/0/finetuned.npz": npz(**{"Conv_1_bn::1": x})}),
+        "invalid numbers": lambda m: m.update({"runs/0/finetuned.npz": npz(**{"Conv_1_bn::0": x * np.nan})}),
+        "fine-tuned block of run 1 cannot be read": lambda m: m.update({"runs/0/finetuned.npz": b"PK not numpy"}),
+    }
+    for why, change in cases.items():
+        with pytest.raises(InputError, match=why):
+            open_project(rewrite(data, change))
+    with pytest.raises(InputError, match="settings of the fine-tuned block of run 1 are not valid"):
+        open_project(rewrite(data, manifest_edit(lambda m: m["runs"][0]["finetuned"]["config"].update(epochs=0))))

@@ -4,6 +4,8 @@
     samples/<class uid>/<id>.png   image, pose and hand samples, lossless
     samples/<class uid>/<id>.wav   audio samples: 1 s of 32-bit float, lossless
     runs/<n>/head.npz          a run's trained head (w1, b1, w2, float32)
+    runs/<n>/finetuned.npz     a run whose backbone's last block was fine-tuned: those layers' weights
+    runs/<n>/features.npz      ... and its network's embedding of each of its samples (x)
     features/<n>.npz           embeddings of the samples by one encoder (ids, x): reopening needs no backbone
 
 Opening checks everything before it touches anything: the zip, the manifest's fields and types,
@@ -41,6 +43,8 @@ MAX_HEAD_BYTES = 256 * 1024**2
 SAMPLE_SHAPES = {"image": (224, 224, 3), "pose": (256, 256, 3), "hands": (256, 256, 3), "audio": (16_000,)}
 _DATE = (2026, 1, 1, 0, 0, 0)  # one fixed date in the zip: the same project saves to the same bytes
 _ID = re.compile(r"[0-9a-f]{16}")
+_LAYER = re.compile(r"[A-Za-z0-9_]{1,100}")
+_SEP = "::"  # in finetuned.npz: "<layer name>::<index of the layer's weight>"
 _UID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
@@ -54,6 +58,8 @@ class SavedRun:
     run: Run
     sample_ids: list[str]
     labels: np.ndarray
+    finetuned: object | None = None  # tm_core.finetune.FineTuned: the backbone's last block was fine-tuned
+    features: np.ndarray | None = None  # with ``finetuned``: the fine-tuned network's embedding of each sample
 
 
 @dataclass
@@ -99,7 +105,20 @@ def _run_entry(i: int, saved: SavedRun) -> dict:
         "test": [int(x) for x in r.split.test],
         "how": {str(k): v for k, v in r.split.how.items()},
         "head": f"runs/{i}/head.npz",
+        **({"finetuned": _finetuned_entry(i, saved.finetuned)} if saved.finetuned is not None else {}),
     }
+
+
+def _finetuned_entry(i: int, ft) -> dict:
+    return {"start_layer": ft.start_layer, "config": asdict(ft.config), "history": [asdict(h) for h in ft.history],
+            "stopped": bool(ft.stopped), "seconds": float(ft.seconds),
+            "weights": f"runs/{i}/finetuned.npz", "features": f"runs/{i}/features.npz"}
+
+
+def _npz(**arrays) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
 
 
 def contents(pf: ProjectFile) -> tuple[dict, dict[str, Callable[[], bytes]]]:
@@ -124,6 +143,11 @@ def contents(pf: ProjectFile) -> tuple[dict, dict[str, Callable[[], bytes]]]:
         h = saved.run.head
         np.savez(buf, w1=h.w1.astype(np.float32), b1=h.b1.astype(np.float32), w2=h.w2.astype(np.float32))
         members[entry["head"]] = lambda blob=buf.getvalue(): blob
+        if saved.finetuned is not None:
+            ft = saved.finetuned
+            members[entry["finetuned"]["weights"]] = lambda ft=ft: _npz(**{
+                f"{layer}{_SEP}{k}": np.asarray(w, np.float32) for layer, ws in ft.weights.items() for k, w in enumerate(ws)})
+            members[entry["finetuned"]["features"]] = lambda x=saved.features: _npz(x=np.asarray(x, np.float32))
         runs.append(entry)
     known = {s.id for c in p.classes for s in c.samples}
     saved_features = []
@@ -387,8 +411,55 @@ def _open_run(z, infos, i: int, r: dict, known: set[str]) -> SavedRun:
     run = Run(config, list(class_names), history, Head(w1, b1, w2),
               Split(parts[0], parts[1], {int(k): v for k, v in how.items() if str(k).isdigit()}),
               bool(r.get("stopped", False)), float(r.get("seconds", 0.0)), info, **marks)
-    return SavedRun(_typed(r, "label", str, where), _typed(r, "encoder", str, where), run, list(ids),
-                    np.array(labels, np.int64))
+    saved = SavedRun(_typed(r, "label", str, where), _typed(r, "encoder", str, where), run, list(ids),
+                     np.array(labels, np.int64))
+    if "finetuned" in r:
+        saved.finetuned, saved.features = _open_finetuned(z, infos, _typed(r, "finetuned", dict, where), where, saved)
+    return saved
+
+
+def _open_finetuned(z, infos, f: dict, where: str, saved: SavedRun):
+    from tm_core.finetune import FineTuneConfig, FineTuned
+
+    where = f"the fine-tuned block of {where}"
+    _need(bool(_LAYER.fullmatch(_typed(f, "start_layer", str, where))), f"{where} names a malformed layer")
+    raw = _typed(f, "config", dict, where)
+    names = {x.name for x in fields(FineTuneConfig)}
+    try:
+        config = FineTuneConfig(**{k: v for k, v in raw.items() if k in names}).validate()
+    except (InputError, TypeError, ValueError) as e:
+        raise _Broken(f"the settings of {where} are not valid ({e})") from None
+    history = []
+    for h in _typed(f, "history", list, where):
+        try:
+            history.append(EpochStats(**{x.name: h[x.name] for x in fields(EpochStats)}))
+        except (KeyError, TypeError) as e:
+            raise _Broken(f"{where} has a malformed epoch ({e})") from None
+    weights: dict[str, list[tuple[int, np.ndarray]]] = {}
+    try:
+        with np.load(io.BytesIO(_read(z, infos, _typed(f, "weights", str, where), MAX_HEAD_BYTES)),
+                     allow_pickle=False) as npz:
+            for key in npz.files:
+                layer, _, k = key.partition(_SEP)
+                _need(bool(_LAYER.fullmatch(layer)) and k.isdigit(), f"{where} holds a malformed weight name")
+                weights.setdefault(layer, []).append((int(k), np.asarray(npz[key], np.float32)))
+        with np.load(io.BytesIO(_read(z, infos, _typed(f, "features", str, where), MAX_HEAD_BYTES)),
+                     allow_pickle=False) as npz:
+            x = np.asarray(npz["x"], np.float32)
+    except _Broken:
+        raise
+    except Exception as exc:  # noqa: BLE001 - not an npz, missing arrays, pickled objects
+        raise _Broken(f"{where} cannot be read ({type(exc).__name__})") from exc
+    _need(bool(weights) and all(np.isfinite(w).all() for ws in weights.values() for _, w in ws),
+          f"{where} holds no weights or invalid numbers")
+    _need(all(sorted(k for k, _ in ws) == list(range(len(ws))) for ws in weights.values()),
+          f"{where} misses some of a layer's weights")
+    _need(x.shape == (len(saved.sample_ids), saved.run.head.w1.shape[0]) and np.isfinite(x).all(),
+          f"{where} has embeddings that do not fit its samples and head")
+    tuned = FineTuned(saved.encoder, f["start_layer"], {layer: [w for _, w in sorted(ws, key=lambda t: t[0])]
+                                                        for layer, ws in weights.items()},
+                      saved.run.head, config, history, bool(f.get("stopped", False)), float(f.get("seconds", 0.0)))
+    return tuned, x
 
 
 def open_project(source: bytes, name: str = "project file") -> ProjectFile:

@@ -368,14 +368,15 @@ def keep_keras_session() -> bool:
 
 def project_file(sess: Session):
     """What "Save project" writes: the project, the settings, every run (its head, split and history;
-    fine-tuned runs are left out: their network's weights are not in the file format yet) and the
-    cached embeddings, so reopening needs no backbone pass."""
+    a fine-tuned block's weights and that network's embeddings) and the cached embeddings, so
+    reopening needs no backbone pass."""
     from dataclasses import asdict
 
     from tm_core.project_file import ProjectFile, SavedRun
 
-    kept = [r for r in sess.runs if r.finetuned is None]
-    runs = [SavedRun(r.label, r.encoder, r.run, [s.id for s in r.dataset.samples], r.dataset.labels) for r in kept]
+    kept = list(sess.runs)
+    runs = [SavedRun(r.label, r.encoder, r.run, [s.id for s in r.dataset.samples], r.dataset.labels,
+                     r.finetuned, r.features if r.finetuned is not None else None) for r in kept]
     current = next((i for i, r in enumerate(kept) if r is sess.current), None)
     settings = {"config": asdict(sess.config), "encoder": sess.encoder_name, "augment": sess.augment,
                 "keep_missing": sess.keep_missing}
@@ -415,16 +416,24 @@ def open_project_file(sess: Session, pf) -> list[str]:
         if saved.encoder not in names:
             notes.append(f"{saved.label} was trained with {saved.encoder}, which this version does not have: left out.")
             continue
-        missing = cache.missing(saved.encoder, samples)
-        if missing:
-            cache.embed(encoder(saved.encoder), missing)
-        features = cache.matrix(saved.encoder, samples)
+        if saved.finetuned is not None:
+            try:  # the fine-tuned layers must fit this version's network
+                saved.finetuned.encoder(encoder(saved.encoder))
+            except (ValueError, KeyError) as e:
+                notes.append(f"{saved.label}: its fine-tuned block does not fit this version's network ({e}): left out.")
+                continue
+            features = saved.features
+        else:
+            missing = cache.missing(saved.encoder, samples)
+            if missing:
+                cache.embed(encoder(saved.encoder), missing)
+            features = cache.matrix(saved.encoder, samples)
         if features.shape[1] != saved.run.head.w1.shape[0]:
             notes.append(f"{saved.label} does not fit its network's numbers here: left out.")
             continue
         rec = RunRecord(fresh.next_run_id, saved.label, saved.run, saved.encoder, ds,
                         evaluate_run(saved.run, features, ds.labels),
-                        everything if saved.run.info.get("left_out") else None, features)
+                        everything if saved.run.info.get("left_out") else None, features, saved.finetuned)
         fresh.next_run_id += 1
         fresh.runs.append(rec)
         if i == pf.current:

@@ -74,8 +74,7 @@ def save_and_open(sess: Session) -> None:
     st.download_button("Save project", lambda: project_file.save(state.project_file(sess)),
                        file_name=f"{sess.project.kind}-project{project_file.SUFFIX}", mime="application/zip",
                        icon=":material/download:", on_click="ignore", width="stretch",
-                       help="One file with every sample, class, setting and trained model: open it here again later. "
-                            "Models with a fine-tuned last block are not saved yet (train again after opening).")
+                       help="One file with every sample, class, setting and trained model: open it here again later.")
     with st.expander("Open a project file"):
         key = f"open-project:{st.session_state.get('open-project-nonce', 0)}"
         upload = st.file_uploader("Project file", type=["zip"], key=key, label_visibility="collapsed",
