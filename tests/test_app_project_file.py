@@ -69,6 +69,13 @@ def test_save_then_open_in_a_new_tab_gives_the_same_project_and_model(rps_train)
     assert np.array_equal(rec.run.head.predict_proba(enc.encode(photo)), old.run.head.predict_proba(enc.encode(photo)))
     fresh.switch_page("pages/train.py").run()
     assert not fresh.exception and fresh.number_input(key="cfg:epochs").value == 20
+    # The opened project is the one this tab's address keeps on the server: a reload brings it back.
+    assert back.token and fresh.query_params[state.PARAM] == back.token
+    reloaded = AppTest.from_file(APP, default_timeout=180)
+    reloaded.query_params[state.PARAM] = back.token
+    reloaded.run()
+    again = reloaded.session_state["teachable_studio"]
+    assert again.project.counts() == sess.project.counts() and again.current.label == rec.label
     fresh.switch_page("pages/test.py").run()
     assert not fresh.exception
 

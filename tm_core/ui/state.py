@@ -438,6 +438,7 @@ def open_project_file(sess: Session, pf) -> list[str]:
         fresh.runs.append(rec)
         if i == pf.current:
             fresh.current = rec
+    fresh.token = sess.token  # the same address: the opened project replaces the server's copy
     sess.__dict__.update(fresh.__dict__)
     return notes
 
