@@ -1,8 +1,9 @@
 """What one browser session owns, and the heavy objects every session shares.
 
-A user's project, embeddings, runs and models live in ``st.session_state`` only (never in a
-module global, a shared cache or on disk). Encoders are shared through ``st.cache_resource``:
-they are frozen, and every session uses them read-only.
+A user's project, embeddings, runs and models live in ``st.session_state`` (never in a module
+global or a shared cache), and a copy on disk that only the token in the user's page address
+reaches (``tm_core.store``: a reload restores it). Encoders are shared through
+``st.cache_resource``: they are frozen, and every session uses them read-only.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class Session:
     keep_missing: bool = False  # pose, hands: also train on samples where nothing was found
     finetune: bool = False  # images: fine-tune the backbone's last block after the head (see tm_core.finetune)
     token: str = ""  # the project's key on the server (tm_core.store), kept in the page address
-    saved: tuple | None = None  # what the server copy was last saved from (see ``autosave``)
+    saved: tuple | str | None = None  # what the server copy was last saved from, or "failed" (see ``autosave``)
 
     def add_run(self, run: Run, encoder: str, dataset: Dataset, features: np.ndarray, label: str = "",
                 seen: list[str] | None = None) -> RunRecord:
