@@ -288,3 +288,19 @@ def test_a_sound_recorded_again_softer_is_a_near_copy_and_other_speakers_are_not
     assert f.kind == "near_copies" and f.groups == ((first.id, softer),) and f.redundant == (softer,)
     assert f.sentence.startswith("1 of the 9 sounds of **yes** is a near copy of another there: ")
     assert "record new ones in other ways" in f.sentence
+
+
+def test_gather_page_says_the_class_sizes_once_after_a_check(rps_train):
+    from tm_core.ui.state import Session
+
+    s = Session()
+    s.project.rename_class("Class 1", "rock")
+    s.project.rename_class("Class 2", "paper")
+    fill(s.project, "rock", photos(rps_train, "rock", 24))
+    fill(s.project, "paper", photos(rps_train, "paper", 10))
+    at = app_with(s)
+    at.button(key="health:check").click().run()
+    assert not at.exception
+    sizes = [w.value for w in at.warning if "rock" in w.value and "paper" in w.value and "24" in w.value]
+    assert len(sizes) == 1, [w.value for w in at.warning]  # at the top of the page, not again in the panel
+    assert any(m.value == "Nothing else to point out in these 34 samples." for m in at.success)

@@ -85,9 +85,11 @@ def gather_panel(sess: state.Session) -> None:
         if checked[0] != fp:
             st.caption("Your samples changed since the last check: check again.")
             return
-        if not checked[1]:
-            st.success(f"Nothing to point out in these {len(ds.samples)} samples.")
-        show(checked[1], ds, sess.project.kind, fixes=sess)
+        findings = [f for f in checked[1] if f.kind != "imbalance"]  # the page's top already says that one
+        if not findings:
+            st.success(f"Nothing {'else ' if findings != checked[1] else ''}to point out in these "
+                       f"{len(ds.samples)} samples.")
+        show(findings, ds, sess.project.kind, fixes=sess)
 
 
 def fix(sess: state.Session, removals: list[tuple[str, str]], message: str) -> None:
