@@ -17,6 +17,7 @@ import embedding_throughput
 import frame_latency
 import head_training
 import keypoint_latency
+import memory
 import occlusion
 
 BENCHMARKS = [
@@ -29,6 +30,7 @@ BENCHMARKS = [
     ("audio", audio.main),
     ("keypoint_latency", keypoint_latency.main),
     ("occlusion", occlusion.main),
+    ("memory", memory.main),  # its own fresh process: what it measures is not mixed with the others
 ]
 
 
