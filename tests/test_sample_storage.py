@@ -1,7 +1,9 @@
 """Picture samples are kept compactly, as lossless PNG bytes: they decode to the very pixels their id
 names, take far less memory than raw arrays, and go into and out of project files unchanged."""
 
+import copy
 import io
+import pickle
 import zipfile
 from pathlib import Path
 
@@ -76,6 +78,8 @@ def test_a_sample_holds_an_array_or_png_bytes(rps_train):
     assert kept.png is None and kept.data is pixels
     compact = Sample.of_picture(pixels, "photo")
     assert compact.id == kept.id and compact == kept and np.array_equal(compact.data, pixels)
+    for copied in (copy.deepcopy(compact), pickle.loads(pickle.dumps(compact))):
+        assert copied.png == compact.png and copied == compact and np.array_equal(copied.data, pixels)
     with pytest.raises(TypeError):
         Sample("x")
     with pytest.raises(TypeError):

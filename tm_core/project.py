@@ -124,6 +124,9 @@ class Sample:
     def __delattr__(self, key):
         raise AttributeError(f"a Sample cannot be changed (tried to delete {key})")
 
+    def __reduce__(self):  # copy and pickle through the constructor (attributes cannot be set one by one)
+        return _sample, (self.id, self._array, self.name, self.group, self.png)
+
     def __eq__(self, other) -> bool:
         if not isinstance(other, Sample):
             return NotImplemented
@@ -135,6 +138,10 @@ class Sample:
     def __repr__(self) -> str:
         held = f"png={len(self.png)} bytes" if self.png is not None else f"data={self._array.dtype}{self._array.shape}"
         return f"Sample(id={self.id!r}, {held}, name={self.name!r}, group={self.group!r})"
+
+
+def _sample(id: str, data, name: str, group: str, png) -> Sample:
+    return Sample(id, data, name, group, png=png)
 
 
 @dataclass
