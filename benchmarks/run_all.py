@@ -18,6 +18,7 @@ import frame_latency
 import head_training
 import keypoint_latency
 import memory
+import memory_server
 import occlusion
 
 BENCHMARKS = [
@@ -31,6 +32,7 @@ BENCHMARKS = [
     ("keypoint_latency", keypoint_latency.main),
     ("occlusion", occlusion.main),
     ("memory", memory.main),  # its own fresh process: what it measures is not mixed with the others
+    ("memory_server", memory_server.main),  # a real server and Chromium (says so and skips without them)
 ]
 
 
