@@ -1,7 +1,7 @@
 """Memory of a real Streamlit server while one browser session gathers 1,000 photos and trains.
 
 ``streamlit run streamlit_app.py`` on 127.0.0.1 (the browser tests' ``Server``), driven by a headless
-Debian Chromium (Playwright) as a student would: a first, small session (15 photos, one training)
+Debian Chromium (Playwright) as a student would: a first, small session (36 photos, one training)
 loads TensorFlow and the encoder and is closed; then the server's resident memory (VmRSS of its
 process) is read before a second session imports a zip of the same 1,000 photos as
 ``memory.py`` (850 real photos of rps_real and clothing4, 150 mirrored copies), after the import,
@@ -11,7 +11,6 @@ Needs /usr/bin/chromium and Playwright; without them it says so and measures not
 
 from _common import IMAGE_SETS, REPO, header, row, train_dir  # first: import order
 
-import io
 import re
 import sys
 import tempfile
