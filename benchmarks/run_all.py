@@ -17,6 +17,8 @@ import embedding_throughput
 import frame_latency
 import head_training
 import keypoint_latency
+import memory
+import memory_server
 import occlusion
 
 BENCHMARKS = [
@@ -29,6 +31,8 @@ BENCHMARKS = [
     ("audio", audio.main),
     ("keypoint_latency", keypoint_latency.main),
     ("occlusion", occlusion.main),
+    ("memory", memory.main),  # its own fresh process: what it measures is not mixed with the others
+    ("memory_server", memory_server.main),  # a real server and Chromium (says so and skips without them)
 ]
 
 

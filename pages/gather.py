@@ -152,7 +152,7 @@ def class_card(cls) -> None:
             gallery(cls, choose=choose)
 
 
-def gallery(cls, picture=lambda s: s.data, columns: int = 8, width: int = 80, caption: int = 18,
+def gallery(cls, picture=lambda s: s.png or s.data, columns: int = 8, width: int = 80, caption: int = 18,
             label=None, choose: bool = False) -> bool:
     """Thumbnails of the newest samples (all on request), each with a delete button; False if there are none.
 
@@ -190,7 +190,7 @@ def keypoint_gallery(cls, choose: bool = False) -> None:
         if missing:
             st.warning(f"{missing} without a {what}: no {what} was found in {missing} of {len(cls)} pictures. "
                        "They are left out of training unless you keep them on the Train page.")
-    gallery(cls, lambda s: keypoints.thumbnail(name, s.id, s.data), width=90,
+    gallery(cls, lambda s: keypoints.thumbnail(name, s.id, s), width=90,
             label=lambda s: (s.name[-18:] or None) if keypoints.sample_found(name, s) else f"no {what}", choose=choose)
 
 

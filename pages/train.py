@@ -119,7 +119,7 @@ def view_preview() -> None:
         return
     s = ds.samples[0]
     n = augment.default_views("image")
-    st.image([s.data] + [augment.image_view(s.data, s.id, v) for v in range(1, n + 1)], width=96,
+    st.image([s.png or s.data] + [augment.image_view(s.data, s.id, v) for v in range(1, n + 1)], width=96,
              caption=["your picture"] + [f"copy {v}" for v in range(1, n + 1)])
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from tm_core import limits
 from tm_core.errors import InputError
-from tm_core.project import KINDS, Project, ProjectClass, Sample, sample_id
+from tm_core.project import KINDS, Project, ProjectClass, Sample, png_bytes, png_pixels, sample_id
 from tm_core.training import EpochStats, Head, Run, Split, TrainConfig
 
 FORMAT = "teachable-studio-project"
@@ -73,17 +73,15 @@ class ProjectFile:
 
 # --- saving --------------------------------------------------------------------------------------------
 
-def _sample_bytes(kind: str, data: np.ndarray) -> tuple[str, bytes]:
-    buf = io.BytesIO()
+def _sample_bytes(kind: str, sample: Sample) -> tuple[str, bytes]:
+    """A sample's member: a picture's PNG bytes as the sample holds them (no re-encoding), audio as float WAV."""
     if kind == "audio":
         import soundfile as sf
 
-        sf.write(buf, np.asarray(data, np.float32), 16_000, format="WAV", subtype="FLOAT")
+        buf = io.BytesIO()
+        sf.write(buf, np.asarray(sample.data, np.float32), 16_000, format="WAV", subtype="FLOAT")
         return "wav", buf.getvalue()
-    from PIL import Image
-
-    Image.fromarray(np.asarray(data, np.uint8)).save(buf, format="PNG", compress_level=1)
-    return "png", buf.getvalue()
+    return "png", sample.png if sample.png is not None else png_bytes(sample.data)
 
 
 def _run_entry(i: int, saved: SavedRun) -> dict:
@@ -131,7 +129,7 @@ def contents(pf: ProjectFile) -> tuple[dict, dict[str, Callable[[], bytes]]]:
         entries = []
         for s in cls.samples:
             path = f"samples/{cls.uid}/{s.id}.{'wav' if p.kind == 'audio' else 'png'}"
-            members[path] = lambda s=s: _sample_bytes(p.kind, s.data)[1]
+            members[path] = lambda s=s: _sample_bytes(p.kind, s)[1]
             entries.append({"id": s.id, "file": path, "name": s.name, "group": s.group,
                             "test_only": s.id in cls.test_only})
         classes.append({"name": cls.name, "uid": cls.uid, "enabled": cls.enabled, "background": cls.background,
@@ -231,7 +229,7 @@ def _decode_sample(kind: str, blob: bytes, path: str) -> np.ndarray:
             with Image.open(io.BytesIO(blob)) as img:
                 _need(img.format == "PNG", f"{path} is not a PNG picture")
                 _need(img.width * img.height <= 256 * 256, f"{path} is larger than a sample can be")
-                data = np.array(img.convert("RGB") if img.mode != "RGB" else img, np.uint8)
+            data = png_pixels(blob)  # as Sample.data decodes it, so the id checked here is the one it shows
     except _Broken:
         raise
     except Exception as exc:  # noqa: BLE001 - Pillow and libsndfile raise many kinds
@@ -324,11 +322,17 @@ def _open(source: bytes | _Folder) -> ProjectFile:
             here = f"sample {si + 1} of {name!r}"
             sid, path = _typed(s, "id", str, here), _typed(s, "file", str, here)
             _need(bool(_ID.fullmatch(sid)), f"{here} has a malformed id")
-            data = _decode_sample(kind, _read(z, infos, path, MAX_SAMPLE_BYTES), path)
+            blob = _read(z, infos, path, MAX_SAMPLE_BYTES)
+            data = _decode_sample(kind, blob, path)
             _need(sample_id(data) == sid, f"{path} does not match its id: the file was changed or damaged")
             _need(all(x.id != sid for x in cls.samples), f"{here} is in its class twice")
-            data.setflags(write=False)
-            cls.samples.append(Sample(sid, data, _typed(s, "name", str, here), _typed(s, "group", str, here)))
+            origin, group = _typed(s, "name", str, here), _typed(s, "group", str, here)
+            if kind == "audio":
+                data.setflags(write=False)
+                sample = Sample(sid, data, origin, group)
+            else:  # the PNG bytes as read (checked above); re-encoded only if larger than the pixels (extra chunks)
+                sample = Sample(sid, name=origin, group=group, png=blob if len(blob) <= data.nbytes else png_bytes(data))
+            cls.samples.append(sample)
             if _typed(s, "test_only", bool, here):
                 cls.test_only.add(sid)
         project.classes.append(cls)

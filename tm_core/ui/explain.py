@@ -43,9 +43,9 @@ def _show_sample(rec, sample, caption: str, width: int) -> None:
         st.image(media.spectrogram_image(sample.data), caption=caption, width=width)
         st.audio(sample.data, sample_rate=media.SAMPLE_RATE)
     elif keypoints.is_keypoint(kind):
-        st.image(keypoints.thumbnail(rec.encoder, sample.id, sample.data), caption=caption, width=width)
+        st.image(keypoints.thumbnail(rec.encoder, sample.id, sample), caption=caption, width=width)
     else:
-        st.image(sample.data, caption=caption, width=width)
+        st.image(sample.png or sample.data, caption=caption, width=width)
 
 
 def mistakes_panel(rec) -> None:

@@ -139,7 +139,7 @@ def show(findings: list[health.Finding], ds: Dataset, kind: str, fixes: state.Se
 def thumbnails(samples: list[Sample], kind: str) -> None:
     if not samples:
         return
-    pictures = [media.spectrogram_image(s.data) if kind == "audio" else s.data for s in samples]
+    pictures = [media.spectrogram_image(s.data) if kind == "audio" else s.png or s.data for s in samples]
     st.image(pictures, width=90 if kind == "audio" else 72, caption=[s.name[-16:] or " " for s in samples])
 
 

@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw
 from tm_core import export, media
 from tm_core.encoders import pose_features
 from tm_core.predict import Predictor
+from tm_core.project import Sample
 from tm_core.ui import state
 
 FINDS = {"pose": "person", "hands": "hand"}  # project kind -> what its keypoint model looks for
@@ -76,20 +77,26 @@ def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, edges, min_score: fl
 
 
 @st.cache_data(max_entries=20000, show_spinner=False)
-def sample_keypoints(encoder_name: str, sample_id: str, _data: np.ndarray) -> np.ndarray:
-    """A sample's keypoints (keyed by its content id: samples never change)."""
-    return state.encoder(encoder_name).keypoints(_data)[0]
+def sample_keypoints(encoder_name: str, sample_id: str, _data) -> np.ndarray:
+    """A sample's keypoints (keyed by its content id: samples never change). ``_data``: its pixels, or the
+    Sample itself, so a picture is decoded from its PNG bytes only when not cached yet."""
+    return state.encoder(encoder_name).keypoints(_pixels(_data))[0]
+
+
+def _pixels(data) -> np.ndarray:
+    return data.data if isinstance(data, Sample) else data
 
 
 def sample_found(encoder_name: str, sample) -> bool:
-    kp = sample_keypoints(encoder_name, sample.id, sample.data)
+    kp = sample_keypoints(encoder_name, sample.id, sample)
     return bool(state.encoder(encoder_name).found(kp[None])[0])
 
 
 @st.cache_data(max_entries=5000, show_spinner=False)
-def thumbnail(encoder_name: str, sample_id: str, _data: np.ndarray) -> np.ndarray:
-    """The sample, small, with its skeleton drawn on it (drawn after shrinking: lines stay visible)."""
-    small = np.asarray(Image.fromarray(np.asarray(_data, np.uint8)).resize((THUMB, THUMB), Image.Resampling.BILINEAR))
+def thumbnail(encoder_name: str, sample_id: str, _data) -> np.ndarray:
+    """The sample, small, with its skeleton drawn on it (drawn after shrinking: lines stay visible).
+    ``_data`` as in :func:`sample_keypoints`."""
+    small = np.asarray(Image.fromarray(np.asarray(_pixels(_data), np.uint8)).resize((THUMB, THUMB), Image.Resampling.BILINEAR))
     return draw_skeleton(small, sample_keypoints(encoder_name, sample_id, _data), state.encoder(encoder_name).edges)
 
 
