@@ -91,6 +91,7 @@ def upload_into(cls, k: str, label: str, **options) -> None:
     files = st.file_uploader(label, key=f"{k}:{nonce(k)}", label_visibility="collapsed", **options)
     if files:
         take(project.add_files(((cls.name, f.name, f.getvalue()) for f in files), test_only=test_only(cls)), cls.name)
+        state.release_uploads(*files)
         reset(k)
         st.rerun()
 
@@ -362,6 +363,7 @@ with right.expander("Import a zip of class folders"):
             take(project.add_listing(listing), f"{len(listing.classes)} classes from {archive.name}")
         except InputError as e:
             report(("error", str(e)))
+        state.release_uploads(archive)
         reset(k)
         st.rerun()
 

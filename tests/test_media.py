@@ -463,7 +463,7 @@ def test_read_zip_of_real_photos(rps_zip_entries, tmp_path):
         assert [f.name for f in listing.files] == sorted(rps_zip_entries)
         assert listing.skipped == []
         for f in listing.files:
-            assert f.source == rps_zip_entries[f.name] and f.class_name == f.name.split("/")[0]
+            assert f.source.read() == rps_zip_entries[f.name] and f.class_name == f.name.split("/")[0]
         assert media.image_to_array(listing.files[0].source, listing.files[0].name).shape == (224, 224, 3)
 
 

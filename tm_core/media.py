@@ -18,6 +18,7 @@ import math
 import os
 import re
 import stat
+import threading
 import zipfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -166,6 +167,7 @@ def load_image(source: bytes | str | os.PathLike, name: str | None = None) -> Im
 
     Only the first frame of animations and multi-page files is used; the EXIF orientation is applied.
     """
+    source = _bytes_of(source)
     if isinstance(source, (bytes, bytearray)):
         label = name or "image"
         data = bytes(source)
@@ -284,13 +286,51 @@ def _decode_in_order(items, decode, workers: int, lookahead: int, prefix: str) -
 # Datasets: <class>/<files> in a folder or a zip
 
 
+class _SharedZip:
+    """One zip opened once for all its members' reads (the decoding threads take turns)."""
+
+    def __init__(self, source: bytes | Path):
+        self._source = source
+        self._zip: zipfile.ZipFile | None = None
+        self._lock = threading.Lock()
+
+    def read(self, filename: str, limit: int) -> bytes:
+        with self._lock:
+            if self._zip is None:
+                self._zip = zipfile.ZipFile(io.BytesIO(self._source) if isinstance(self._source, (bytes, bytearray))
+                                            else self._source)
+            with self._zip.open(filename) as member:
+                return member.read(limit)
+
+
+class ZipMember:
+    """A file inside a zip, unpacked only when it is decoded: a big zip's files are never all in
+    memory at once (``read_zip`` has checked each of them already)."""
+
+    __slots__ = ("_zip", "filename")
+
+    def __init__(self, shared: _SharedZip, filename: str):
+        self._zip, self.filename = shared, filename
+
+    def read(self) -> bytes:
+        return self._zip.read(self.filename, MAX_FILE_BYTES + 1)
+
+    def __repr__(self) -> str:
+        return f"ZipMember({self.filename!r})"
+
+
+def _bytes_of(source):
+    """A zip member's bytes; any other source as it is."""
+    return source.read() if isinstance(source, ZipMember) else source
+
+
 @dataclass(frozen=True)
 class LabelledFile:
     """One sample file: its class, the path the user knows it by, and its bytes or location."""
 
     class_name: str
     name: str
-    source: bytes | Path
+    source: bytes | Path | ZipMember
 
 
 @dataclass
@@ -324,7 +364,7 @@ def _is_archive(name: str) -> bool:
     return Path(name).suffix.lower() in _ARCHIVE_EXTENSIONS
 
 
-_Candidate = tuple[tuple[str, ...], str, bytes | Path]
+_Candidate = tuple[tuple[str, ...], str, bytes | Path | ZipMember]
 
 
 def _assemble(candidates: list[_Candidate], skipped: list[InputError], where: str) -> TreeListing:
@@ -474,11 +514,13 @@ def _open_zip(source: bytes | str | os.PathLike, label: str) -> zipfile.ZipFile:
 def read_zip(source: bytes | str | os.PathLike, name: str | None = None) -> TreeListing:
     """List a zip of ``<class>/<files>`` (optionally inside one top folder) without extracting to disk.
 
-    Member bytes are read into memory with hard caps: ``MAX_FILE_BYTES`` per member (bigger ones are
-    skipped) and ``MAX_ARCHIVE_BYTES`` in all (over it, the whole zip is refused), whatever the headers
-    claim. Unsafe paths, links, encrypted members and nested archives are skipped with a reason.
+    Each member is unpacked once to check it, with hard caps: ``MAX_FILE_BYTES`` per member (bigger
+    ones are skipped) and ``MAX_ARCHIVE_BYTES`` in all (over it, the whole zip is refused), whatever
+    the headers claim; the listing's sources are :class:`ZipMember`\ s, unpacked again one at a time
+    when decoded, so the files are never all in memory at once. Unsafe paths, links, encrypted members and nested archives are skipped with a reason.
     """
     label = name or (Path(source).name if not isinstance(source, (bytes, bytearray)) else "zip file")
+    shared = _SharedZip(bytes(source) if isinstance(source, (bytes, bytearray)) else Path(source))
     with _open_zip(source, label) as archive:
         try:
             members = [info for info in archive.infolist() if not info.is_dir()]
@@ -523,7 +565,8 @@ def read_zip(source: bytes | str | os.PathLike, name: str | None = None) -> Tree
                 limit = _size_text(MAX_FILE_BYTES)
                 skipped.append(InputError(shown, f"is larger than the {limit} limit for one file"))
                 continue
-            candidates.append((tuple(parts), shown, data))
+            candidates.append((tuple(parts), shown, ZipMember(shared, info.filename)))
+            del data  # read once to check it; unpacked again when decoded
     return _assemble(candidates, skipped, label)
 
 
@@ -692,6 +735,7 @@ def load_audio(
     """
     if not max_seconds > 0:
         raise ValueError(f"max_seconds must be positive, not {max_seconds}")
+    source = _bytes_of(source)
     if isinstance(source, (bytes, bytearray)):
         label = name or "audio file"
         data = bytes(source)

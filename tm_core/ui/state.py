@@ -533,5 +533,37 @@ def autosave(sess: Session) -> bool:
         sess.saved = "failed"
         return False
     sess.saved = now
+    give_back_memory()  # a change (an upload, a training) freed its temporary buffers: return them
     return True
+
+
+def release_uploads(*files) -> int:
+    """Drop uploaded files from Streamlit's memory once they have been taken; returns how many.
+
+    The page then gives the uploader a new key (an empty uploader), but Streamlit keeps the old
+    widget's files in memory until the session ends: a 30 MB zip would stay there for hours."""
+    try:
+        from streamlit.runtime import Runtime
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx, manager = get_script_run_ctx(), Runtime.instance().uploaded_file_mgr
+        for f in files:
+            manager.remove_file(ctx.session_id, f.file_id)
+        return len(files)
+    except Exception:  # noqa: BLE001 - no runtime (AppTest, bare mode) or another Streamlit: keep them
+        return 0
+
+
+def give_back_memory() -> bool:
+    """Return the heap memory Python and NumPy have freed to the system (glibc's ``malloc_trim``).
+
+    After a big upload or a training, glibc keeps the freed pages of their temporary buffers, so
+    the server's resident memory (what a host like Streamlit Community Cloud counts) would stay at
+    its peak for good. Returns False where there is no glibc."""
+    import ctypes
+
+    try:
+        return bool(ctypes.CDLL(None).malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
 

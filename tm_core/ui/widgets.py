@@ -84,6 +84,7 @@ def save_and_open(sess: Session) -> None:
             try:
                 with st.spinner("Opening…"):
                     opened = project_file.open_project(upload.getvalue(), upload.name)
+                    state.release_uploads(upload)
             except InputError as e:
                 st.session_state["report"] = [("error", f"{e}. Your current project is unchanged.")]
             else:
