@@ -157,10 +157,33 @@ def child(storage: str) -> None:
     held = sum(s.nbytes for c in reopened.project.classes for s in c.samples)
     row("RSS added by a reopened copy (kept)", f"{reopened_added / MB:.0f} MB, holding {held / MB:.0f} MB of PNG bytes "
         f"(identical: {same}; RSS can grow less than that: memory freed by the saves is reused)")
+    # The server's copy (tm_core.store, what a reload restores): written as the student works.
+    from tm_core.store import ProjectStore, new_token
+
+    with tempfile.TemporaryDirectory() as where:
+        store, token = ProjectStore(where), new_token()
+        start = time.perf_counter()
+        store.save(token, pf)
+        first_s = time.perf_counter() - start
+        pf.runs, pf.current = pf.runs * 2, 1  # one more run: the new head and the manifest are written
+        again = []
+        for _ in range(REPEATS):
+            start = time.perf_counter()
+            store.save(token, pf)
+            again.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        restored = store.load(token)
+        restore_s = time.perf_counter() - start
+        del restored
+    again_s = statistics.median(again)
+    row("server copy: first save (every sample written)", f"{first_s:.2f} s")
+    row(f"server copy: save after a change (median of {REPEATS})", f"{again_s:.2f} s (only what changed is written)")
+    row("server copy: restore on a reload", f"{restore_s:.2f} s")
     row("CPU during the run", share.report())
     print(f"SUMMARY memory: {PROJECT_SIZE} photos add {added / MB:.0f} MB RSS (target ≤ {TARGET_MB}; samples "
           f"{project_bytes / MB:.0f} MB as PNG); save {save_s:.1f} s, open {open_s:.1f} s (target ≤ {TARGET_S:.0f} s "
-          f"each), file {file_mb:.0f} MB; a reopened copy adds {reopened_added / MB:.0f} MB", flush=True)
+          f"each), file {file_mb:.0f} MB; a reopened copy adds {reopened_added / MB:.0f} MB; server copy: first save "
+          f"{first_s:.1f} s, after a change {again_s:.2f} s, restore {restore_s:.1f} s", flush=True)
 
 
 def features_dim(cache) -> int:
