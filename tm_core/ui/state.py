@@ -341,6 +341,13 @@ def keep_keras_session() -> bool:
         return True
 
 
+# From the first script run on, not only once a model is loaded: the pages import Keras, and every
+# run of every session (a Gather page's 0.5 s status fragment too) then cost 0.2 s of GIL-holding
+# clear_session() + gc.collect(). With three students on the Gather page and nobody trained yet the
+# whole server stalled: uploads were not taken for minutes (tests/e2e/test_concurrency.py).
+keep_keras_session()
+
+
 # --- saving and opening the whole project (tm_core.project_file) ------------------------------------
 
 def project_file(sess: Session):
