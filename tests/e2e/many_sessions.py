@@ -113,6 +113,37 @@ def group_rss_mb(pgid: int) -> float:
     return total / 1024
 
 
+def _procs() -> dict[int, tuple[int, int, float]]:
+    """pid -> (parent pid, process group, CPU seconds used so far) of every process now."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                f = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+                out[int(entry.name)] = (int(f[1]), int(f[2]), (int(f[11]) + int(f[12])) / tick)
+            except (OSError, ValueError, IndexError):
+                continue
+    return out
+
+
+def cpu_seconds(server_pgid: int) -> tuple[float, float]:
+    """CPU seconds used so far by (the server's process group, this process's other descendants: the
+    browser and Playwright's driver). Processes that ended are not counted."""
+    procs = _procs()
+    server = sum(cpu for pgid, cpu in ((g, c) for _p, g, c in procs.values()) if pgid == server_pgid)
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _g, _c) in procs.items():
+        children.setdefault(ppid, []).append(pid)
+    todo, browser = list(children.get(os.getpid(), [])), 0.0
+    while todo:
+        pid = todo.pop()
+        if procs[pid][1] != server_pgid:
+            browser += procs[pid][2]
+            todo += children.get(pid, [])
+    return server, browser
+
+
 class RssSampler(threading.Thread):
     """Samples :func:`group_rss_mb` every ``every`` seconds until :meth:`stop`."""
 
