@@ -1,7 +1,8 @@
 """Run every benchmark in one process, in turn, then print their summary lines together.
 
 The encoder is built once and the embedded train folders are shared (see ``_common``).
-``--with-v1`` also measures accuracy with MobileNet v1 0.25.
+``--with-v1`` also measures accuracy with MobileNet v1 0.25; ``--sessions N`` sets how many
+students the concurrency benchmark runs at once (default 8).
 """
 
 from _common import header  # first: import order
@@ -12,6 +13,7 @@ import traceback
 
 import accuracy
 import audio
+import concurrency
 import early_stopping
 import embedding_throughput
 import frame_latency
@@ -33,7 +35,14 @@ BENCHMARKS = [
     ("occlusion", occlusion.main),
     ("memory", memory.main),  # its own fresh process: what it measures is not mixed with the others
     ("memory_server", memory_server.main),  # a real server and Chromium (says so and skips without them)
+    ("concurrency", lambda: concurrency.main(_option("--sessions", 8))),
 ]
+
+
+def _option(name: str, default: int) -> int:
+    """``name N`` from the command line, or ``default``."""
+    args = sys.argv[1:]
+    return int(args[args.index(name) + 1]) if name in args[:-1] else default
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from tm_core import media
 from tm_core.errors import InputError
 from tm_core.project import Sample, new_group
 from tm_core.ui import health, keypoints, state, webrtc
-from tm_core.ui.widgets import UPLOAD_IMAGE_TYPES, class_warnings, save_and_open, start_over
+from tm_core.ui.widgets import UPLOAD_IMAGE_TYPES, class_warnings, save_and_open, session_cache, start_over
 
 GALLERY = 24  # thumbnails shown per class before "show all"
 KINDS = {  # project kind -> what it learns from
@@ -214,7 +214,7 @@ def sound_inputs(cls) -> None:
         upload_into(cls, f"dir:{key}", "A folder of sounds", accept_multiple_files="directory")
 
 
-@st.cache_data(max_entries=5000, show_spinner=False)
+@session_cache(max_entries=5000)
 def spectrogram(sample_id: str, _wave: np.ndarray) -> np.ndarray:
     """A sample's spectrogram picture (keyed by its content id: samples never change)."""
     return media.spectrogram_image(_wave)

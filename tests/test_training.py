@@ -134,3 +134,31 @@ def test_evaluate_confusion_per_class_and_mistakes():
     assert [(m.index, m.true, m.predicted) for m in ev.mistakes] == [(2, "dog", "cat")]
     empty = evaluate(np.zeros((0, 2)), np.zeros(0, int), ["cat", "dog"])
     assert empty.accuracy is None and empty.per_class == {"cat": None, "dog": None}
+
+
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+def test_overlapping_trainings_keep_one_blas_thread_and_restore_it_after_the_last():
+    """Two sessions' trainings overlapping in one server: BLAS stays on one thread until the last one
+    ends, then goes back to what it was (``threadpool_limits`` alone restored it under the other one).
+    The overlap is played out in order here: a starts, b starts, a ends, b ends."""
+    from tm_core.training import one_blas_thread
+
+    before = _blas_threads()
+    if not before or max(before) < 2:
+        pytest.skip("BLAS runs on one thread here: nothing to tell apart")
+    a, b = one_blas_thread(), one_blas_thread()
+    a.__enter__()
+    b.__enter__()
+    assert _blas_threads() == [1] * len(before)
+    a.__exit__(None, None, None)
+    assert _blas_threads() == [1] * len(before)  # b is still training
+    x, y, names = blobs()
+    run = train(x, y, names, TrainConfig(epochs=3))  # a third one in and out meanwhile
+    assert len(run.history) == 3 and _blas_threads() == [1] * len(before)
+    b.__exit__(None, None, None)
+    assert _blas_threads() == before

@@ -12,9 +12,11 @@ Training sees arrays only: it knows nothing of encoders or projects.
 
 from __future__ import annotations
 
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -308,6 +310,35 @@ class _Adam:
             p -= tmp
 
 
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter = None
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """BLAS on one thread while any training runs in this process.
+
+    ``threadpool_limits`` changes a process-wide setting and restores what it saw on entry: two
+    trainings overlapping in one server (two students) left BLAS on 2 threads for the second one
+    as soon as the first ended, and on 1 thread for good after the second. Here the first training
+    in sets the limit and the last one out restores it.
+    """
+    global _blas_users, _blas_limiter
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_limiter = threadpool_limits(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
+
+
 def train(
     features: np.ndarray,
     labels: np.ndarray,
@@ -367,7 +398,7 @@ def train(
     start = time.perf_counter()
     # One BLAS thread: these matrices are tiny, and a second BLAS thread spin-waiting for a core
     # that another process holds made 50 epochs take 10-30 s instead of 0.5 s (benchmarks/head_training.py).
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         for epoch in range(1, config.epochs + 1):
             if should_stop is not None and should_stop():
                 stopped = True

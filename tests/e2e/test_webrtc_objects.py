@@ -291,3 +291,15 @@ def test_session_objects_are_per_session():
     first = one.run().text[0].value
     assert one.run().text[0].value == first  # same session, rerun: same object
     assert two.run().text[0].value != first  # another session: its own
+
+
+def test_garbage_collector_is_settled_once_per_encoder_not_per_fine_tuned_copy():
+    """Each freeze also freezes every other session's objects alive then: a student's fine-tuned
+    model going live must not freeze again (their later garbage would never be collected)."""
+    import types
+
+    base = types.SimpleNamespace(name="test-encoder-for-gc")
+    assert state.settle_garbage_collector(base)
+    assert not state.settle_garbage_collector(types.SimpleNamespace(name="test-encoder-for-gc"))
+    assert not state.settle_garbage_collector(types.SimpleNamespace(name="test-encoder-for-gc+fine-tuned"))
+    assert state.settle_garbage_collector(types.SimpleNamespace(name="another-test-encoder+fine-tuned"))

@@ -19,6 +19,7 @@ from tm_core.encoders import pose_features
 from tm_core.predict import Predictor
 from tm_core.project import Sample
 from tm_core.ui import state
+from tm_core.ui.widgets import session_cache
 
 FINDS = {"pose": "person", "hands": "hand"}  # project kind -> what its keypoint model looks for
 MIN_SCORE = pose_features.MIN_SCORE  # keypoints below this are not drawn (nor trusted by the features)
@@ -76,7 +77,7 @@ def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, edges, min_score: fl
     return np.asarray(img)
 
 
-@st.cache_data(max_entries=20000, show_spinner=False)
+@session_cache(max_entries=20000)
 def sample_keypoints(encoder_name: str, sample_id: str, _data) -> np.ndarray:
     """A sample's keypoints (keyed by its content id: samples never change). ``_data``: its pixels, or the
     Sample itself, so a picture is decoded from its PNG bytes only when not cached yet."""
@@ -92,7 +93,7 @@ def sample_found(encoder_name: str, sample) -> bool:
     return bool(state.encoder(encoder_name).found(kp[None])[0])
 
 
-@st.cache_data(max_entries=5000, show_spinner=False)
+@session_cache(max_entries=5000)
 def thumbnail(encoder_name: str, sample_id: str, _data) -> np.ndarray:
     """The sample, small, with its skeleton drawn on it (drawn after shrinking: lines stay visible).
     ``_data`` as in :func:`sample_keypoints`."""

@@ -305,7 +305,7 @@ def embed_views(sess: Session, ds: Dataset, split: Split,
 
 
 _gc_lock = threading.Lock()
-_gc_settled: set[int] = set()
+_gc_settled: set[int | str] = set()
 
 
 def settle_garbage_collector(model: object | None = None) -> bool:
@@ -317,8 +317,14 @@ def settle_garbage_collector(model: object | None = None) -> bool:
     from 30 to 4-10 frames a second and a 15 ms prediction took 300-500 ms. Frozen objects are
     still freed by reference counting. Called by :meth:`LivePrediction.set_predictor`; call it
     once after loading a model elsewhere. Returns whether it froze now.
+
+    Once per encoder name: a student's fine-tuned copy counts as its encoder. Freezing again for
+    every fine-tuned model would also freeze every other session's objects alive at that moment,
+    and whatever of them later became cyclic garbage could never be collected (a memory leak that
+    grows with the number of students). ``id`` of a freed model could also be reused.
     """
-    key = id(model)
+    name = getattr(model, "name", None)
+    key = name.split("+")[0] if isinstance(name, str) else id(model)
     with _gc_lock:
         if key in _gc_settled:
             return False
@@ -363,6 +369,13 @@ def keep_keras_session() -> bool:
         clean_problem_modules_except_keras.original = current  # type: ignore[attr-defined]
         script_runner._clean_problem_modules = clean_problem_modules_except_keras
         return True
+
+
+# From the first script run on, not only once a model is loaded: the pages import Keras, and every
+# run of every session (a Gather page's 0.5 s status fragment too) then cost 0.2 s of GIL-holding
+# clear_session() + gc.collect(). With three students on the Gather page and nobody trained yet the
+# whole server stalled: uploads were not taken for minutes (tests/e2e/test_concurrency.py).
+keep_keras_session()
 
 
 # --- saving and opening the whole project (tm_core.project_file) ------------------------------------

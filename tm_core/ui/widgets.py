@@ -16,6 +16,24 @@ FEW_SOUNDS = 8  # audio: Teachable Machine asks for at least 8 one-second sample
 FEW_BACKGROUND = 20  # ... and 20 of Background Noise
 
 
+def session_cache(max_entries: int):
+    """``st.cache_data`` kept per browser session (dropped when it ends), for pictures and numbers derived
+    from a student's samples: only the encoders are shared between sessions. Outside a script run (a
+    test, a script) the function is simply called."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    def wrap(fn):
+        cached = st.cache_data(max_entries=max_entries, show_spinner=False, scope="session")(fn)
+
+        def call(*args):
+            return cached(*args) if get_script_run_ctx(suppress_warning=True) is not None else fn(*args)
+
+        call.__doc__, call.__name__, call.cached = fn.__doc__, fn.__name__, cached
+        return call
+
+    return wrap
+
+
 def pct(x: float | None) -> str:
     return "–" if x is None else f"{x:.0%}"
 
