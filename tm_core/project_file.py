@@ -362,13 +362,23 @@ def _open(source: bytes | _Folder) -> ProjectFile:
     return ProjectFile(project, settings, runs, current, features)
 
 
-def _config(raw: dict, where: str) -> TrainConfig:
+def _config(raw: dict, where: str, kind=TrainConfig):
     _need(isinstance(raw, dict), f"the settings of {where} are not a JSON object")
-    names = {f.name for f in fields(TrainConfig)}
+    names = {f.name for f in fields(kind)}
     try:  # settings added by later versions are ignored; missing ones take their defaults
-        return TrainConfig(**{k: v for k, v in raw.items() if k in names}).validate()
+        return kind(**{k: v for k, v in raw.items() if k in names}).validate()
     except (InputError, TypeError, ValueError) as e:
         raise _Broken(f"the settings of {where} are not valid ({e})") from None
+
+
+def _history(obj: dict, where: str) -> list[EpochStats]:
+    history = []
+    for h in _typed(obj, "history", list, where):
+        try:
+            history.append(EpochStats(**{f.name: h[f.name] for f in fields(EpochStats)}))
+        except (KeyError, TypeError) as e:
+            raise _Broken(f"{where} has a malformed epoch ({e})") from None
+    return history
 
 
 def _open_run(z, infos, i: int, r: dict, known: set[str]) -> SavedRun:
@@ -389,12 +399,7 @@ def _open_run(z, infos, i: int, r: dict, known: set[str]) -> SavedRun:
               f"{where}'s {key} part points outside its samples")
         parts.append(np.array(idx, np.int64))
     how = _typed(r, "how", dict, where) if "how" in r else {}
-    history = []
-    for h in _typed(r, "history", list, where):
-        try:
-            history.append(EpochStats(**{f.name: h[f.name] for f in fields(EpochStats)}))
-        except (KeyError, TypeError) as e:
-            raise _Broken(f"{where} has a malformed epoch ({e})") from None
+    history = _history(r, where)
     blob = _read(z, infos, _typed(r, "head", str, where), MAX_HEAD_BYTES)
     try:
         with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
@@ -427,18 +432,8 @@ def _open_finetuned(z, infos, f: dict, where: str, saved: SavedRun):
 
     where = f"the fine-tuned block of {where}"
     _need(bool(_LAYER.fullmatch(_typed(f, "start_layer", str, where))), f"{where} names a malformed layer")
-    raw = _typed(f, "config", dict, where)
-    names = {x.name for x in fields(FineTuneConfig)}
-    try:
-        config = FineTuneConfig(**{k: v for k, v in raw.items() if k in names}).validate()
-    except (InputError, TypeError, ValueError) as e:
-        raise _Broken(f"the settings of {where} are not valid ({e})") from None
-    history = []
-    for h in _typed(f, "history", list, where):
-        try:
-            history.append(EpochStats(**{x.name: h[x.name] for x in fields(EpochStats)}))
-        except (KeyError, TypeError) as e:
-            raise _Broken(f"{where} has a malformed epoch ({e})") from None
+    config = _config(_typed(f, "config", dict, where), where, FineTuneConfig)
+    history = _history(f, where)
     weights: dict[str, list[tuple[int, np.ndarray]]] = {}
     try:
         with np.load(io.BytesIO(_read(z, infos, _typed(f, "weights", str, where), MAX_HEAD_BYTES)),
