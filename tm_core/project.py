@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import threading
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -40,7 +38,6 @@ def sample_id(data: np.ndarray) -> str:
 
 
 PNG_LEVEL = 1  # zlib level of the PNG a picture sample is kept as (and saved as): fast, lossless
-DECODED_KEPT = 32  # decoded pictures kept per process (≤ 32 × 192 KB), keyed by sample id
 
 
 def png_bytes(picture: np.ndarray) -> bytes:
@@ -60,16 +57,12 @@ def png_pixels(blob: bytes) -> np.ndarray:
         return np.array(img.convert("RGB") if img.mode != "RGB" else img, np.uint8)
 
 
-_decoded: OrderedDict[str, np.ndarray] = OrderedDict()  # sample id → its pixels, most recent last
-_decoded_lock = threading.Lock()
-
-
 class Sample:
     """One example of a class: its content id, its content, where it came from.
 
     A picture sample (image, pose, hands) is kept compactly as lossless PNG bytes (``png``: 30–50 %
-    of the raw pixels for real photos); ``data`` decodes them when asked (about 1.3 ms for 224×224;
-    the last few decoded are kept). Audio samples keep their array (``png`` is None). ``Sample(id, array)``
+    of the raw pixels for real photos); ``data`` decodes them when asked (about 1.3 ms for 224×224).
+    Audio samples keep their array (``png`` is None). ``Sample(id, array)``
     keeps an array as it is; ``Sample(id, png=bytes)`` keeps PNG bytes whose pixels have that id.
     Samples are immutable, and ``data`` is read-only, so an id always tells the content.
 
@@ -97,20 +90,12 @@ class Sample:
 
     @property
     def data(self) -> np.ndarray:
-        """The content as an array (read-only; pictures are decoded from their PNG bytes)."""
+        """The content as an array (read-only; a picture is decoded from its PNG bytes each time: nothing
+        of a student's samples is kept outside their session)."""
         if self._array is not None:
             return self._array
-        with _decoded_lock:
-            pixels = _decoded.get(self.id)
-            if pixels is not None:
-                _decoded.move_to_end(self.id)
-                return pixels
         pixels = png_pixels(self.png)
         pixels.setflags(write=False)
-        with _decoded_lock:
-            _decoded[self.id] = pixels
-            while len(_decoded) > DECODED_KEPT:
-                _decoded.popitem(last=False)
         return pixels
 
     @property
