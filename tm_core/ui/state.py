@@ -76,7 +76,10 @@ class Session:
     keep_missing: bool = False  # pose, hands: also train on samples where nothing was found
     finetune: bool = False  # images: fine-tune the backbone's last block after the head (see tm_core.finetune)
     token: str = ""  # the project's key on the server (tm_core.store), kept in the page address
-    saved: tuple | str | None = None  # what the server copy was last saved from, or "failed" (see ``autosave``)
+    saved: tuple | None = None  # ``fingerprint()`` when the server copy was last synced (see ``autosave``)
+    base: object | None = None  # tm_core.sync.Snapshot of that copy: what the next merge starts from
+    revision: str | None = None  # the store's revision of that copy (another tab's save changes it)
+    unsaved: str = ""  # why the last save failed (a full or read-only disk); "" when saved
 
     def add_run(self, run: Run, encoder: str, dataset: Dataset, features: np.ndarray, label: str = "",
                 seen: list[str] | None = None) -> RunRecord:
@@ -185,7 +188,7 @@ def new_project(kind: str) -> Session:
     if store is not None and sess.token:
         store.delete(sess.token)
     sess.new_project(kind)
-    sess.token, sess.saved = new_token(), None
+    sess.token, sess.saved, sess.base, sess.revision = new_token(), None, None, None
     st.query_params[PARAM] = sess.token
     for key in ("cfg:encoder", "report", "compare", "cfg:keep_missing", "cfg:augment", "health:checked"):
         st.session_state.pop(key, None)
@@ -380,80 +383,154 @@ keep_keras_session()
 
 # --- saving and opening the whole project (tm_core.project_file) ------------------------------------
 
+def _saved_run(r: RunRecord):
+    from tm_core.project_file import SavedRun
+
+    return SavedRun(r.label, r.encoder, r.run, [s.id for s in r.dataset.samples], r.dataset.labels,
+                    r.finetuned, r.features if r.finetuned is not None else None)
+
+
 def project_file(sess: Session):
     """What "Save project" writes: the project, the settings, every run (its head, split and history;
     a fine-tuned block's weights and that network's embeddings) and the cached embeddings, so
-    reopening needs no backbone pass."""
+    reopening needs no backbone pass. A run trained on samples deleted since is left out: a project
+    file names its runs' samples, and one naming samples it does not hold would not open again."""
     from dataclasses import asdict
 
-    from tm_core.project_file import ProjectFile, SavedRun
+    from tm_core.project_file import ProjectFile
 
-    kept = list(sess.runs)
-    runs = [SavedRun(r.label, r.encoder, r.run, [s.id for s in r.dataset.samples], r.dataset.labels,
-                     r.finetuned, r.features if r.finetuned is not None else None) for r in kept]
+    known = {s.id for c in sess.project.classes for s in c.samples}
+    kept = [r for r in sess.runs if {s.id for s in r.dataset.samples} <= known]
     current = next((i for i, r in enumerate(kept) if r is sess.current), None)
     settings = {"config": asdict(sess.config), "encoder": sess.encoder_name, "augment": sess.augment,
                 "keep_missing": sess.keep_missing}
     embeddings = {name: v for name, v in sess.cache.export().items() if v[1].ndim == 2}  # not fine-tuning's block inputs
-    return ProjectFile(sess.project, settings, runs, current, embeddings)
+    return ProjectFile(sess.project, settings, [_saved_run(r) for r in kept], current, embeddings)
+
+
+def _record(rid: int, saved, pf, cache: FeatureCache, notes: list[str]) -> RunRecord | None:
+    """A saved run as this session keeps it (its evaluation, its embeddings), or None with a note
+    when it cannot be used here."""
+    from tm_core.encoders import encoder_names
+
+    by_id = {s.id: s for c in pf.project.classes for s in c.samples}
+    marked = set().union(*(c.test_only for c in pf.project.classes))
+    samples = [by_id[sid] for sid in saved.sample_ids]
+    test_only = np.array([s.id in marked for s in samples], bool)
+    ds = Dataset(samples, saved.labels, list(saved.run.class_names), test_only if test_only.any() else None)
+    if saved.encoder not in encoder_names(pf.project.kind):
+        notes.append(f"{saved.label} was trained with {saved.encoder}, which this version does not have: left out.")
+        return None
+    if saved.finetuned is not None:
+        try:  # the fine-tuned layers must fit this version's network
+            saved.finetuned.encoder(encoder(saved.encoder))
+        except (ValueError, KeyError) as e:
+            notes.append(f"{saved.label}: its fine-tuned block does not fit this version's network ({e}): left out.")
+            return None
+        features = saved.features
+    else:
+        missing = cache.missing(saved.encoder, samples)
+        if missing:
+            cache.embed(encoder(saved.encoder), missing)
+        features = cache.matrix(saved.encoder, samples)
+    if features.shape[1] != saved.run.head.w1.shape[0]:
+        notes.append(f"{saved.label} does not fit its network's numbers here: left out.")
+        return None
+    everything = [s.id for s in pf.project.dataset().samples] if saved.run.info.get("left_out") else None
+    return RunRecord(rid, saved.label, saved.run, saved.encoder, ds, evaluate_run(saved.run, features, ds.labels),
+                     everything, features, saved.finetuned)
+
+
+def _settings(sess: Session, pf, notes: list[str]) -> None:
+    from dataclasses import fields
+
+    from tm_core.encoders import encoder_names
+
+    s = pf.settings
+    known = {f.name for f in fields(TrainConfig)}
+    try:
+        sess.config = TrainConfig(**{k: v for k, v in s.get("config", {}).items() if k in known}).validate()
+    except (TypeError, ValueError, InputError):
+        notes.append("The training settings in the file were not valid here: the defaults are used.")
+    names = encoder_names(pf.project.kind)
+    sess.encoder_name = s.get("encoder") if s.get("encoder") in names else default_encoder(pf.project.kind)
+    sess.augment, sess.keep_missing = bool(s.get("augment", False)), bool(s.get("keep_missing", False))
+
+
+def _next_id(sess: Session) -> int:
+    """After every run's id and every "Run N" label number, so a new run's label is never taken."""
+    numbers = [r.id for r in sess.runs] + [int(w[1]) for r in sess.runs
+                                           if len(w := r.label.split(" ·")[0].split()) == 2 and w[1].isdigit()]
+    return max(numbers, default=0) + 1
 
 
 def open_project_file(sess: Session, pf) -> list[str]:
     """Replace the session's project with an opened project file; returns notes for the student
     (e.g. a run whose network cannot be loaded here). The file was fully checked before this."""
-    from dataclasses import fields
-
-    from tm_core.encoders import encoder_names
-    from tm_core.project import Dataset
-
     notes = []
     cache = FeatureCache()
     for name, (ids, x) in pf.features.items():
         cache.load(name, ids, x)
-    by_id = {s.id: s for c in pf.project.classes for s in c.samples}
-    marked = set().union(*(c.test_only for c in pf.project.classes))
-    everything = [s.id for s in pf.project.dataset().samples]
     fresh = Session(project=pf.project, cache=cache)
-    s = pf.settings
-    known = {f.name for f in fields(TrainConfig)}
-    try:
-        fresh.config = TrainConfig(**{k: v for k, v in s.get("config", {}).items() if k in known}).validate()
-    except (TypeError, ValueError, InputError):
-        notes.append("The training settings in the file were not valid here: the defaults are used.")
-    names = encoder_names(pf.project.kind)
-    fresh.encoder_name = s.get("encoder") if s.get("encoder") in names else default_encoder(pf.project.kind)
-    fresh.augment, fresh.keep_missing = bool(s.get("augment", False)), bool(s.get("keep_missing", False))
+    _settings(fresh, pf, notes)
     for i, saved in enumerate(pf.runs):
-        samples = [by_id[sid] for sid in saved.sample_ids]
-        test_only = np.array([s.id in marked for s in samples], bool)
-        ds = Dataset(samples, saved.labels, list(saved.run.class_names), test_only if test_only.any() else None)
-        if saved.encoder not in names:
-            notes.append(f"{saved.label} was trained with {saved.encoder}, which this version does not have: left out.")
-            continue
-        if saved.finetuned is not None:
-            try:  # the fine-tuned layers must fit this version's network
-                saved.finetuned.encoder(encoder(saved.encoder))
-            except (ValueError, KeyError) as e:
-                notes.append(f"{saved.label}: its fine-tuned block does not fit this version's network ({e}): left out.")
-                continue
-            features = saved.features
-        else:
-            missing = cache.missing(saved.encoder, samples)
-            if missing:
-                cache.embed(encoder(saved.encoder), missing)
-            features = cache.matrix(saved.encoder, samples)
-        if features.shape[1] != saved.run.head.w1.shape[0]:
-            notes.append(f"{saved.label} does not fit its network's numbers here: left out.")
-            continue
-        rec = RunRecord(fresh.next_run_id, saved.label, saved.run, saved.encoder, ds,
-                        evaluate_run(saved.run, features, ds.labels),
-                        everything if saved.run.info.get("left_out") else None, features, saved.finetuned)
-        fresh.next_run_id += 1
-        fresh.runs.append(rec)
-        if i == pf.current:
-            fresh.current = rec
-    fresh.token = sess.token  # the same address: the opened project replaces the server's copy
-    sess.__dict__.update(fresh.__dict__)
+        rec = _record(fresh.next_run_id, saved, pf, cache, notes)
+        if rec is not None:
+            fresh.next_run_id += 1
+            fresh.runs.append(rec)
+            if i == pf.current:
+                fresh.current = rec
+    fresh.next_run_id = _next_id(fresh)
+    fresh.token, fresh.base, fresh.revision = sess.token, sess.base, sess.revision  # the same address: the
+    sess.__dict__.update(fresh.__dict__)                                            # opened project replaces its copy
+    return notes
+
+
+def adopt(sess: Session, pf, base) -> list[str]:
+    """Take a merged project (``tm_core.sync``) into the session, keeping what it has of it: the run
+    records (their evaluations, exports and fine-tuned networks), the embeddings, the current model if
+    it is still there, and the runs it never saved (``base``: the snapshot the merge started from)."""
+    from tm_core.project import Project, ProjectClass
+    from tm_core.sync import run_key, run_version
+
+    notes: list[str] = []
+    project = Project(pf.project.kind, [])  # containers of its own: the store may keep the merged file
+    project.max_samples = pf.project.max_samples
+    project.classes = [ProjectClass(c.name, list(c.samples), c.enabled, c.uid, c.background, set(c.test_only))
+                       for c in pf.project.classes]
+    for c in project.classes:
+        old = next((o for o in sess.project.classes if o.uid == c.uid), None)
+        if old is None or old.enabled != c.enabled:
+            st.session_state.pop(f"on:{c.uid}", None)  # the Gather page's toggle shows the merged state
+    for name, (ids, x) in pf.features.items():
+        new = [i for i, sid in enumerate(ids) if (name, sid, 0) not in sess.cache]
+        if new:
+            sess.cache.load(name, [ids[i] for i in new], np.asarray(x)[new])
+    had = {run_key(_saved_run(r)): r for r in sess.runs}
+    before = project_file(sess).settings
+    sess.project = project
+    if pf.settings != before:
+        _settings(sess, pf, notes)
+        for key in [k for k in st.session_state if str(k).startswith("cfg:")]:
+            st.session_state.pop(key, None)  # the Train page's widgets show the merged settings
+    runs, current = [], None
+    for i, saved in enumerate(pf.runs):
+        key = run_key(saved)
+        rec = had.pop(key, None)
+        if rec is not None and run_version(_saved_run(rec)) != run_version(saved) and saved.label == rec.label:
+            rec = None  # changed in the other tab (its last block fine-tuned): take theirs
+        if rec is None:
+            rec = _record(max([r.id for r in runs + sess.runs], default=0) + 1, saved, pf, sess.cache, notes)
+        elif rec.label != saved.label:
+            rec.label = saved.label
+            sess.exports.pop(rec.id, None)
+        if rec is not None:
+            runs.append(rec)
+            current = rec if i == pf.current else current
+    runs += [r for k, r in had.items() if base is None or k not in base.runs]  # never on the server: kept here
+    sess.current = sess.current if sess.current in runs else current
+    sess.runs = runs
+    sess.next_run_id = max(sess.next_run_id, _next_id(sess))
     return notes
 
 
@@ -465,8 +542,10 @@ _stores_lock = threading.Lock()
 
 
 def project_store():
-    """The server's project store (``TM_DATA_DIR``), or None when that folder cannot be written
-    (the app then works as before, without keeping projects across reloads)."""
+    """The server's project store (``TM_DATA_DIR``), or None when that folder does not exist and cannot
+    be made (the app then works as before, without keeping projects across reloads). A folder that
+    cannot be written (read-only, full) still gives the store: projects are opened from it, and the
+    sidebar says while saving fails (``autosave``)."""
     import logging
     import os
 
@@ -478,13 +557,11 @@ def project_store():
             s = store.from_env()
             try:
                 s.root.mkdir(parents=True, exist_ok=True)
-                probe = s.root / f".probe-{os.getpid()}"
-                probe.write_bytes(b"")
-                probe.unlink()
             except OSError as e:
-                logging.getLogger(__name__).warning("projects are not kept across reloads: cannot write %s (%s)",
-                                                    s.root, e)
-                s = None
+                if not s.root.is_dir():
+                    logging.getLogger(__name__).warning("projects are not kept across reloads: cannot make %s (%s)",
+                                                        s.root, e)
+                    s = None
             _stores[where] = s
         return _stores[where]
 
@@ -497,20 +574,35 @@ def new_token() -> str:
 
 def restore(sess: Session) -> None:
     """A new browser session: open the project its page address names, if this server keeps one;
-    otherwise give it a fresh address. Tells the student either way (a toast, or a report on Gather)."""
+    otherwise give it a fresh address. Tells the student either way (a toast, or a report on Gather).
+    A saved project that is damaged is kept aside on the server (``store.DamagedProject``) and the
+    student is told so in the page: the new, empty project never silently takes its place."""
+    from tm_core import store as stores
+    from tm_core.sync import snapshot
+
     store = project_store()
     if store is None:
         return
-    store.sweep()
+    try:
+        store.sweep()
+    except OSError:  # a read-only or vanished folder: nothing to sweep now
+        pass
     token = st.query_params.get(PARAM)
     if token:
         try:
-            pf = store.load(token)
-        except InputError as e:
+            pf, revision = store.load_with_revision(token)
+        except stores.DamagedProject as e:
+            problem = (f"Your saved project could not be opened ({e}). It was kept aside on the server, not "
+                       "deleted: ask your teacher to recover it. This is a new, empty project at the same address.")
+            st.session_state["report"] = [("error", problem)]
+            st.session_state["sync:problem"] = problem
+            sess.token = token
+            return
+        except (InputError, OSError) as e:
             st.session_state["report"] = [("warning", f"{e}: this is a new, empty project.")]
         else:
             notes = open_project_file(sess, pf)
-            sess.token, sess.saved = token, sess.fingerprint()
+            sess.token, sess.saved, sess.base, sess.revision = token, sess.fingerprint(), snapshot(pf), revision
             n = sum(sess.project.counts().values())
             st.toast(f"Welcome back: your project is here again ({n} samples, {len(sess.runs)} trained models).",
                      icon=":material/restore:")
@@ -520,34 +612,81 @@ def restore(sess: Session) -> None:
     sess.token = new_token()
 
 
-def autosave(sess: Session) -> bool:
-    """Save the project on the server if it changed since the last save; returns whether it saved.
+def autosave(sess: Session, pull: bool = False) -> bool:
+    """Save the project on the server if it changed since the last save, merged with what another tab
+    or server process saved since (``tm_core.sync``); with ``pull``, merge the server's copy in even
+    when nothing changed here. Returns whether the session's project changed (it took the merge).
 
-    Only what changed is written (new samples, the manifest, changed heads and embeddings). A
-    project that never had a sample is not written at all. A failure (a full disk) is logged and
-    shown once, and never stops the page."""
+    The store's ``update`` holds the project's lock from reading the server copy to writing the merge,
+    so two tabs saving at once both keep what they added. A project that never had a sample is not
+    written. A failure (a full or read-only disk, a copy that cannot be read) never stops the page:
+    the session keeps working in memory, ``sess.unsaved`` says why (the sidebar shows it), and the
+    next script run tries again."""
+    import logging
+
+    from tm_core import store as stores
+    from tm_core.project import Project, ProjectClass
+    from tm_core.project_file import ProjectFile
+    from tm_core.sync import merge, same, snapshot
+
     store = project_store()
-    if store is None or not sess.token:
+    if store is None or not sess.token or sess.pending is not None:
         return False
     now = sess.fingerprint()
-    if now == sess.saved:
+    if now == sess.saved and not pull and not sess.unsaved:
+        try:  # nothing changed here: did another tab save? (a stat, cheap)
+            if store.revision(sess.token) in (None, sess.revision):
+                return False
+        except OSError:
+            return False
+        pull = True
+    if sess.saved is None and sess.base is None and not any(c.samples for c in sess.project.classes) \
+            and not store.exists(sess.token):
         return False
-    if sess.saved is None and not any(c.samples for c in sess.project.classes) and not store.exists(sess.token):
-        return False
-    try:
-        store.save(sess.token, project_file(sess))
-    except OSError as e:
-        import logging
+    pf = project_file(sess)
+    frozen = Project(pf.project.kind, [])  # what is written: containers the session will not change later
+    frozen.max_samples = pf.project.max_samples
+    frozen.classes = [ProjectClass(c.name, list(c.samples), c.enabled, c.uid, c.background, set(c.test_only))
+                      for c in pf.project.classes]
+    mine = ProjectFile(frozen, pf.settings, pf.runs, pf.current, pf.features)
+    base, notes = sess.base, []
 
-        logging.getLogger(__name__).warning("could not save project: %s", e)
-        if sess.saved != "failed":
-            st.toast("Your project could not be saved on the server (it is still here in this tab): "
-                     "use Save project to keep a copy.", icon=":material/warning:")
-        sess.saved = "failed"
-        return False
-    sess.saved = now
+    def change(current, revision):
+        if current is None or (revision == sess.revision and not pull):
+            return mine  # nobody else saved since this tab last did (or there is no copy): this tab's project
+        merged, found = merge(base, mine, current)
+        notes[:] = found
+        return current if same(merged, current) else merged
+
+    for attempt in (1, 2):
+        try:
+            result, revision = store.update(sess.token, change)
+            break
+        except stores.DamagedProject as e:  # kept aside by the store: the next attempt writes this tab's
+            st.session_state["sync:problem"] = (f"The copy of your project on the server was damaged ({e}): it "
+                                                "was kept aside, and this tab's project was saved in its place.")
+            if attempt == 2:
+                sess.unsaved = str(e)
+                return False
+        except (OSError, InputError) as e:
+            logging.getLogger(__name__).warning("could not save project: %s", e)
+            if not sess.unsaved:
+                st.toast("Your project could not be saved on the server (it is still here in this tab): "
+                         "use Save project to keep a copy.", icon=":material/warning:")
+            sess.unsaved = (e.strerror if isinstance(e, OSError) and e.strerror else str(e)).lower()
+            return False
+    sess.base, sess.revision, sess.unsaved = snapshot(result), revision, ""
+    changed = result is not mine and not same(result, mine)
+    if changed:
+        notes += adopt(sess, result, base)
+    if notes:  # shown in the sidebar for a minute, and on Gather with the last action's report
+        st.session_state["sync:notes"] = notes
+        st.session_state.pop("sync:notes-since", None)
+        st.session_state["report"] = list(st.session_state.get("report", [])) + [("warning", n) for n in notes]
+    sess.saved = sess.fingerprint()
     give_back_memory()  # a change (an upload, a training) freed its temporary buffers: return them
-    return True
+    return changed
+
 
 
 def release_uploads(*files) -> int:
