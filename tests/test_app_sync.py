@@ -195,3 +195,38 @@ def test_a_full_disk_keeps_the_page_working_and_saving_resumes(small_disk, photo
     first.run()
     assert not unsaved_warning(first)
     assert state.project_store().load(token).project.counts() == {"rock": 5, "paper": 2}
+
+
+# --- a damaged copy on the server ----------------------------------------------------------------------
+
+def damage(token: str) -> None:
+    folder = state.project_store().folder(token)
+    sample = next(folder.rglob("*.png"))
+    sample.write_bytes(sample.read_bytes()[:100])  # a cut picture: its content no longer matches its id
+
+
+def test_a_damaged_copy_is_said_in_the_page_and_kept_aside_never_silently_emptied(photos):
+    first = tab()
+    upload(first, [("rock", f) for f in photos["rock"][:2]] + [("paper", f) for f in photos["paper"][:2]])
+    token = sess(first).token
+    damage(token)
+    reload = tab(token)
+    said = [e.value for e in reload.main.error] + [e.value for e in reload.sidebar.error]
+    assert len([m for m in said if "Your saved project could not be opened" in m and "kept aside" in m]) == 2
+    assert sum(sess(reload).project.counts().values()) == 0
+    folder = state.project_store().folder(token)
+    assert list(folder.parent.glob(folder.name + ".damaged-*"))  # kept for the teacher, not deleted
+    # The tab that still holds the project saves it again at its next change: nothing of it is lost.
+    upload(first, [("rock", photos["rock"][2])])
+    assert state.project_store().load(token).project.counts() == {"rock": 3, "paper": 2}
+    assert not unsaved_warning(first)
+
+
+def test_a_copy_damaged_under_an_open_tab_is_replaced_by_the_tab_s_project_and_said(photos):
+    first = tab()
+    upload(first, [("rock", f) for f in photos["rock"][:2]] + [("paper", f) for f in photos["paper"][:2]])
+    token = sess(first).token
+    damage(token)
+    upload(first, [("paper", photos["paper"][2])])
+    assert any("could not be opened" in e.value and "kept aside" in e.value for e in first.sidebar.error)
+    assert state.project_store().load(token).project.counts() == {"rock": 2, "paper": 3}

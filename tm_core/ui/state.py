@@ -592,8 +592,8 @@ def restore(sess: Session) -> None:
         try:
             pf, revision = store.load_with_revision(token)
         except stores.DamagedProject as e:
-            problem = (f"Your saved project could not be opened ({e}). It was kept aside on the server, not "
-                       "deleted: ask your teacher to recover it. This is a new, empty project at the same address.")
+            problem = (f"Your saved project could not be opened. The server says: {e.reason}. It was not deleted; "
+                       "this is a new, empty project at the same address.")
             st.session_state["report"] = [("error", problem)]
             st.session_state["sync:problem"] = problem
             sess.token = token
@@ -663,8 +663,8 @@ def autosave(sess: Session, pull: bool = False) -> bool:
             result, revision = store.update(sess.token, change)
             break
         except stores.DamagedProject as e:  # kept aside by the store: the next attempt writes this tab's
-            st.session_state["sync:problem"] = (f"The copy of your project on the server was damaged ({e}): it "
-                                                "was kept aside, and this tab's project was saved in its place.")
+            st.session_state["sync:problem"] = (f"The copy of your project on the server could not be opened "
+                                                f"({e.reason}): this tab's project is saved in its place.")
             if attempt == 2:
                 sess.unsaved = str(e)
                 return False
