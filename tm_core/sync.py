@@ -254,10 +254,11 @@ def merge(base: Snapshot | ProjectFile | None, mine: ProjectFile, theirs: Projec
     if total > project.max_samples:
         their_ids = {s.id for c in theirs.project.classes for s in c.samples}
         over = total - project.max_samples
-        for c in reversed(project.classes):
-            drop = [s.id for s in reversed(c.samples) if s.id not in their_ids][:over]
-            c.samples = [s for s in c.samples if s.id not in drop]
-            c.test_only -= set(drop)
+        for i in reversed(range(len(project.classes))):
+            c = project.classes[i]
+            drop = set([s.id for s in reversed(c.samples) if s.id not in their_ids][:over])  # this tab's newest
+            project.classes[i] = ProjectClass(c.name, [s for s in c.samples if s.id not in drop], c.enabled, c.uid,
+                                              c.background, c.test_only - drop)  # a new class: inputs unchanged
             over -= len(drop)
         notes.append(f"The project is full ({project.max_samples:,} samples): {total - project.max_samples} samples "
                      "added in this tab were left out.")

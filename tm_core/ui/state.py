@@ -395,17 +395,31 @@ def project_file(sess: Session):
     a fine-tuned block's weights and that network's embeddings) and the cached embeddings, so
     reopening needs no backbone pass. A run trained on samples deleted since is left out: a project
     file names its runs' samples, and one naming samples it does not hold would not open again."""
-    from dataclasses import asdict
-
     from tm_core.project_file import ProjectFile
 
     known = {s.id for c in sess.project.classes for s in c.samples}
     kept = [r for r in sess.runs if {s.id for s in r.dataset.samples} <= known]
     current = next((i for i, r in enumerate(kept) if r is sess.current), None)
-    settings = {"config": asdict(sess.config), "encoder": sess.encoder_name, "augment": sess.augment,
-                "keep_missing": sess.keep_missing}
     embeddings = {name: v for name, v in sess.cache.export().items() if v[1].ndim == 2}  # not fine-tuning's block inputs
-    return ProjectFile(sess.project, settings, [_saved_run(r) for r in kept], current, embeddings)
+    return ProjectFile(sess.project, _settings_of(sess), [_saved_run(r) for r in kept], current, embeddings)
+
+
+def _settings_of(sess: Session) -> dict:
+    from dataclasses import asdict
+
+    return {"config": asdict(sess.config), "encoder": sess.encoder_name, "augment": sess.augment,
+            "keep_missing": sess.keep_missing}
+
+
+def _copy(project):
+    """The project with containers of its own (the samples, which never change, are shared)."""
+    from tm_core.project import Project, ProjectClass
+
+    out = Project(project.kind, [])
+    out.max_samples = project.max_samples
+    out.classes = [ProjectClass(c.name, list(c.samples), c.enabled, c.uid, c.background, set(c.test_only))
+                   for c in project.classes]
+    return out
 
 
 def _record(rid: int, saved, pf, cache: FeatureCache, notes: list[str]) -> RunRecord | None:
@@ -490,14 +504,10 @@ def adopt(sess: Session, pf, base) -> list[str]:
     """Take a merged project (``tm_core.sync``) into the session, keeping what it has of it: the run
     records (their evaluations, exports and fine-tuned networks), the embeddings, the current model if
     it is still there, and the runs it never saved (``base``: the snapshot the merge started from)."""
-    from tm_core.project import Project, ProjectClass
     from tm_core.sync import run_key, run_version
 
     notes: list[str] = []
-    project = Project(pf.project.kind, [])  # containers of its own: the store may keep the merged file
-    project.max_samples = pf.project.max_samples
-    project.classes = [ProjectClass(c.name, list(c.samples), c.enabled, c.uid, c.background, set(c.test_only))
-                       for c in pf.project.classes]
+    project = _copy(pf.project)  # containers of its own: the merged file was written, and may be kept
     for c in project.classes:
         old = next((o for o in sess.project.classes if o.uid == c.uid), None)
         if old is None or old.enabled != c.enabled:
@@ -507,7 +517,7 @@ def adopt(sess: Session, pf, base) -> list[str]:
         if new:
             sess.cache.load(name, [ids[i] for i in new], np.asarray(x)[new])
     had = {run_key(_saved_run(r)): r for r in sess.runs}
-    before = project_file(sess).settings
+    before = _settings_of(sess)
     sess.project = project
     if pf.settings != before:
         _settings(sess, pf, notes)
@@ -625,7 +635,6 @@ def autosave(sess: Session, pull: bool = False) -> bool:
     import logging
 
     from tm_core import store as stores
-    from tm_core.project import Project, ProjectClass
     from tm_core.project_file import ProjectFile
     from tm_core.sync import merge, same, snapshot
 
@@ -644,11 +653,7 @@ def autosave(sess: Session, pull: bool = False) -> bool:
             and not store.exists(sess.token):
         return False
     pf = project_file(sess)
-    frozen = Project(pf.project.kind, [])  # what is written: containers the session will not change later
-    frozen.max_samples = pf.project.max_samples
-    frozen.classes = [ProjectClass(c.name, list(c.samples), c.enabled, c.uid, c.background, set(c.test_only))
-                      for c in pf.project.classes]
-    mine = ProjectFile(frozen, pf.settings, pf.runs, pf.current, pf.features)
+    mine = ProjectFile(_copy(pf.project), pf.settings, pf.runs, pf.current, pf.features)  # the session goes on
     base, notes = sess.base, []
 
     def change(current, revision):
