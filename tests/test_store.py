@@ -142,7 +142,7 @@ def test_revision_and_update(tmp_path, rps_train):
         current.project.add_sample("rock", rps_project(rps_train, 3).classes[0].samples[2].data, "third")
         return dataclasses.replace(current)  # a new ProjectFile (returning ``current`` itself writes nothing)
 
-    changed, second = store.update(token, add_one)
+    _, second = store.update(token, add_one)
     assert second != first and store.revision(token) == second
     assert store.load(token).project.counts() == {"rock": 3, "paper": 2}
 

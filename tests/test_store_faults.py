@@ -82,7 +82,7 @@ def need_mount(tmp_path: Path) -> Path:
         why = "needs root to mount a tmpfs"
     else:
         done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(where)],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, check=False)
         if done.returncode:
             why = f"cannot mount a tmpfs: {done.stderr.strip()}"
     if why:
@@ -93,8 +93,8 @@ def need_mount(tmp_path: Path) -> Path:
 
 
 def umount(where: Path) -> None:
-    if subprocess.run(["umount", str(where)], capture_output=True).returncode:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+    if subprocess.run(["umount", str(where)], capture_output=True, check=False).returncode:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
 
 
 # --- crashes ---------------------------------------------------------------------------------------------
@@ -209,11 +209,12 @@ def test_a_save_failing_at_any_write_leaves_the_last_completed_save(tmp_path, rp
     before = variant(pool, emb, rng, 0)
     store.save(token, before)
     revision, expected = store.revision(token), fingerprint(before)
-    real_write, calls = store_module._write, []
+    real_write, calls, failed = store_module._write, [], []
 
     def failing(target: Path, data: bytes) -> None:
         calls.append(target.name)
         if len(calls) == fail_at:
+            failed.append(target.name)
             target.with_name(f"{target.name}.cut{store_module.PARTIAL}").write_bytes(data[:len(data) // 2])
             raise OSError(errno.ENOSPC, "No space left on device")
         real_write(target, data)
@@ -222,7 +223,7 @@ def test_a_save_failing_at_any_write_leaves_the_last_completed_save(tmp_path, rp
     after = variant(pool, emb, rng, 1)  # other samples, a new head and new embeddings
     folder, snapshot = store.folder(token), tmp_path / "snapshot"
     shutil.copytree(folder, snapshot)
-    fail_at, failed = 0, []
+    fail_at = 0
     while True:  # the same save from the same state each time, failing one write later
         fail_at += 1
         shutil.rmtree(folder)
@@ -232,9 +233,8 @@ def test_a_save_failing_at_any_write_leaves_the_last_completed_save(tmp_path, rp
             new_revision = store.save(token, after)
         except OSError as e:
             assert e.errno == errno.ENOSPC
-            failed.append(calls[-1])
             pf, now = store.load_with_revision(token)
-            assert now == revision and fingerprint(pf) == expected, f"write {fail_at} ({calls[-1]}) failed: the copy changed"
+            assert now == revision and fingerprint(pf) == expected, f"write {fail_at} ({failed[-1]}) failed: the copy changed"
             continue
         break
     assert len(failed) == len(calls) == fail_at - 1  # every write of the save failed once

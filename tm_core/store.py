@@ -45,6 +45,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tm_core import limits
@@ -126,14 +127,17 @@ def _mkdir(path: Path, made: set[Path]) -> None:
     made.add(path.parent)
 
 
-def _files(folder: Path) -> dict[str, Path]:
+def _files(folder: Path) -> dict[str, str]:
     """Every file in ``folder`` (relative path → path), symbolic links not followed nor listed."""
-    found = {}
-    for dirpath, _dirs, names in os.walk(folder):
-        for name in names:
-            full = Path(dirpath, name)
-            if not full.is_symlink():
-                found[full.relative_to(folder).as_posix()] = full
+    found, todo = {}, [(str(folder), "")]
+    while todo:
+        where, prefix = todo.pop()
+        with os.scandir(where) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    todo.append((entry.path, f"{prefix}{entry.name}/"))
+                elif entry.is_file(follow_symlinks=False):
+                    found[prefix + entry.name] = entry.path
     return found
 
 
@@ -142,21 +146,21 @@ class _Members:
     ``manifest`` is the manifest file (``manifests/<revision>.json``, or ``manifest.json`` in the old layout)."""
 
     def __init__(self, folder: Path, manifest: Path):
-        self._paths = {MANIFEST: manifest}
+        self._paths = {MANIFEST: str(manifest)}
         for rel, full in _files(folder).items():
             if not rel.endswith(PARTIAL) and rel != CURRENT and not rel.startswith(f"{MANIFESTS}/") and rel != MANIFEST:
                 self._paths[rel] = full
         self._infos = []
         for rel, full in self._paths.items():
             info = zipfile.ZipInfo(rel)
-            info.file_size = full.stat().st_size
+            info.file_size = os.stat(full).st_size
             self._infos.append(info)
 
     def infolist(self) -> list[zipfile.ZipInfo]:
         return self._infos
 
     def open(self, info: zipfile.ZipInfo):
-        return self._paths[info.filename].open("rb")
+        return open(self._paths[info.filename], "rb")  # noqa: SIM115 - the reader closes it
 
 
 def _read_revision(folder: Path) -> str | None:
@@ -186,21 +190,26 @@ def write_folder(pf: ProjectFile, folder: Path) -> str:
     on_disk = _files(folder) if folder.is_dir() else {}
     made: set[Path] = set()
     _mkdir(folder, made)
-    named, touched = set(), set()
+    named, touched, new = set(), set(), []
     renamed: dict[str, str] = {}
     for path, blob in members.items():
         if path.startswith("samples/"):  # named by the sample's id: a hash of its content
-            name, data = path, None
+            name = path
         else:
             data = blob()
             name = f"{BLOBS}/{hashlib.sha256(data).hexdigest()[:32]}.{path.rpartition('.')[2]}"
-            renamed[path] = name
+            renamed[path], blob = name, (lambda data=data: data)
         named.add(name)
         if name not in on_disk:
             target = folder / name
             _mkdir(target.parent, made)
-            _write(target, blob() if data is None else data)
+            new.append((target, blob))
             touched.add(target.parent)
+    if len(new) > 1:  # in threads: the file system commits their fsyncs together (10 times faster)
+        with ThreadPoolExecutor(min(8, len(new))) as pool:
+            list(pool.map(lambda item: _write(item[0], item[1]()), new))
+    elif new:
+        _write(new[0][0], new[0][1]())
     for run in manifest["runs"]:
         run["head"] = renamed[run["head"]]
         if "finetuned" in run:
@@ -212,19 +221,21 @@ def write_folder(pf: ProjectFile, folder: Path) -> str:
         _fsync_dir(d)
     revision = f"{time.time_ns():016x}"[-16:] + secrets.token_hex(4)
     _mkdir(folder / MANIFESTS, made)
-    _write(folder / MANIFESTS / f"{revision}.json", manifest_text(manifest).encode())
+    _write(folder / MANIFESTS / f"{revision}.json", manifest_text(manifest, indent=None).encode())
     _fsync_dir(folder / MANIFESTS)
     _write(folder / CURRENT, revision.encode())
     _fsync_dir(folder)  # the save has happened
     keep = named | {CURRENT, f"{MANIFESTS}/{revision}.json"}
+    emptied = set()
     try:
         for rel, full in on_disk.items():
             if rel not in keep:
-                full.unlink(missing_ok=True)
-        for dirpath, dirs, names in os.walk(folder, topdown=False):
-            if not dirs and not names and Path(dirpath) != folder:
-                with contextlib.suppress(OSError):
-                    os.rmdir(dirpath)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(full)
+                emptied.update(tuple(rel.split("/")[:i]) for i in range(1, rel.count("/") + 1))
+        for parts in sorted(emptied, key=len, reverse=True):  # folders left empty (a class removed, the old layout)
+            with contextlib.suppress(OSError):
+                os.rmdir(folder.joinpath(*parts))
     except OSError as e:  # the save is complete: what is left over goes at the next one
         _log.warning("could not remove old files of a saved project: %s", e)
     return revision
