@@ -1,11 +1,10 @@
-"""Projects kept on the server as the student works, so a reload, a dropped connection, a crash or a
+"""Projects kept on the server as the student works: a reload, a dropped connection, a crash or a
 full disk loses nothing.
 
-Each project is a folder under ``TM_DATA_DIR`` (default: ``teachable-studio/projects`` in the
-user's cache folder). It is found only through an unguessable token (``secrets.token_urlsafe``: 192
-random bits) that lives in the student's page address; the folder's name is a hash of the token, so
-even a listing of the folder gives nobody a way in, and nothing in the app lists or looks up
-projects by anything else. A token that names no project is never adopted: the student gets a fresh one.
+Each project is a folder under ``TM_DATA_DIR`` (default: ``teachable-studio/projects`` in the user's
+cache folder), found only through an unguessable token (``secrets.token_urlsafe``: 192 random bits)
+in the student's page address. The folder's name is a hash of the token, so even a listing of the
+folder gives nobody a way in. A token that names no project is never adopted: the student gets a new one.
 
 A folder holds a project file's members (``tm_core.project_file``), each under a name fixed by its
 content and never overwritten::
@@ -16,11 +15,10 @@ content and never overwritten::
     blobs/<sha256>.npz            heads, embeddings, fine-tuned weights, named by a hash of their bytes
 
 A save writes each missing member (a temporary name, fsync, rename), then the manifest, then
-``current`` (each the same way, and the folder fsynced): renaming ``current`` into place is the
-instant the save happens. Only after that are members no longer named removed. So whenever the
-process dies, the power goes or the disk fills, the folder opens as the last completed save. Folders
-written before this layout (``manifest.json`` beside ``samples/``, ``runs/``, ``features/``) still
-open, and their next save turns them into this layout.
+``current`` (the same way, folders fsynced): renaming ``current`` into place is the instant the save
+happens; members no longer named are removed only after it. So whenever the process dies, the power
+goes or the disk fills, the folder opens as the last completed save. Folders of the layout before
+(``manifest.json`` beside ``samples/``, ``runs/``, ``features/``) open, and their next save converts them.
 
 Several server processes can share ``TM_DATA_DIR``: every project has a lock file beside its folder
 (``fcntl.flock``: shared to read, exclusive to write). Nothing about what is on disk is remembered
@@ -146,40 +144,29 @@ class _Members:
     ``manifest`` is the manifest file (``manifests/<revision>.json``, or ``manifest.json`` in the old layout)."""
 
     def __init__(self, folder: Path, manifest: Path):
-        self._paths = {MANIFEST: str(manifest)}
-        for rel, full in _files(folder).items():
-            if not rel.endswith(PARTIAL) and rel != CURRENT and not rel.startswith(f"{MANIFESTS}/") and rel != MANIFEST:
-                self._paths[rel] = full
-        self._infos = []
-        for rel, full in self._paths.items():
-            info = zipfile.ZipInfo(rel)
-            info.file_size = os.stat(full).st_size
-            self._infos.append(info)
+        self._paths = {rel: full for rel, full in _files(folder).items() if not rel.endswith(PARTIAL)
+                       and rel not in (CURRENT, MANIFEST) and not rel.startswith(f"{MANIFESTS}/")}
+        self._paths[MANIFEST] = str(manifest)
+        self._infos = [zipfile.ZipInfo(rel) for rel in self._paths]
+        for info in self._infos:
+            info.file_size = os.stat(self._paths[info.filename]).st_size
 
     def infolist(self) -> list[zipfile.ZipInfo]:
         return self._infos
 
     def open(self, info: zipfile.ZipInfo):
-        return open(self._paths[info.filename], "rb")  # noqa: SIM115 - the reader closes it
+        return open(self._paths[info.filename], "rb")  # the reader closes it
 
 
 def _read_revision(folder: Path) -> str | None:
     """The revision ``current`` names; for a folder of the old layout, one made from its manifest's
     stat; None when the folder holds no project."""
-    try:
-        with (folder / CURRENT).open("rb") as f:
-            return f.read(64).decode("ascii", "replace").strip()
-    except FileNotFoundError:
-        pass
-    try:
+    with contextlib.suppress(FileNotFoundError), (folder / CURRENT).open("rb") as f:
+        return f.read(64).decode("ascii", "replace").strip()
+    with contextlib.suppress(FileNotFoundError):
         st = (folder / MANIFEST).stat()
-    except FileNotFoundError:
-        return None
-    return f"old-{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
-
-
-def _manifest_path(folder: Path, revision: str) -> Path:
-    return folder / MANIFEST if revision.startswith("old-") else folder / MANIFESTS / f"{revision}.json"
+        return f"old-{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
+    return None
 
 
 def write_folder(pf: ProjectFile, folder: Path) -> str:
@@ -252,10 +239,9 @@ class ProjectStore:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._swept = 0.0
-        with contextlib.suppress(OSError):  # created here, so it is 0700 (a read-only disk: loads still work)
-            if not self.root.is_dir():
-                self.root.parent.mkdir(parents=True, exist_ok=True)
-                self.root.mkdir(mode=0o700)
+        with contextlib.suppress(OSError):  # made here, so it is 0700 (a read-only disk: loads still work)
+            self.root.parent.mkdir(parents=True, exist_ok=True)
+            self.root.mkdir(mode=0o700)
 
     def folder(self, token: str) -> Path:
         """Where ``token``'s project is kept; ``InputError`` for anything that is not a token."""
@@ -294,10 +280,9 @@ class ProjectStore:
                     os.close(fd)
 
     def exists(self, token: str) -> bool:
-        try:
+        with contextlib.suppress(InputError, OSError):
             return self.revision(token) is not None
-        except (InputError, OSError):
-            return False
+        return False
 
     def revision(self, token: str) -> str | None:
         """The revision of ``token``'s copy (it changes with every completed save); None when there is none."""
@@ -336,7 +321,7 @@ class ProjectStore:
         """Read the copy at ``revision``; ``DamagedProject`` (not yet moved) when it is broken."""
         if not revision.startswith("old-") and not REVISION.fullmatch(revision):
             raise DamagedProject("its revision file is damaged", None)
-        manifest = _manifest_path(folder, revision)
+        manifest = folder / MANIFEST if revision.startswith("old-") else folder / MANIFESTS / f"{revision}.json"
         try:
             if not manifest.is_file() or manifest.is_symlink():
                 raise DamagedProject("its manifest is missing", None)
@@ -370,7 +355,7 @@ class ProjectStore:
 
     def _save(self, folder: Path, pf: ProjectFile) -> str:
         revision = write_folder(pf, folder)
-        if folder.stat().st_mode & 0o077:  # a folder of the old layout (0755): only the server's user
+        with contextlib.suppress(OSError):  # a folder of the old layout (0755): for the server's user only
             os.chmod(folder, 0o700)
         return revision
 
@@ -402,12 +387,9 @@ class ProjectStore:
 
     def remove_stale(self, now: float | None = None) -> int:
         """Delete the projects (and damaged copies) untouched for longer than the maximum age; returns how many."""
-        now = time.time() if now is None else now
-        removed = 0
-        try:
+        now, removed, entries = time.time() if now is None else now, 0, []
+        with contextlib.suppress(OSError):
             entries = list(self.root.iterdir())
-        except OSError:
-            return 0
         for entry in entries:
             name = entry.name
             if _GONE in name and entry.is_dir() and not entry.is_symlink():
@@ -452,19 +434,15 @@ def _touched(folder: Path) -> float:
 def _remove(folder: Path) -> None:
     """Delete ``folder``: renamed first (one step), so a crash never leaves half a project under its name."""
     gone = folder if _GONE in folder.name else folder.with_name(f"{folder.name}{_GONE}{secrets.token_hex(4)}")
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.replace(folder, gone)
-    except FileNotFoundError:
-        return
-    shutil.rmtree(gone, ignore_errors=True)
+        shutil.rmtree(gone, ignore_errors=True)
 
 
 def _newer(manifest: Path) -> bool:
     """Whether ``manifest`` was written by a newer version of the format than this one reads."""
-    try:
-        with manifest.open("rb") as f:
-            version = json.loads(f.read(64 * 1024**2)).get("version")
-    except (OSError, ValueError, AttributeError):
-        return False
-    return isinstance(version, int) and not isinstance(version, bool) and version > VERSION
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        version = json.loads(manifest.read_bytes()).get("version")
+        return isinstance(version, int) and not isinstance(version, bool) and version > VERSION
+    return False
 
