@@ -28,7 +28,7 @@ from tm_core import store as store_module
 from tm_core.errors import InputError
 from tm_core.project import Project, ProjectClass
 from tm_core.project_file import ProjectFile, SavedRun, save
-from tm_core.store import ProjectStore, new_token
+from tm_core.store import DamagedProject, ProjectStore, new_token
 from tm_core.training import TrainConfig, train
 
 REPO = Path(__file__).resolve().parent.parent
@@ -162,11 +162,11 @@ def test_a_save_killed_at_any_instant_leaves_the_last_completed_save(tmp_path, r
     assert mid_save >= 20 and len(seen_revisions) >= 50  # the kills did land inside saves, and saves did complete
     store.save(token, pf)  # what the kills left behind (unfinished files, unnamed members) goes at the next save
     folder = store.folder(token)
-    manifest = json.loads(next((folder / "manifests").iterdir()).read_text())
+    manifest = json.loads((folder / "current").read_text().partition("\n")[2])
     named = {s["file"] for c in manifest["classes"] for s in c["samples"]} | {r["head"] for r in manifest["runs"]} | \
             {f["file"] for f in manifest["features"]}
     on_disk = {f.relative_to(folder).as_posix() for f in folder.rglob("*") if f.is_file()}
-    assert on_disk - named == {"current", f"manifests/{store.revision(token)}.json"}
+    assert on_disk - named == {"current"}
 
 
 def fork_worker(tmp: Path, data: Path, token: str, log: Path) -> None:
@@ -239,7 +239,7 @@ def test_a_save_failing_at_any_write_leaves_the_last_completed_save(tmp_path, rp
         break
     assert len(failed) == len(calls) == fail_at - 1  # every write of the save failed once
     kinds = [name.rpartition(".")[2] for name in failed]
-    assert kinds[-2:] == ["json", "current"] and "npz" in kinds and "png" in kinds, failed
+    assert kinds[-1] == "current" and "npz" in kinds and "png" in kinds, failed  # "current" (the manifest) last
     assert new_revision == store.revision(token) and fingerprint(store.load(token)) == fingerprint(after)
     assert not any(f.name.endswith(store_module.PARTIAL) for f in store.folder(token).rglob("*"))
 
@@ -286,6 +286,9 @@ def test_a_data_folder_turned_read_only_still_opens_and_refuses_saves(tmp_path, 
         store, token, rng = ProjectStore(disk / "data"), new_token(), np.random.default_rng(3)
         before = variant(pool, emb, rng, 0)
         revision = store.save(token, before)
+        broken = new_token()
+        store.save(broken, before)
+        next(store.folder(broken).rglob("*.png")).write_bytes(b"not a picture")
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         fresh = ProjectStore(disk / "data")  # a server process started after the folder turned read-only
         for s in (store, fresh):
@@ -299,6 +302,9 @@ def test_a_data_folder_turned_read_only_still_opens_and_refuses_saves(tmp_path, 
                 s.update(token, lambda current, rev: dataclasses.replace(current, settings={"x": 1}))
             with pytest.raises(InputError, match="names no project"):
                 s.load(new_token())
+            with pytest.raises(DamagedProject, match="left where it is") as e:  # cannot be moved aside: stays
+                s.load(broken)
+            assert e.value.aside is None and s.exists(broken)
             assert s.remove_stale(now=time.time() + 365 * 86400) == 0  # cannot remove anything: logged, no raise
             with pytest.raises(OSError):
                 s.delete(token)

@@ -9,14 +9,14 @@ folder gives nobody a way in. A token that names no project is never adopted: th
 A folder holds a project file's members (``tm_core.project_file``), each under a name fixed by its
 content and never overwritten::
 
-    current                       the revision of the last completed save (a few bytes)
-    manifests/<revision>.json     that save's manifest, naming only members already complete on disk
+    current                       the last completed save: its revision on the first line, then its
+                                  manifest (naming only members already complete on disk)
     samples/<class uid>/<id>.png  a sample (its id is a hash of its content), .wav for audio
     blobs/<sha256>.npz            heads, embeddings, fine-tuned weights, named by a hash of their bytes
 
-A save writes each missing member (a temporary name, fsync, rename), then the manifest, then
-``current`` (the same way, folders fsynced): renaming ``current`` into place is the instant the save
-happens; members no longer named are removed only after it. So whenever the process dies, the power
+A save writes each missing member (a temporary name, fsync, rename; their folders fsynced), then
+``current`` the same way: renaming it into place is the instant the save happens; members no longer
+named are removed only after it. So whenever the process dies, the power
 goes or the disk fills, the folder opens as the last completed save. Folders of the layout before
 (``manifest.json`` beside ``samples/``, ``runs/``, ``features/``) open, and their next save converts them.
 
@@ -54,7 +54,6 @@ _log = logging.getLogger(__name__)
 TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
 REVISION = re.compile(r"[0-9a-f]{24}")
 CURRENT = "current"
-MANIFESTS = "manifests"
 BLOBS = "blobs"
 MANIFEST = "manifest.json"  # the manifest's name inside a project file (and in folders of the old layout)
 PARTIAL = ".partial"  # ends the temporary name of a file being written (renamed into place when complete)
@@ -68,7 +67,7 @@ class DamagedProject(InputError):
     """The server's copy cannot be opened; it was moved aside (``aside``), not deleted or overwritten."""
 
     def __init__(self, reason: str, aside: Path | None):
-        self.aside = aside
+        self.aside, self.why = aside, reason
         kept = (f"it was kept aside on the server as {aside.name} (a teacher can send it to the developers)"
                 if aside else "it was left where it is")
         super().__init__(NAME, f"{reason}; {kept}")
@@ -141,28 +140,32 @@ def _files(folder: Path) -> dict[str, str]:
 
 class _Members:
     """A project folder as ``project_file.open_members`` reads it: ZipFile's ``infolist()`` and ``open()``.
-    ``manifest`` is the manifest file (``manifests/<revision>.json``, or ``manifest.json`` in the old layout)."""
+    The manifest is ``manifest`` from byte ``skip`` on (``current`` after its first line, or the old
+    layout's ``manifest.json``)."""
 
-    def __init__(self, folder: Path, manifest: Path):
-        self._paths = {rel: full for rel, full in _files(folder).items() if not rel.endswith(PARTIAL)
-                       and rel not in (CURRENT, MANIFEST) and not rel.startswith(f"{MANIFESTS}/")}
-        self._paths[MANIFEST] = str(manifest)
+    def __init__(self, folder: Path, manifest: Path, skip: int):
+        self._paths = {rel: full for rel, full in _files(folder).items()
+                       if not rel.endswith(PARTIAL) and rel not in (CURRENT, MANIFEST)}
+        self._paths[MANIFEST], self._skip = str(manifest), skip
         self._infos = [zipfile.ZipInfo(rel) for rel in self._paths]
         for info in self._infos:
-            info.file_size = os.stat(self._paths[info.filename]).st_size
+            info.file_size = os.stat(self._paths[info.filename]).st_size - (skip if info.filename == MANIFEST else 0)
 
     def infolist(self) -> list[zipfile.ZipInfo]:
         return self._infos
 
     def open(self, info: zipfile.ZipInfo):
-        return open(self._paths[info.filename], "rb")  # the reader closes it
+        f = open(self._paths[info.filename], "rb")  # the reader closes it
+        if info.filename == MANIFEST:
+            f.seek(self._skip)
+        return f
 
 
 def _read_revision(folder: Path) -> str | None:
     """The revision ``current`` names; for a folder of the old layout, one made from its manifest's
     stat; None when the folder holds no project."""
     with contextlib.suppress(FileNotFoundError), (folder / CURRENT).open("rb") as f:
-        return f.read(64).decode("ascii", "replace").strip()
+        return f.read(64).decode("ascii", "replace").partition("\n")[0].strip()
     with contextlib.suppress(FileNotFoundError):
         st = (folder / MANIFEST).stat()
         return f"old-{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
@@ -207,12 +210,9 @@ def write_folder(pf: ProjectFile, folder: Path) -> str:
     for d in touched | made:
         _fsync_dir(d)
     revision = f"{time.time_ns():016x}"[-16:] + secrets.token_hex(4)
-    _mkdir(folder / MANIFESTS, made)
-    _write(folder / MANIFESTS / f"{revision}.json", manifest_text(manifest, indent=None).encode())
-    _fsync_dir(folder / MANIFESTS)
-    _write(folder / CURRENT, revision.encode())
+    _write(folder / CURRENT, f"{revision}\n{manifest_text(manifest, indent=None)}".encode())
     _fsync_dir(folder)  # the save has happened
-    keep = named | {CURRENT, f"{MANIFESTS}/{revision}.json"}
+    keep = named | {CURRENT}
     emptied = set()
     try:
         for rel, full in on_disk.items():
@@ -312,7 +312,7 @@ class ProjectStore:
             try:
                 with self._locked(folder, exclusive=True):  # moved aside only if nobody saved meanwhile
                     if _read_revision(folder) == revision:
-                        raise self._set_aside(folder, damage.reason)
+                        raise self._set_aside(folder, damage.why)
             except OSError:  # a read-only disk: it stays where it is
                 raise damage from None
         raise InputError(NAME, "keeps changing while it is opened: try again")
@@ -321,15 +321,16 @@ class ProjectStore:
         """Read the copy at ``revision``; ``DamagedProject`` (not yet moved) when it is broken."""
         if not revision.startswith("old-") and not REVISION.fullmatch(revision):
             raise DamagedProject("its revision file is damaged", None)
-        manifest = folder / MANIFEST if revision.startswith("old-") else folder / MANIFESTS / f"{revision}.json"
+        old = revision.startswith("old-")
+        manifest, skip = (folder / MANIFEST, 0) if old else (folder / CURRENT, len(revision) + 1)
         try:
             if not manifest.is_file() or manifest.is_symlink():
                 raise DamagedProject("its manifest is missing", None)
-            return open_members(_Members(folder, manifest), NAME)
+            return open_members(_Members(folder, manifest, skip), NAME)
         except DamagedProject:
             raise
         except InputError as e:
-            if _newer(manifest):  # saved by a newer version sharing this folder: not damaged, just not for us
+            if _newer(manifest, skip):  # saved by a newer version sharing this folder: not damaged, just not for us
                 raise
             raise DamagedProject(e.reason, None) from None
         except OSError as e:  # a disk error, maybe passing: the copy is left alone
@@ -373,7 +374,7 @@ class ProjectStore:
                 try:
                     current = self._open(folder, revision)
                 except DamagedProject as e:
-                    raise self._set_aside(folder, e.reason) from None
+                    raise self._set_aside(folder, e.why) from None
             result = change(current, revision)
             if result is current:
                 return current, revision
@@ -439,10 +440,10 @@ def _remove(folder: Path) -> None:
         shutil.rmtree(gone, ignore_errors=True)
 
 
-def _newer(manifest: Path) -> bool:
+def _newer(manifest: Path, skip: int) -> bool:
     """Whether ``manifest`` was written by a newer version of the format than this one reads."""
     with contextlib.suppress(OSError, ValueError, AttributeError):
-        version = json.loads(manifest.read_bytes()).get("version")
+        version = json.loads(manifest.read_bytes()[skip:]).get("version")
         return isinstance(version, int) and not isinstance(version, bool) and version > VERSION
     return False
 
