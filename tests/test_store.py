@@ -226,13 +226,13 @@ def test_a_damaged_saved_project_is_refused_with_the_reason_and_kept_aside(tmp_p
     store = ProjectStore(tmp_path)
     store.rps = rps_train
     token = new_token()
-    sample = lambda folder: next(folder.rglob("*.png"))  # noqa: E731
+    sample = lambda folder: next(folder.rglob("*.png"))
     damage_and_load(store, token, lambda f: sample(f).write_bytes(b"not a picture"), "png cannot be decoded")
     damage_and_load(store, token, lambda f: sample(f).unlink(), "is missing")
-    cut = lambda f: (f / "current").write_text((f / "current").read_text()[:200])  # noqa: E731
+    cut = lambda f: (f / "current").write_text((f / "current").read_text()[:200])
     damage_and_load(store, token, cut, "not valid JSON")
     damage_and_load(store, token, lambda f: (f / "current").write_text("garbage"), "revision file is damaged")
-    blobs = lambda f: [p.write_bytes(b"PK") for p in (f / "blobs").iterdir()]  # noqa: E731
+    blobs = lambda f: [p.write_bytes(b"PK") for p in (f / "blobs").iterdir()]
     damage_and_load(store, token, blobs, "head of run 1 cannot be read")
     asides = [f for f in tmp_path.iterdir() if ".damaged-" in f.name]
     assert len(asides) == 5  # none overwritten

@@ -155,7 +155,7 @@ class _Members:
         return self._infos
 
     def open(self, info: zipfile.ZipInfo):
-        f = open(self._paths[info.filename], "rb")  # the reader closes it
+        f = open(self._paths[info.filename], "rb")  # noqa: SIM115 - the reader closes it
         if info.filename == MANIFEST:
             f.seek(self._skip)
         return f
