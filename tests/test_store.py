@@ -242,6 +242,24 @@ def test_a_damaged_saved_project_is_refused_with_the_reason_and_kept_aside(tmp_p
     assert [f.name for f in tmp_path.iterdir()] == []
 
 
+def test_a_copy_that_cannot_be_read_right_now_is_left_alone(tmp_path, rps_train):
+    """A disk error (here: ``current`` cannot be read as a file) is an InputError, not a traceback,
+    and the copy is not taken for damaged: nothing is moved."""
+    store = ProjectStore(tmp_path)
+    token = new_token()
+    store.save(token, ProjectFile(rps_project(rps_train, 1)))
+    current = store.folder(token) / "current"
+    text = current.read_bytes()
+    current.unlink()
+    current.mkdir()
+    with pytest.raises(InputError, match="cannot be read right now") as e:
+        store.load(token)
+    assert not isinstance(e.value, DamagedProject) and not [f for f in tmp_path.iterdir() if "damaged" in f.name]
+    current.rmdir()
+    current.write_bytes(text)
+    assert store.load(token).project.counts() == {"rock": 1, "paper": 1}
+
+
 def test_a_link_to_outside_the_folder_is_not_followed(tmp_path, rps_train):
     store = ProjectStore(tmp_path / "data")
     store.rps = rps_train

@@ -87,8 +87,6 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)  # 32 characters of [A-Za-z0-9_-]
 
 
-# --- files on disk -------------------------------------------------------------------------------------
-
 def _write(target: Path, data: bytes) -> None:
     """Put ``data`` at ``target`` whole or not at all: a temporary name (0600), fsync, rename. Every
     write of a save goes through here (the fault tests make it fail)."""
@@ -228,8 +226,6 @@ def write_folder(pf: ProjectFile, folder: Path) -> str:
     return revision
 
 
-# --- the store -----------------------------------------------------------------------------------------
-
 class ProjectStore:
     """The projects of one server: save, load, update and delete by token, and remove stale ones."""
 
@@ -295,6 +291,12 @@ class ProjectStore:
 
     def load_with_revision(self, token: str) -> tuple[ProjectFile, str]:
         folder = self.folder(token)
+        try:
+            return self._load(folder)
+        except OSError as e:  # a disk error, maybe passing: the copy is left alone
+            raise InputError(NAME, f"cannot be read right now ({e.strerror or type(e).__name__})") from None
+
+    def _load(self, folder: Path) -> tuple[ProjectFile, str]:
         for _ in range(3):
             with self._locked(folder, exclusive=False):
                 revision = _read_revision(folder)
@@ -333,8 +335,6 @@ class ProjectStore:
             if _newer(manifest, skip):  # saved by a newer version sharing this folder: not damaged, just not for us
                 raise
             raise DamagedProject(e.reason, None) from None
-        except OSError as e:  # a disk error, maybe passing: the copy is left alone
-            raise InputError(NAME, f"cannot be read right now ({e.strerror or type(e).__name__})") from None
 
     def _set_aside(self, folder: Path, reason: str) -> DamagedProject:
         aside = folder.with_name(f"{folder.name}{DAMAGED}{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}")
