@@ -72,11 +72,11 @@ def test_saved_project_comes_back_the_same_and_only_changes_are_written(tmp_path
     members = {k for k in before if k.startswith(("samples/", "blobs/"))}
     assert sum(k.startswith("samples/") for k in members) == 8 and sum(k.startswith("blobs/") for k in members) == 2
     time.sleep(0.01)
-    second = store.save(token, pf)  # nothing changed: only a new manifest and the revision are written
+    second = store.save(token, pf)  # nothing changed: only the revision and manifest ("current") are written
     after = files(folder)
     assert second != first and store.revision(token) == second
-    assert {k for k in after if after.get(k) != before.get(k)} == {"current", f"manifests/{second}.json"}
-    assert set(before) - set(after) == {f"manifests/{first}.json"}  # the old manifest is gone once the new landed
+    assert {k for k in after if after[k] != before[k]} == {"current"} and set(after) == set(before)
+    assert (folder / "current").read_text().startswith(second + "\n{")
 
     p.delete_sample("rock", p.classes[0].samples[0].id)
     more = rps_project(rps_train, n=5)
@@ -142,7 +142,7 @@ def test_revision_and_update(tmp_path, rps_train):
         current.project.add_sample("rock", rps_project(rps_train, 3).classes[0].samples[2].data, "third")
         return dataclasses.replace(current)  # a new ProjectFile (returning ``current`` itself writes nothing)
 
-    changed, second = store.update(token, add_one)
+    _, second = store.update(token, add_one)
     assert second != first and store.revision(token) == second
     assert store.load(token).project.counts() == {"rock": 3, "paper": 2}
 
@@ -207,13 +207,13 @@ def test_only_a_real_token_reaches_a_project(tmp_path, rps_train):
 
 def damage_and_load(store, token, damage, match):
     """Save a fresh project, damage it, and check the load refuses it, says why, and keeps it aside."""
-    store.save(token, ProjectFile(rps_project(store.rps, 2)))
+    store.save(token, trained(rps_project(store.rps, 3)))
     folder = store.folder(token)
     damage(folder)
     with pytest.raises(DamagedProject, match=match) as e:
         store.load(token)
     aside = e.value.aside
-    assert "kept aside on the server" in str(e.value) and aside.name in str(e.value)
+    assert "kept aside on the server" in str(e.value) and aside.name in str(e.value) and "left" not in str(e.value)
     assert aside.is_dir() and aside.name.startswith(folder.name + ".damaged-") and not folder.exists()
     assert stat.S_IMODE(os.stat(aside).st_mode) == 0o700
     assert not store.exists(token)
@@ -226,18 +226,38 @@ def test_a_damaged_saved_project_is_refused_with_the_reason_and_kept_aside(tmp_p
     store = ProjectStore(tmp_path)
     store.rps = rps_train
     token = new_token()
-    sample = lambda folder: next(folder.rglob("*.png"))  # noqa: E731
+    sample = lambda folder: next(folder.rglob("*.png"))
     damage_and_load(store, token, lambda f: sample(f).write_bytes(b"not a picture"), "png cannot be decoded")
     damage_and_load(store, token, lambda f: sample(f).unlink(), "is missing")
-    damage_and_load(store, token, lambda f: next((f / "manifests").iterdir()).write_text("{"), "not valid JSON")
+    cut = lambda f: (f / "current").write_text((f / "current").read_text()[:200])
+    damage_and_load(store, token, cut, "not valid JSON")
     damage_and_load(store, token, lambda f: (f / "current").write_text("garbage"), "revision file is damaged")
-    damage_and_load(store, token, lambda f: next((f / "manifests").iterdir()).unlink(), "manifest is missing")
+    blobs = lambda f: [p.write_bytes(b"PK") for p in (f / "blobs").iterdir()]
+    damage_and_load(store, token, blobs, "head of run 1 cannot be read")
     asides = [f for f in tmp_path.iterdir() if ".damaged-" in f.name]
     assert len(asides) == 5  # none overwritten
     store.save(token, ProjectFile(rps_project(rps_train, 1)))  # the link works again for a new project
     assert store.load(token).project.counts() == {"rock": 1, "paper": 1}
     assert store.remove_stale(now=time.time() + 15 * 86400) == 6  # damaged copies go when stale, like projects
     assert [f.name for f in tmp_path.iterdir()] == []
+
+
+def test_a_copy_that_cannot_be_read_right_now_is_left_alone(tmp_path, rps_train):
+    """A disk error (here: ``current`` cannot be read as a file) is an InputError, not a traceback,
+    and the copy is not taken for damaged: nothing is moved."""
+    store = ProjectStore(tmp_path)
+    token = new_token()
+    store.save(token, ProjectFile(rps_project(rps_train, 1)))
+    current = store.folder(token) / "current"
+    text = current.read_bytes()
+    current.unlink()
+    current.mkdir()
+    with pytest.raises(InputError, match="cannot be read right now") as e:
+        store.load(token)
+    assert not isinstance(e.value, DamagedProject) and not [f for f in tmp_path.iterdir() if "damaged" in f.name]
+    current.rmdir()
+    current.write_bytes(text)
+    assert store.load(token).project.counts() == {"rock": 1, "paper": 1}
 
 
 def test_a_link_to_outside_the_folder_is_not_followed(tmp_path, rps_train):

@@ -1,26 +1,24 @@
-"""Projects kept on the server as the student works, so a reload, a dropped connection, a crash or a
+"""Projects kept on the server as the student works: a reload, a dropped connection, a crash or a
 full disk loses nothing.
 
-Each project is a folder under ``TM_DATA_DIR`` (default: ``teachable-studio/projects`` in the
-user's cache folder). It is found only through an unguessable token (``secrets.token_urlsafe``: 192
-random bits) that lives in the student's page address; the folder's name is a hash of the token, so
-even a listing of the folder gives nobody a way in, and nothing in the app lists or looks up
-projects by anything else. A token that names no project is never adopted: the student gets a fresh one.
+Each project is a folder under ``TM_DATA_DIR`` (default: ``teachable-studio/projects`` in the user's
+cache folder), found only through an unguessable token (``secrets.token_urlsafe``: 192 random bits)
+in the student's page address. The folder's name is a hash of the token, so even a listing of the
+folder gives nobody a way in. A token that names no project is never adopted: the student gets a new one.
 
 A folder holds a project file's members (``tm_core.project_file``), each under a name fixed by its
 content and never overwritten::
 
-    current                       the revision of the last completed save (a few bytes)
-    manifests/<revision>.json     that save's manifest, naming only members already complete on disk
+    current                       the last completed save: its revision on the first line, then its
+                                  manifest (naming only members already complete on disk)
     samples/<class uid>/<id>.png  a sample (its id is a hash of its content), .wav for audio
     blobs/<sha256>.npz            heads, embeddings, fine-tuned weights, named by a hash of their bytes
 
-A save writes each missing member (a temporary name, fsync, rename), then the manifest, then
-``current`` (each the same way, and the folder fsynced): renaming ``current`` into place is the
-instant the save happens. Only after that are members no longer named removed. So whenever the
-process dies, the power goes or the disk fills, the folder opens as the last completed save. Folders
-written before this layout (``manifest.json`` beside ``samples/``, ``runs/``, ``features/``) still
-open, and their next save turns them into this layout.
+A save writes each missing member (a temporary name, fsync, rename; their folders fsynced), then
+``current`` the same way: renaming it into place is the instant the save happens; members no longer
+named are removed only after it. So whenever the process dies, the power
+goes or the disk fills, the folder opens as the last completed save. Folders of the layout before
+(``manifest.json`` beside ``samples/``, ``runs/``, ``features/``) open, and their next save converts them.
 
 Several server processes can share ``TM_DATA_DIR``: every project has a lock file beside its folder
 (``fcntl.flock``: shared to read, exclusive to write). Nothing about what is on disk is remembered
@@ -45,6 +43,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tm_core import limits
@@ -55,7 +54,6 @@ _log = logging.getLogger(__name__)
 TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
 REVISION = re.compile(r"[0-9a-f]{24}")
 CURRENT = "current"
-MANIFESTS = "manifests"
 BLOBS = "blobs"
 MANIFEST = "manifest.json"  # the manifest's name inside a project file (and in folders of the old layout)
 PARTIAL = ".partial"  # ends the temporary name of a file being written (renamed into place when complete)
@@ -69,7 +67,7 @@ class DamagedProject(InputError):
     """The server's copy cannot be opened; it was moved aside (``aside``), not deleted or overwritten."""
 
     def __init__(self, reason: str, aside: Path | None):
-        self.aside = aside
+        self.aside, self.why = aside, reason
         kept = (f"it was kept aside on the server as {aside.name} (a teacher can send it to the developers)"
                 if aside else "it was left where it is")
         super().__init__(NAME, f"{reason}; {kept}")
@@ -88,8 +86,6 @@ def from_env() -> ProjectStore:
 def new_token() -> str:
     return secrets.token_urlsafe(24)  # 32 characters of [A-Za-z0-9_-]
 
-
-# --- files on disk -------------------------------------------------------------------------------------
 
 def _write(target: Path, data: bytes) -> None:
     """Put ``data`` at ``target`` whole or not at all: a temporary name (0600), fsync, rename. Every
@@ -126,56 +122,52 @@ def _mkdir(path: Path, made: set[Path]) -> None:
     made.add(path.parent)
 
 
-def _files(folder: Path) -> dict[str, Path]:
+def _files(folder: Path) -> dict[str, str]:
     """Every file in ``folder`` (relative path → path), symbolic links not followed nor listed."""
-    found = {}
-    for dirpath, _dirs, names in os.walk(folder):
-        for name in names:
-            full = Path(dirpath, name)
-            if not full.is_symlink():
-                found[full.relative_to(folder).as_posix()] = full
+    found, todo = {}, [(str(folder), "")]
+    while todo:
+        where, prefix = todo.pop()
+        with os.scandir(where) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    todo.append((entry.path, f"{prefix}{entry.name}/"))
+                elif entry.is_file(follow_symlinks=False):
+                    found[prefix + entry.name] = entry.path
     return found
 
 
 class _Members:
     """A project folder as ``project_file.open_members`` reads it: ZipFile's ``infolist()`` and ``open()``.
-    ``manifest`` is the manifest file (``manifests/<revision>.json``, or ``manifest.json`` in the old layout)."""
+    The manifest is ``manifest`` from byte ``skip`` on (``current`` after its first line, or the old
+    layout's ``manifest.json``)."""
 
-    def __init__(self, folder: Path, manifest: Path):
-        self._paths = {MANIFEST: manifest}
-        for rel, full in _files(folder).items():
-            if not rel.endswith(PARTIAL) and rel != CURRENT and not rel.startswith(f"{MANIFESTS}/") and rel != MANIFEST:
-                self._paths[rel] = full
-        self._infos = []
-        for rel, full in self._paths.items():
-            info = zipfile.ZipInfo(rel)
-            info.file_size = full.stat().st_size
-            self._infos.append(info)
+    def __init__(self, folder: Path, manifest: Path, skip: int):
+        self._paths = {rel: full for rel, full in _files(folder).items()
+                       if not rel.endswith(PARTIAL) and rel not in (CURRENT, MANIFEST)}
+        self._paths[MANIFEST], self._skip = str(manifest), skip
+        self._infos = [zipfile.ZipInfo(rel) for rel in self._paths]
+        for info in self._infos:
+            info.file_size = os.stat(self._paths[info.filename]).st_size - (skip if info.filename == MANIFEST else 0)
 
     def infolist(self) -> list[zipfile.ZipInfo]:
         return self._infos
 
     def open(self, info: zipfile.ZipInfo):
-        return self._paths[info.filename].open("rb")
+        f = open(self._paths[info.filename], "rb")  # noqa: SIM115 - the reader closes it
+        if info.filename == MANIFEST:
+            f.seek(self._skip)
+        return f
 
 
 def _read_revision(folder: Path) -> str | None:
     """The revision ``current`` names; for a folder of the old layout, one made from its manifest's
     stat; None when the folder holds no project."""
-    try:
-        with (folder / CURRENT).open("rb") as f:
-            return f.read(64).decode("ascii", "replace").strip()
-    except FileNotFoundError:
-        pass
-    try:
+    with contextlib.suppress(FileNotFoundError), (folder / CURRENT).open("rb") as f:
+        return f.read(64).decode("ascii", "replace").partition("\n")[0].strip()
+    with contextlib.suppress(FileNotFoundError):
         st = (folder / MANIFEST).stat()
-    except FileNotFoundError:
-        return None
-    return f"old-{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
-
-
-def _manifest_path(folder: Path, revision: str) -> Path:
-    return folder / MANIFEST if revision.startswith("old-") else folder / MANIFESTS / f"{revision}.json"
+        return f"old-{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
+    return None
 
 
 def write_folder(pf: ProjectFile, folder: Path) -> str:
@@ -186,21 +178,26 @@ def write_folder(pf: ProjectFile, folder: Path) -> str:
     on_disk = _files(folder) if folder.is_dir() else {}
     made: set[Path] = set()
     _mkdir(folder, made)
-    named, touched = set(), set()
+    named, touched, new = set(), set(), []
     renamed: dict[str, str] = {}
     for path, blob in members.items():
         if path.startswith("samples/"):  # named by the sample's id: a hash of its content
-            name, data = path, None
+            name = path
         else:
             data = blob()
             name = f"{BLOBS}/{hashlib.sha256(data).hexdigest()[:32]}.{path.rpartition('.')[2]}"
-            renamed[path] = name
+            renamed[path], blob = name, (lambda data=data: data)
         named.add(name)
         if name not in on_disk:
             target = folder / name
             _mkdir(target.parent, made)
-            _write(target, blob() if data is None else data)
+            new.append((target, blob))
             touched.add(target.parent)
+    if len(new) > 1:  # in threads: the file system commits their fsyncs together (10 times faster)
+        with ThreadPoolExecutor(min(8, len(new))) as pool:
+            list(pool.map(lambda item: _write(item[0], item[1]()), new))
+    elif new:
+        _write(new[0][0], new[0][1]())
     for run in manifest["runs"]:
         run["head"] = renamed[run["head"]]
         if "finetuned" in run:
@@ -211,26 +208,23 @@ def write_folder(pf: ProjectFile, folder: Path) -> str:
     for d in touched | made:
         _fsync_dir(d)
     revision = f"{time.time_ns():016x}"[-16:] + secrets.token_hex(4)
-    _mkdir(folder / MANIFESTS, made)
-    _write(folder / MANIFESTS / f"{revision}.json", manifest_text(manifest).encode())
-    _fsync_dir(folder / MANIFESTS)
-    _write(folder / CURRENT, revision.encode())
+    _write(folder / CURRENT, f"{revision}\n{manifest_text(manifest, indent=None)}".encode())
     _fsync_dir(folder)  # the save has happened
-    keep = named | {CURRENT, f"{MANIFESTS}/{revision}.json"}
+    keep = named | {CURRENT}
+    emptied = set()
     try:
         for rel, full in on_disk.items():
             if rel not in keep:
-                full.unlink(missing_ok=True)
-        for dirpath, dirs, names in os.walk(folder, topdown=False):
-            if not dirs and not names and Path(dirpath) != folder:
-                with contextlib.suppress(OSError):
-                    os.rmdir(dirpath)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(full)
+                emptied.update(tuple(rel.split("/")[:i]) for i in range(1, rel.count("/") + 1))
+        for parts in sorted(emptied, key=len, reverse=True):  # folders left empty (a class removed, the old layout)
+            with contextlib.suppress(OSError):
+                os.rmdir(folder.joinpath(*parts))
     except OSError as e:  # the save is complete: what is left over goes at the next one
         _log.warning("could not remove old files of a saved project: %s", e)
     return revision
 
-
-# --- the store -----------------------------------------------------------------------------------------
 
 class ProjectStore:
     """The projects of one server: save, load, update and delete by token, and remove stale ones."""
@@ -241,10 +235,9 @@ class ProjectStore:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._swept = 0.0
-        with contextlib.suppress(OSError):  # created here, so it is 0700 (a read-only disk: loads still work)
-            if not self.root.is_dir():
-                self.root.parent.mkdir(parents=True, exist_ok=True)
-                self.root.mkdir(mode=0o700)
+        with contextlib.suppress(OSError):  # made here, so it is 0700 (a read-only disk: loads still work)
+            self.root.parent.mkdir(parents=True, exist_ok=True)
+            self.root.mkdir(mode=0o700)
 
     def folder(self, token: str) -> Path:
         """Where ``token``'s project is kept; ``InputError`` for anything that is not a token."""
@@ -283,10 +276,9 @@ class ProjectStore:
                     os.close(fd)
 
     def exists(self, token: str) -> bool:
-        try:
+        with contextlib.suppress(InputError, OSError):
             return self.revision(token) is not None
-        except (InputError, OSError):
-            return False
+        return False
 
     def revision(self, token: str) -> str | None:
         """The revision of ``token``'s copy (it changes with every completed save); None when there is none."""
@@ -299,6 +291,12 @@ class ProjectStore:
 
     def load_with_revision(self, token: str) -> tuple[ProjectFile, str]:
         folder = self.folder(token)
+        try:
+            return self._load(folder)
+        except OSError as e:  # a disk error, maybe passing: the copy is left alone
+            raise InputError(NAME, f"cannot be read right now ({e.strerror or type(e).__name__})") from None
+
+    def _load(self, folder: Path) -> tuple[ProjectFile, str]:
         for _ in range(3):
             with self._locked(folder, exclusive=False):
                 revision = _read_revision(folder)
@@ -316,7 +314,7 @@ class ProjectStore:
             try:
                 with self._locked(folder, exclusive=True):  # moved aside only if nobody saved meanwhile
                     if _read_revision(folder) == revision:
-                        raise self._set_aside(folder, damage.reason)
+                        raise self._set_aside(folder, damage.why)
             except OSError:  # a read-only disk: it stays where it is
                 raise damage from None
         raise InputError(NAME, "keeps changing while it is opened: try again")
@@ -325,19 +323,18 @@ class ProjectStore:
         """Read the copy at ``revision``; ``DamagedProject`` (not yet moved) when it is broken."""
         if not revision.startswith("old-") and not REVISION.fullmatch(revision):
             raise DamagedProject("its revision file is damaged", None)
-        manifest = _manifest_path(folder, revision)
+        old = revision.startswith("old-")
+        manifest, skip = (folder / MANIFEST, 0) if old else (folder / CURRENT, len(revision) + 1)
         try:
             if not manifest.is_file() or manifest.is_symlink():
                 raise DamagedProject("its manifest is missing", None)
-            return open_members(_Members(folder, manifest), NAME)
+            return open_members(_Members(folder, manifest, skip), NAME)
         except DamagedProject:
             raise
         except InputError as e:
-            if _newer(manifest):  # saved by a newer version sharing this folder: not damaged, just not for us
+            if _newer(manifest, skip):  # saved by a newer version sharing this folder: not damaged, just not for us
                 raise
             raise DamagedProject(e.reason, None) from None
-        except OSError as e:  # a disk error, maybe passing: the copy is left alone
-            raise InputError(NAME, f"cannot be read right now ({e.strerror or type(e).__name__})") from None
 
     def _set_aside(self, folder: Path, reason: str) -> DamagedProject:
         aside = folder.with_name(f"{folder.name}{DAMAGED}{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}")
@@ -359,7 +356,7 @@ class ProjectStore:
 
     def _save(self, folder: Path, pf: ProjectFile) -> str:
         revision = write_folder(pf, folder)
-        if folder.stat().st_mode & 0o077:  # a folder of the old layout (0755): only the server's user
+        with contextlib.suppress(OSError):  # a folder of the old layout (0755): for the server's user only
             os.chmod(folder, 0o700)
         return revision
 
@@ -377,7 +374,7 @@ class ProjectStore:
                 try:
                     current = self._open(folder, revision)
                 except DamagedProject as e:
-                    raise self._set_aside(folder, e.reason) from None
+                    raise self._set_aside(folder, e.why) from None
             result = change(current, revision)
             if result is current:
                 return current, revision
@@ -391,12 +388,9 @@ class ProjectStore:
 
     def remove_stale(self, now: float | None = None) -> int:
         """Delete the projects (and damaged copies) untouched for longer than the maximum age; returns how many."""
-        now = time.time() if now is None else now
-        removed = 0
-        try:
+        now, removed, entries = time.time() if now is None else now, 0, []
+        with contextlib.suppress(OSError):
             entries = list(self.root.iterdir())
-        except OSError:
-            return 0
         for entry in entries:
             name = entry.name
             if _GONE in name and entry.is_dir() and not entry.is_symlink():
@@ -441,19 +435,15 @@ def _touched(folder: Path) -> float:
 def _remove(folder: Path) -> None:
     """Delete ``folder``: renamed first (one step), so a crash never leaves half a project under its name."""
     gone = folder if _GONE in folder.name else folder.with_name(f"{folder.name}{_GONE}{secrets.token_hex(4)}")
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.replace(folder, gone)
-    except FileNotFoundError:
-        return
-    shutil.rmtree(gone, ignore_errors=True)
+        shutil.rmtree(gone, ignore_errors=True)
 
 
-def _newer(manifest: Path) -> bool:
+def _newer(manifest: Path, skip: int) -> bool:
     """Whether ``manifest`` was written by a newer version of the format than this one reads."""
-    try:
-        with manifest.open("rb") as f:
-            version = json.loads(f.read(64 * 1024**2)).get("version")
-    except (OSError, ValueError, AttributeError):
-        return False
-    return isinstance(version, int) and not isinstance(version, bool) and version > VERSION
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        version = json.loads(manifest.read_bytes()[skip:]).get("version")
+        return isinstance(version, int) and not isinstance(version, bool) and version > VERSION
+    return False
 
