@@ -163,17 +163,15 @@ def split_for(ds: Dataset, config: TrainConfig) -> Split:
 
 def session() -> Session:
     """This browser session's state, created on first use. Call it at the top of a script run: it
-    also keeps a training that the previous run left unfinished (a Stop click reruns the script),
-    restores the project kept on the server when the page address names one (a reload), keeps
-    that address in the page, and saves what the previous run changed (see ``autosave``)."""
+    also keeps a training that the previous run left unfinished (a Stop click reruns the script)
+    and keeps the project's address in the page. The entry script calls ``tm_core.ui.sync.session``,
+    which also restores the project on a new session (a reload) and saves what the previous run changed."""
     if KEY not in st.session_state:
         st.session_state[KEY] = Session()
-        restore(st.session_state[KEY])
     sess = st.session_state[KEY]
     sess.finish_pending()
     if sess.token and st.query_params.get(PARAM) != sess.token:
         st.query_params[PARAM] = sess.token  # switching pages clears the address's parameters
-    autosave(sess)
     return sess
 
 
@@ -383,7 +381,7 @@ keep_keras_session()
 
 # --- saving and opening the whole project (tm_core.project_file) ------------------------------------
 
-def _saved_run(r: RunRecord):
+def saved_run(r: RunRecord):
     from tm_core.project_file import SavedRun
 
     return SavedRun(r.label, r.encoder, r.run, [s.id for s in r.dataset.samples], r.dataset.labels,
@@ -401,17 +399,17 @@ def project_file(sess: Session):
     kept = [r for r in sess.runs if {s.id for s in r.dataset.samples} <= known]
     current = next((i for i, r in enumerate(kept) if r is sess.current), None)
     embeddings = {name: v for name, v in sess.cache.export().items() if v[1].ndim == 2}  # not fine-tuning's block inputs
-    return ProjectFile(sess.project, _settings_of(sess), [_saved_run(r) for r in kept], current, embeddings)
+    return ProjectFile(sess.project, settings_of(sess), [saved_run(r) for r in kept], current, embeddings)
 
 
-def _settings_of(sess: Session) -> dict:
+def settings_of(sess: Session) -> dict:
     from dataclasses import asdict
 
     return {"config": asdict(sess.config), "encoder": sess.encoder_name, "augment": sess.augment,
             "keep_missing": sess.keep_missing}
 
 
-def _copy(project):
+def own_copy(project):
     """The project with containers of its own (the samples, which never change, are shared)."""
     from tm_core.project import Project, ProjectClass
 
@@ -422,7 +420,7 @@ def _copy(project):
     return out
 
 
-def _record(rid: int, saved, pf, cache: FeatureCache, notes: list[str]) -> RunRecord | None:
+def run_record(rid: int, saved, pf, cache: FeatureCache, notes: list[str]) -> RunRecord | None:
     """A saved run as this session keeps it (its evaluation, its embeddings), or None with a note
     when it cannot be used here."""
     from tm_core.encoders import encoder_names
@@ -455,7 +453,7 @@ def _record(rid: int, saved, pf, cache: FeatureCache, notes: list[str]) -> RunRe
                      everything, features, saved.finetuned)
 
 
-def _settings(sess: Session, pf, notes: list[str]) -> None:
+def apply_settings(sess: Session, pf, notes: list[str]) -> None:
     from dataclasses import fields
 
     from tm_core.encoders import encoder_names
@@ -471,7 +469,7 @@ def _settings(sess: Session, pf, notes: list[str]) -> None:
     sess.augment, sess.keep_missing = bool(s.get("augment", False)), bool(s.get("keep_missing", False))
 
 
-def _next_id(sess: Session) -> int:
+def next_run_number(sess: Session) -> int:
     """After every run's id and every "Run N" label number, so a new run's label is never taken."""
     numbers = [r.id for r in sess.runs] + [int(w[1]) for r in sess.runs
                                            if len(w := r.label.split(" ·")[0].split()) == 2 and w[1].isdigit()]
@@ -486,61 +484,17 @@ def open_project_file(sess: Session, pf) -> list[str]:
     for name, (ids, x) in pf.features.items():
         cache.load(name, ids, x)
     fresh = Session(project=pf.project, cache=cache)
-    _settings(fresh, pf, notes)
+    apply_settings(fresh, pf, notes)
     for i, saved in enumerate(pf.runs):
-        rec = _record(fresh.next_run_id, saved, pf, cache, notes)
+        rec = run_record(fresh.next_run_id, saved, pf, cache, notes)
         if rec is not None:
             fresh.next_run_id += 1
             fresh.runs.append(rec)
             if i == pf.current:
                 fresh.current = rec
-    fresh.next_run_id = _next_id(fresh)
+    fresh.next_run_id = next_run_number(fresh)
     fresh.token, fresh.base, fresh.revision = sess.token, sess.base, sess.revision  # the same address: the
     sess.__dict__.update(fresh.__dict__)                                            # opened project replaces its copy
-    return notes
-
-
-def adopt(sess: Session, pf, base) -> list[str]:
-    """Take a merged project (``tm_core.sync``) into the session, keeping what it has of it: the run
-    records (their evaluations, exports and fine-tuned networks), the embeddings, the current model if
-    it is still there, and the runs it never saved (``base``: the snapshot the merge started from)."""
-    from tm_core.sync import run_key, run_version
-
-    notes: list[str] = []
-    project = _copy(pf.project)  # containers of its own: the merged file was written, and may be kept
-    for c in project.classes:
-        old = next((o for o in sess.project.classes if o.uid == c.uid), None)
-        if old is None or old.enabled != c.enabled:
-            st.session_state.pop(f"on:{c.uid}", None)  # the Gather page's toggle shows the merged state
-    for name, (ids, x) in pf.features.items():
-        new = [i for i, sid in enumerate(ids) if (name, sid, 0) not in sess.cache]
-        if new:
-            sess.cache.load(name, [ids[i] for i in new], np.asarray(x)[new])
-    had = {run_key(_saved_run(r)): r for r in sess.runs}
-    before = _settings_of(sess)
-    sess.project = project
-    if pf.settings != before:
-        _settings(sess, pf, notes)
-        for key in [k for k in st.session_state if str(k).startswith("cfg:")]:
-            st.session_state.pop(key, None)  # the Train page's widgets show the merged settings
-    runs, current = [], None
-    for i, saved in enumerate(pf.runs):
-        key = run_key(saved)
-        rec = had.pop(key, None)
-        if rec is not None and run_version(_saved_run(rec)) != run_version(saved) and saved.label == rec.label:
-            rec = None  # changed in the other tab (its last block fine-tuned): take theirs
-        if rec is None:
-            rec = _record(max([r.id for r in runs + sess.runs], default=0) + 1, saved, pf, sess.cache, notes)
-        elif rec.label != saved.label:
-            rec.label = saved.label
-            sess.exports.pop(rec.id, None)
-        if rec is not None:
-            runs.append(rec)
-            current = rec if i == pf.current else current
-    runs += [r for k, r in had.items() if base is None or k not in base.runs]  # never on the server: kept here
-    sess.current = sess.current if sess.current in runs else current
-    sess.runs = runs
-    sess.next_run_id = max(sess.next_run_id, _next_id(sess))
     return notes
 
 
@@ -580,118 +534,6 @@ def new_token() -> str:
     from tm_core import store
 
     return store.new_token()
-
-
-def restore(sess: Session) -> None:
-    """A new browser session: open the project its page address names, if this server keeps one;
-    otherwise give it a fresh address. Tells the student either way (a toast, or a report on Gather).
-    A saved project that is damaged is kept aside on the server (``store.DamagedProject``) and the
-    student is told so in the page: the new, empty project never silently takes its place."""
-    from tm_core import store as stores
-    from tm_core.sync import snapshot
-
-    store = project_store()
-    if store is None:
-        return
-    try:
-        store.sweep()
-    except OSError:  # a read-only or vanished folder: nothing to sweep now
-        pass
-    token = st.query_params.get(PARAM)
-    if token:
-        try:
-            pf, revision = store.load_with_revision(token)
-        except stores.DamagedProject as e:
-            problem = (f"Your saved project could not be opened. The server says: {e.reason}. It was not deleted; "
-                       "this is a new, empty project at the same address.")
-            st.session_state["report"] = [("error", problem)]
-            st.session_state["sync:problem"] = problem
-            sess.token = token
-            return
-        except (InputError, OSError) as e:
-            st.session_state["report"] = [("warning", f"{e}: this is a new, empty project.")]
-        else:
-            notes = open_project_file(sess, pf)
-            sess.token, sess.saved, sess.base, sess.revision = token, sess.fingerprint(), snapshot(pf), revision
-            n = sum(sess.project.counts().values())
-            st.toast(f"Welcome back: your project is here again ({n} samples, {len(sess.runs)} trained models).",
-                     icon=":material/restore:")
-            if notes:
-                st.session_state["report"] = [("warning", note) for note in notes]
-            return
-    sess.token = new_token()
-
-
-def autosave(sess: Session, pull: bool = False) -> bool:
-    """Save the project on the server if it changed since the last save, merged with what another tab
-    or server process saved since (``tm_core.sync``); with ``pull``, merge the server's copy in even
-    when nothing changed here. Returns whether the session's project changed (it took the merge).
-
-    The store's ``update`` holds the project's lock from reading the server copy to writing the merge,
-    so two tabs saving at once both keep what they added. A project that never had a sample is not
-    written. A failure (a full or read-only disk, a copy that cannot be read) never stops the page:
-    the session keeps working in memory, ``sess.unsaved`` says why (the sidebar shows it), and the
-    next script run tries again."""
-    import logging
-
-    from tm_core import store as stores
-    from tm_core.project_file import ProjectFile
-    from tm_core.sync import merge, same, snapshot
-
-    store = project_store()
-    if store is None or not sess.token or sess.pending is not None:
-        return False
-    now = sess.fingerprint()
-    if now == sess.saved and not pull and not sess.unsaved:
-        try:  # nothing changed here: did another tab save? (a stat, cheap)
-            if store.revision(sess.token) in (None, sess.revision):
-                return False
-        except OSError:
-            return False
-        pull = True
-    if sess.saved is None and sess.base is None and not any(c.samples for c in sess.project.classes) \
-            and not store.exists(sess.token):
-        return False
-    pf = project_file(sess)
-    mine = ProjectFile(_copy(pf.project), pf.settings, pf.runs, pf.current, pf.features)  # the session goes on
-    base, notes = sess.base, []
-
-    def change(current, revision):
-        if current is None or (revision == sess.revision and not pull):
-            return mine  # nobody else saved since this tab last did (or there is no copy): this tab's project
-        merged, found = merge(base, mine, current)
-        notes[:] = found
-        return current if same(merged, current) else merged
-
-    for attempt in (1, 2):
-        try:
-            result, revision = store.update(sess.token, change)
-            break
-        except stores.DamagedProject as e:  # kept aside by the store: the next attempt writes this tab's
-            st.session_state["sync:problem"] = (f"The copy of your project on the server could not be opened "
-                                                f"({e.reason}): this tab's project is saved in its place.")
-            if attempt == 2:
-                sess.unsaved = str(e)
-                return False
-        except (OSError, InputError) as e:
-            logging.getLogger(__name__).warning("could not save project: %s", e)
-            if not sess.unsaved:
-                st.toast("Your project could not be saved on the server (it is still here in this tab): "
-                         "use Save project to keep a copy.", icon=":material/warning:")
-            sess.unsaved = (e.strerror if isinstance(e, OSError) and e.strerror else str(e)).lower()
-            return False
-    sess.base, sess.revision, sess.unsaved = snapshot(result), revision, ""
-    changed = result is not mine and not same(result, mine)
-    if changed:
-        notes += adopt(sess, result, base)
-    if notes:  # shown in the sidebar for a minute, and on Gather with the last action's report
-        st.session_state["sync:notes"] = notes
-        st.session_state.pop("sync:notes-since", None)
-        st.session_state["report"] = list(st.session_state.get("report", [])) + [("warning", n) for n in notes]
-    sess.saved = sess.fingerprint()
-    give_back_memory()  # a change (an upload, a training) freed its temporary buffers: return them
-    return changed
-
 
 
 def release_uploads(*files) -> int:
