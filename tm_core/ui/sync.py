@@ -60,6 +60,9 @@ def _check() -> None:
     if sess is None or store is None or not sess.token or sess.pending is not None:
         return
     if sess.unsaved:
+        if not st.session_state.get("sync:said"):  # the end of a run failed to save: the sidebar says so now
+            st.session_state["sync:said"] = True
+            st.rerun(scope="app")
         if time.monotonic() - st.session_state.get("sync:retried", 0.0) < RETRY:
             return
         st.session_state["sync:retried"] = time.monotonic()
@@ -215,6 +218,7 @@ def autosave(sess: state.Session, pull: bool = False) -> bool:
             sess.unsaved = (e.strerror if isinstance(e, OSError) and e.strerror else str(e)).lower()
             return False
     sess.base, sess.revision, sess.unsaved = snapshot(result), revision, ""
+    st.session_state.pop("sync:said", None)
     changed = result is not mine and not same(result, mine)
     if changed:
         notes += adopt(sess, result, base)
