@@ -31,17 +31,27 @@ def photos_zip(tmp_path: Path, name: str, items: list[tuple[str, str, int]]) -> 
 
 
 def give(page, path: Path) -> None:
-    """Hand ``path`` to the Gather page's zip uploader through its file chooser, as a student does."""
-    expander = page.locator("[data-testid='stExpander']").filter(has_text="Import a zip of class folders")
-    expander.wait_for(timeout=60_000)
-    dropzone = expander.locator("[data-testid='stFileUploaderDropzone']")
-    if not dropzone.is_visible():
-        expander.get_by_text("Import a zip of class folders").click()
-    button = dropzone.get_by_role("button", name="Upload", exact=True)
-    button.wait_for(timeout=30_000)
-    with page.expect_file_chooser() as chooser:
-        button.click()
-    chooser.value.set_files(str(path))
+    """Hand ``path`` to the Gather page's zip uploader through its file chooser, as a student does.
+
+    Another tab's save reruns this page (that is the point): an expander opened just before can be
+    drawn again closed, so the student (and this helper) opens it again, a bounded number of times."""
+    for attempt in range(4):
+        expander = page.locator("[data-testid='stExpander']").filter(has_text="Import a zip of class folders")
+        expander.wait_for(timeout=60_000)
+        dropzone = expander.locator("[data-testid='stFileUploaderDropzone']")
+        if not dropzone.is_visible():
+            expander.get_by_text("Import a zip of class folders").click()
+        button = dropzone.get_by_role("button", name="Upload", exact=True)
+        try:
+            button.wait_for(timeout=10_000)
+            with page.expect_file_chooser(timeout=10_000) as chooser:
+                button.click(timeout=10_000)
+        except Exception:  # noqa: BLE001 - Playwright's TimeoutError: the page was drawn again meanwhile
+            print(f"upload button not reached (attempt {attempt + 1}): the page was redrawn")
+            continue
+        chooser.value.set_files(str(path))
+        return
+    raise AssertionError("the zip uploader could not be reached")
 
 
 def shows(page, counts: dict[str, int], timeout: float = 60) -> float:
@@ -89,10 +99,13 @@ def test_two_tabs_on_one_link_see_each_other_and_lose_nothing(server, browser, t
         shows(a, expected, 90)
         shows(b, expected, 90)
         # How soon a tab sees a sample the other tab added, without touching it.
+        start = time.monotonic()
         give(a, photos_zip(tmp_path, "more", [("paper", "paper", 5)]))
         shows(a, {"paper": 4}, 60)
-        seen_after = shows(b, {"paper": 4}, 30)
-        print(f"the other tab showed the new sample {seen_after:.1f} s after this tab did")
+        here = time.monotonic() - start
+        shows(b, {"paper": 4}, 30)  # the other tab is not touched: its sync fragment brings it
+        there = time.monotonic() - start
+        print(f"after the upload: this tab showed the new sample in {here:.1f} s, the other tab in {there:.1f} s")
         expected["paper"] = 4
         b.reload()
         b.get_by_role("heading", name="Gather examples").wait_for(timeout=90_000)
