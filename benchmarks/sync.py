@@ -8,12 +8,12 @@
     python benchmarks/sync.py [--quick]
 """
 
-import _common  # noqa: F401  (import order: streamlit_webrtc before TensorFlow)
-
 import argparse
 import tempfile
 
+import _common  # noqa: F401  (import order: streamlit_webrtc before TensorFlow)
 from _common import header, median_seconds, train_dir
+
 from tm_core.errors import InputError
 from tm_core.project import Project
 from tm_core.project_file import ProjectFile
@@ -39,6 +39,33 @@ def copy(pf: ProjectFile) -> ProjectFile:
     return ProjectFile(p, dict(pf.settings))
 
 
+def measure(store: ProjectStore, n: int, extra: Project, repeats: int) -> str:
+    token = new_token()
+    base = ProjectFile(project(n))
+    store.save(token, base)
+    b = snapshot(base)
+    sec_save, _ = median_seconds(lambda: store.save(token, copy(base)), repeats)  # no read, no merge
+    sec_plain, _ = median_seconds(lambda: store.update(token, lambda cur, rev: copy(base)), repeats)
+    k = iter(range(10**6))
+
+    def merged_save():
+        i = n // 3 + next(k) % 10  # photos past the project's own
+        mine, theirs = copy(base), copy(base)
+        mine.project.classes[0].samples.append(extra.classes[0].samples[i])
+        theirs.project.classes[1].samples.append(extra.classes[1].samples[i])
+        store.save(token, theirs)  # the other tab saved first
+        store.update(token, lambda cur, rev: merge(b, mine, cur)[0])
+
+    sec_merged, _ = median_seconds(merged_save, repeats)
+    mine, theirs = copy(base), copy(base)
+    sec_merge, _ = median_seconds(lambda: merge(b, mine, theirs), repeats)
+    sec_snap, _ = median_seconds(lambda: snapshot(base), repeats)
+    return (f"{n:4d} photos: store.save alone {sec_save:.3f} s · save through update (reads the copy; nobody "
+            f"else saved) {sec_plain:.3f} s · the other tab saved first, then "
+            f"this one merged and saved {sec_merged:.3f} s · merge alone {sec_merge * 1e3:.2f} ms · "
+            f"snapshot {sec_snap * 1e3:.2f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -52,34 +79,9 @@ def main() -> None:
         store.save(token, ProjectFile(project(30)))
         sec, _ = median_seconds(lambda: store.revision(token), 2000)
         print(f"revision check (the fragment's, every 2 s per tab): {sec * 1e6:.0f} µs")
-        extra = project(30 + max(sizes))  # photos past each project's own
+        extra = project(30 + max(sizes))
         for n in sizes:
-            token = new_token()
-            base = ProjectFile(project(n))
-            store.save(token, base)
-            b = snapshot(base)
-            sec_plain, _ = median_seconds(lambda: store.update(token, lambda cur, rev: copy(base)), repeats)
-            k = iter(range(10**6))
-
-            def merged_save():
-                i = n // 3 + next(k) % 10
-                mine, theirs = copy(base), copy(base)
-                mine.project.classes[0].samples.append(extra.classes[0].samples[i])
-                theirs.project.classes[1].samples.append(extra.classes[1].samples[i])
-                store.save(token, theirs)  # the other tab saved first
-
-                def change(cur, rev):
-                    return merge(b, mine, cur)[0]
-
-                store.update(token, change)
-
-            sec_merged, _ = median_seconds(merged_save, repeats)
-            mine, theirs = copy(base), copy(base)
-            sec_merge, _ = median_seconds(lambda: merge(b, mine, theirs), repeats)
-            sec_snap, _ = median_seconds(lambda: snapshot(base), repeats)
-            print(f"{n:4d} photos: save (update, nobody else saved) {sec_plain:.3f} s · the other tab saved first, "
-                  f"then this one merged and saved {sec_merged:.3f} s · merge alone {sec_merge * 1e3:.2f} ms · "
-                  f"snapshot {sec_snap * 1e3:.2f} ms")
+            print(measure(store, n, extra, repeats))
 
 
 if __name__ == "__main__":
