@@ -16,46 +16,11 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+from conftest import app, click, frame_targets, sess, uploader
+
 CLASSES = ("rock", "paper", "scissors")
 TRAIN = slice(0, 132, 12)  # 11 photos a class (sorted by name): the hand is found in each of them
 HELD_OUT = {"rock": 9, "paper": 63, "scissors": 69}  # off that grid: never trained on (clear photos)
-
-
-@pytest.fixture(autouse=True)
-def no_webrtc_component(monkeypatch):
-    """streamlit-webrtc's component cannot run under AppTest (TESTING.md): the browser test covers it."""
-    import streamlit_webrtc
-
-    drawn = []
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: drawn.append(kw))
-    return drawn
-
-
-def app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    assert not at.exception
-    return at
-
-
-def sess(at):
-    return at.session_state["teachable_studio"]
-
-
-def click(at, label: str) -> None:
-    next(b for b in at.button if b.label == label).click().run()
-    assert not at.exception, at.exception
-
-
-def uploader(at, prefix: str):
-    return next(u for u in at.file_uploader if u.key.startswith(prefix))
-
-
-def frame_targets(kw) -> list:
-    """What a stubbed webrtc_streamer call's video callback feeds (BurstRecorder, LivePrediction)."""
-    cells = kw["video_frame_callback"].__closure__ or ()
-    return [t for c in cells if isinstance(c.cell_contents, tuple) for t in c.cell_contents]
 
 
 def photos(rps_train: Path, cls: str) -> list[Path]:

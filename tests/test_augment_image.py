@@ -124,14 +124,6 @@ def test_pose_and_hand_projects_get_no_views(rps_project, encoder):
 # --- the Train page and the CLI ------------------------------------------------------------------
 
 
-@pytest.fixture
-def no_webrtc_component(monkeypatch):
-    """streamlit-webrtc's component cannot run under AppTest (TESTING.md): the browser tests cover it."""
-    import streamlit_webrtc
-
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: None)
-
-
 def test_train_page_toggle_preview_and_training_on_views(rps_train, no_webrtc_component):
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()

@@ -221,7 +221,8 @@ def test_overlay_chart_marks_where_each_run_would_stop_and_what_it_keeps(full_ru
 # ---------------------------------------------------------------------------------------------
 # The pages (AppTest, real photos through the real encoder)
 
-from test_app import click, filled_app, no_webrtc_component, sess  # noqa: E402,F401  (helpers and the webrtc stub)
+from conftest import click, sess  # noqa: E402
+from test_app import filled_app  # noqa: E402
 
 
 def early_train_page(rps_train, epochs=150, lr=0.01, patience=5):

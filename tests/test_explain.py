@@ -9,7 +9,7 @@ from tm_core.evaluation import evaluate_run
 from tm_core.project import Dataset, Sample, sample_id
 from tm_core.training import TrainConfig, train
 
-from test_app import app, click, no_webrtc_component, photos, sess  # noqa: F401  (the webcam stub is autouse)
+from conftest import app, click, photos, sess
 
 
 def dataset_of(images, labels, class_names) -> Dataset:

@@ -118,10 +118,8 @@ def test_unsupported_encoders_and_bad_settings_are_refused(encoder, tuned):
 def test_train_page_fine_tunes_when_asked_and_the_test_page_uses_that_model(rps_train, monkeypatch):
     from pathlib import Path
 
-    import streamlit_webrtc
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: None)  # not runnable under AppTest
     at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "streamlit_app.py"), default_timeout=300)
     at.run()
     s = at.session_state["teachable_studio"]

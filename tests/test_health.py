@@ -179,13 +179,6 @@ def test_features_that_do_not_match_the_samples_are_refused(rps_train):
 # --- the pages ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def no_webrtc_component(monkeypatch):
-    import streamlit_webrtc
-
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: None)
-
-
 def app_with(s) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["teachable_studio"] = s

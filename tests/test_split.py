@@ -125,13 +125,6 @@ def test_zip_upload_is_one_recording_per_class(rps_train):
 
 # --- the pages ---------------------------------------------------------------------------------
 
-@pytest.fixture(autouse=True)
-def no_webrtc_component(monkeypatch):
-    import streamlit_webrtc
-
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: None)
-
-
 def test_gather_marks_test_only_and_train_shows_each_side(rps_train):
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()

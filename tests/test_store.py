@@ -145,13 +145,6 @@ def test_opening_a_saved_project_keeps_it_from_going_stale(tmp_path, rps_train):
 
 # --- in the app ----------------------------------------------------------------------------------------
 
-@pytest.fixture(autouse=True)
-def no_webrtc_component(monkeypatch):
-    import streamlit_webrtc
-
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: None)
-
-
 def new_tab(token: str | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=180)
     if token is not None:
