@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(REPO / "tests"))
 
-from e2e.conftest import Server, launch  # noqa: E402
-from e2e.many_sessions import (  # noqa: E402
+from e2e.conftest import Server, launch
+from e2e.many_sessions import (
     Prober, RssSampler, cpu_seconds, expected_result, median, plans, run_students)
 
 APP = REPO / "streamlit_app.py"

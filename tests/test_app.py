@@ -117,7 +117,6 @@ def test_train_page_trains_with_the_chosen_settings_and_shows_under_the_hood(rps
 def test_sidebar_shows_the_trained_model_and_when_samples_changed(rps_train):
     """AppTest runs a switched-to page on its own, so the sidebar is checked on the entry page."""
     from tm_core.training import TrainConfig, train
-
     from tm_core.ui.state import Session
 
     def entry_with(s):  # after its first run, AppTest reruns only the page, not the entry script

@@ -6,7 +6,6 @@ Real clips only (speech_commands: 16 kHz, 1 s; fsdd_digits: 8 kHz, trimmed), the
 import json
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -137,7 +136,7 @@ def test_views_are_deterministic_label_preserving_and_only_of_training_samples(a
     cache = FeatureCache()
     cache.embed(audio_encoder, ds.samples)
     split = split_per_class(ds.labels, 0.2, 0)
-    feats, labels = augment.embed_views(cache, audio_encoder, ds, split)
+    _feats, labels = augment.embed_views(cache, audio_encoder, ds, split)
     assert len(labels) == augment.AUDIO_VIEWS * len(split.train)
     assert np.array_equal(labels[: len(split.train)], ds.labels[split.train])
     test_ids = {ds.samples[i].id for i in split.test}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tm_core import augment, media
+from tm_core import augment
 from tm_core.features import FeatureCache
 from tm_core.project import Project
 from tm_core.training import split_per_class

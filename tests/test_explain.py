@@ -58,7 +58,7 @@ def test_mistakes_from_a_run_record_and_without_held_out_samples(rps_run):
 def test_a_training_photo_is_its_own_nearest_sample(encoder, clothing_train):
     from conftest import split_photos
 
-    classes, (x, y, _), (x_new, _, _) = split_photos(clothing_train, 15, 3)
+    _classes, (x, y, _), (x_new, _, _) = split_photos(clothing_train, 15, 3)
     features = encoder.encode(x)
     picks = [0, 17, 33, 59]
     order, sims = explain.nearest(encoder.encode(x[picks]), features, k=3)  # embedded again, on their own

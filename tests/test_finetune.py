@@ -39,7 +39,7 @@ def test_block_inputs_are_the_backbone_activations_entering_block_16(encoder, rp
 
 
 def test_fine_tuning_trains_the_block_and_head_with_batchnorm_frozen(encoder, tuned):
-    run, ft, _, _, split, seen = tuned
+    run, ft, _, _, _split, seen = tuned
     assert [s.epoch for s in seen] == [1, 2, 3] and ft.history == seen and not ft.stopped
     assert all(s.test_accuracy is not None and 0 <= s.test_accuracy <= 1 for s in seen)
     assert set(ft.weights) >= {"block_16_expand", "block_16_depthwise", "block_16_project", "Conv_1", "Conv_1_bn"}

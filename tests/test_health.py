@@ -145,7 +145,7 @@ def pants_split_in_two(encoder, clothing_train):
 
 
 def test_a_real_model_that_mixes_two_classes_is_told_so(pants_split_in_two):
-    p, ds, features, run, ev = pants_split_in_two
+    _p, ds, features, _run, ev = pants_split_in_two
     findings = health.check(ds, features, ev)
     confused = [f for f in findings if f.kind == "confusion"]
     assert confused and all(set(f.classes) == {"pants A", "pants B"} for f in confused)

@@ -115,7 +115,7 @@ def pose_export(pose_encoder, frames, tmp_path_factory):
 
 
 def test_pose_head_tells_left_from_right_and_exports_match_the_app(pose_export, frames):
-    out, predictor, run = pose_export
+    out, predictor, _run = pose_export
     unseen = np.stack([padded(f) for f in frames[55:75:2]] + [padded(mirrored_jpeg(f)) for f in frames[56:75:2]])
     labels = np.array([0] * 10 + [1] * 10)
     app = predictor.predict(unseen)

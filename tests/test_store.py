@@ -93,7 +93,7 @@ def test_a_damaged_saved_project_is_refused_with_the_reason(tmp_path, rps_train)
     store.save(token, ProjectFile(rps_project(rps_train, 2)))
     sample = next(store.folder(token).rglob("*.png"))
     sample.write_bytes(b"not a picture")
-    with pytest.raises(InputError, match="cannot be opened: .*png cannot be decoded"):
+    with pytest.raises(InputError, match=r"cannot be opened: .*png cannot be decoded"):
         store.load(token)
     sample.unlink()
     with pytest.raises(InputError, match="is missing"):
