@@ -11,7 +11,7 @@ them all together. The server's memory (VmRSS of its whole process group) is sam
 background thread.
 
 No Streamlit or TensorFlow is imported here; :func:`expected_result` imports ``tm_core`` (and so
-TensorFlow) only when called, after ``streamlit_webrtc`` (the import-order trap in TESTING.md).
+TensorFlow) only when called, after ``streamlit_webrtc`` (the import-order trap in docs/testing.md).
 """
 
 from __future__ import annotations
