@@ -5,6 +5,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import APP, app, click, photos, sess, uploader
@@ -92,6 +93,7 @@ def filled_app(root: Path, classes=("rock", "paper"), n=12) -> AppTest:
     return at
 
 
+@pytest.mark.slow
 def test_train_page_trains_with_the_chosen_settings_and_shows_under_the_hood(rps_train):
     at = filled_app(rps_train)
     at.switch_page("pages/train.py").run()
@@ -207,6 +209,7 @@ def test_overfitting_page_compares_runs_and_runs_the_lesson(rps_train):
     assert [r.label for r in sess(at).runs][-2:] == ["Lesson · 5 per class", "Lesson · all (10 per class)"]
 
 
+@pytest.mark.slow
 def test_test_page_predicts_an_uploaded_photo_and_exports(rps_train, tmp_path, monkeypatch, no_webrtc_component):
     at = trained_app(rps_train, epochs=20)
     at.switch_page("pages/test.py").run()

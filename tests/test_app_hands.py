@@ -79,6 +79,7 @@ def test_first_page_of_an_image_project_recommends_hand_pose_for_gestures():
     assert not any("Hand pose" in i.value for i in at.info)  # already one
 
 
+@pytest.mark.slow
 def test_new_hands_project_takes_photos_refuses_a_corrupt_file_and_flags_the_picture_without_a_hand(
         rps_train, no_webrtc_component):
     from tm_core import media
@@ -185,6 +186,7 @@ def test_test_page_names_held_out_photos_and_says_when_no_hand_is_found(trained,
     assert any("broken.jpg: " in e.value for e in at.error)
 
 
+@pytest.mark.slow
 def test_hands_export_prepares_every_file_and_its_snippets_run_as_written(trained, rps_train, tmp_path, monkeypatch):
     from tm_core import export
 

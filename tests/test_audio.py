@@ -194,6 +194,7 @@ def test_exported_audio_models_predict_what_the_app_predicts(audio_export):
     assert np.abs(tflite.predict(unseen) - app).max() < 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["keras", "tflite_float32"])
 def test_audio_snippets_run_as_written(audio_export, speech, tmp_path, kind):
     out, predictor, names, _ = audio_export
@@ -215,6 +216,7 @@ def cli(*args):
                           timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
+@pytest.mark.slow
 def test_cli_trains_evaluates_and_predicts_audio(speech, tmp_path):
     data, test = tmp_path / "data", tmp_path / "test"
     for cls in ("background_noise", *WORDS):

@@ -163,6 +163,7 @@ def test_train_page_toggle_preview_and_training_on_views(rps_train, no_webrtc_co
     assert s.augment is augment.on_by_default("image")
 
 
+@pytest.mark.slow
 def test_cli_trains_an_image_model_on_views(rps_train, tmp_path):
     import json
     import os
