@@ -267,6 +267,7 @@ def test_audio_callback_hears_stereo_frames_and_answers_with_silence():
     assert out.samples == 960 and not out.to_ndarray().any()
 
 
+@pytest.mark.slow
 def test_overfitting_page_runs_the_lesson_for_an_audio_project(trained):
     """Same page, same charts and runs as for images (the lesson trains without views)."""
     at = trained

@@ -128,6 +128,7 @@ def trained(rps_train):
         return at, s.current
 
 
+@pytest.mark.slow
 def test_train_page_reports_the_picture_without_a_hand_and_leaves_it_out_unless_kept(trained):
     at, rec = trained
     s = sess(at)
@@ -157,6 +158,7 @@ def test_train_page_reports_the_picture_without_a_hand_and_leaves_it_out_unless_
     assert not at.exception
 
 
+@pytest.mark.slow
 def test_test_page_names_held_out_photos_and_says_when_no_hand_is_found(trained, rps_train, no_webrtc_component):
     at, rec = trained
     at.switch_page("pages/test.py").run()

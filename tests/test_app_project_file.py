@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tm_core import project_file
@@ -35,6 +36,7 @@ def opener(at):
     return next(u for u in at.file_uploader if u.key.startswith("open-project:"))
 
 
+@pytest.mark.slow
 def test_save_then_open_in_a_new_tab_gives_the_same_project_and_model(rps_train):
     at = trained_app(rps_train)
     sess = at.session_state["teachable_studio"]

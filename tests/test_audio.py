@@ -184,6 +184,7 @@ def audio_export(audio_encoder, speech, tmp_path_factory):
     return out, Predictor(audio_encoder, run.head, ds.class_names), ds.class_names, unseen
 
 
+@pytest.mark.slow
 def test_exported_audio_models_predict_what_the_app_predicts(audio_export):
     out, predictor, names, unseen = audio_export
     app = predictor.predict(unseen)

@@ -282,6 +282,7 @@ def test_a_stop_with_early_stopping_on_keeps_the_lowest_test_loss_so_far(rps_tra
     assert any(f"Stopped after 12 of 50 epochs; kept epoch {kept}'s weights" in i.value for i in at.info)
 
 
+@pytest.mark.slow
 def test_overfitting_page_marks_where_early_stopping_would_have_stopped(rps_train):
     at = filled_app(rps_train, n=12)
     at.switch_page("pages/train.py").run()
@@ -318,6 +319,7 @@ def test_overfitting_page_marks_where_early_stopping_would_have_stopped(rps_trai
 # The command line
 
 
+@pytest.mark.slow
 def test_cli_train_with_early_stopping(rps_train, tmp_path, capsys):
     from test_cli import one_line_error, subset
 

@@ -207,6 +207,7 @@ def test_train_page_labels_unavailable_networks_and_refuses_them(rps_train, no_w
     assert not at.error and not train_button().disabled
 
 
+@pytest.mark.slow
 def test_larger_backbones_build_with_the_app_preprocessing():
     """Architecture only (no weights here, none faked): 1280-d pooled output from the app's normalised pixels.
 

@@ -125,6 +125,7 @@ def test_occlusion_map_has_the_grid_shape_and_matches_the_model(encoder, rps_tra
         explain.occlusion_map(encoder, run.head, image, class_index=3)
 
 
+@pytest.mark.slow
 def test_covering_where_the_map_is_hottest_lowers_the_class_more_than_the_coldest(encoder, rps_trained):
     """The pixel map (each pixel the mean drop of the patches over it) points at what matters:
     grey over its hottest fifth lowers the true class more than grey over its coldest fifth.

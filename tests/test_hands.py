@@ -108,6 +108,7 @@ def test_real_photo_mirrored_moved_and_shrunk_gives_nearly_the_same_hand(hands_e
         assert gap < 0.15 < 0.5 < raw, (gap, raw)
 
 
+@pytest.mark.slow
 def test_views_find_hands_the_plain_photo_misses(hands_encoder, rps_train):
     """Tightly cropped photos: one plain look finds fewer hands than the padded views (measured on all
     450: 0.62 against 0.97)."""

@@ -144,6 +144,7 @@ def pants_split_in_two(encoder, clothing_train):
     return p, ds, features, run, ev
 
 
+@pytest.mark.slow
 def test_a_real_model_that_mixes_two_classes_is_told_so(pants_split_in_two):
     _p, ds, features, _run, ev = pants_split_in_two
     findings = health.check(ds, features, ev)
@@ -231,6 +232,7 @@ def test_gather_page_checks_the_data_and_shows_the_samples_involved(rps_train, f
     assert any("changed since the last check" in c.value for c in at.caption)
 
 
+@pytest.mark.slow
 def test_train_page_says_which_classes_the_model_mixes_up(pants_split_in_two):
     from tm_core.ui.state import Session
 

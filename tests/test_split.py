@@ -132,6 +132,7 @@ def test_zip_upload_is_one_recording_per_class(rps_train):
 
 # --- the pages ---------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_gather_marks_test_only_and_train_shows_each_side(rps_train):
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()
