@@ -11,11 +11,9 @@ from tm_core.features import FeatureCache
 from tm_core.project import Project
 from tm_core.training import split_per_class
 
+from conftest import photos
+
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
-
-
-def photos(root: Path, cls: str, n: int, offset: int = 0) -> list[Path]:
-    return sorted((root / cls).iterdir())[offset:offset + n]
 
 
 @pytest.fixture(scope="module")

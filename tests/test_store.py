@@ -20,6 +20,8 @@ from tm_core.store import ProjectStore, new_token
 from tm_core.training import TrainConfig, train
 from tm_core.ui import state
 
+from conftest import sess
+
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 
 
@@ -152,10 +154,6 @@ def new_tab(token: str | None = None) -> AppTest:
     at.run()
     assert not at.exception
     return at
-
-
-def sess(at):
-    return at.session_state["teachable_studio"]
 
 
 def upload(at, rps_train, n=8):
