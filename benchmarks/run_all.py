@@ -51,7 +51,7 @@ def main() -> None:
     for name, run in BENCHMARKS:
         try:
             lines += run()
-        except Exception:  # one broken benchmark must not hide the others' figures
+        except Exception:  # noqa: BLE001  one broken benchmark must not hide the others' figures
             traceback.print_exc()
             lines.append(f"{name}: FAILED (traceback above)")
     header(f"Summary ({time.perf_counter() - start:.0f} s)")

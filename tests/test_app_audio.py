@@ -10,18 +10,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+from conftest import app, click, sess, uploader
+
 BACKGROUND = "Background Noise"
-
-
-@pytest.fixture(autouse=True)
-def no_webrtc_component(monkeypatch):
-    """streamlit-webrtc's component cannot run under AppTest (TESTING.md)."""
-    import streamlit_webrtc
-
-    drawn = []
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: drawn.append(kw))
-    return drawn
 
 
 @pytest.fixture(scope="module")
@@ -31,26 +22,6 @@ def speech(datasets_dir) -> Path:
 
 def clips(root: Path, word: str, n: int, offset: int = 0) -> list[Path]:
     return sorted((root / word).glob("*.wav"))[offset:offset + n]
-
-
-def app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    assert not at.exception
-    return at
-
-
-def sess(at):
-    return at.session_state["teachable_studio"]
-
-
-def click(at, label: str) -> None:
-    next(b for b in at.button if b.label == label).click().run()
-    assert not at.exception, at.exception
-
-
-def uploader(at, prefix: str):
-    return next(u for u in at.file_uploader if u.key.startswith(prefix))
 
 
 def audio_app() -> AppTest:
@@ -296,6 +267,7 @@ def test_audio_callback_hears_stereo_frames_and_answers_with_silence():
     assert out.samples == 960 and not out.to_ndarray().any()
 
 
+@pytest.mark.slow
 def test_overfitting_page_runs_the_lesson_for_an_audio_project(trained):
     """Same page, same charts and runs as for images (the lesson trains without views)."""
     at = trained

@@ -16,46 +16,11 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+from conftest import app, click, frame_targets, sess, uploader
+
 CLASSES = ("rock", "paper", "scissors")
 TRAIN = slice(0, 132, 12)  # 11 photos a class (sorted by name): the hand is found in each of them
 HELD_OUT = {"rock": 9, "paper": 63, "scissors": 69}  # off that grid: never trained on (clear photos)
-
-
-@pytest.fixture(autouse=True)
-def no_webrtc_component(monkeypatch):
-    """streamlit-webrtc's component cannot run under AppTest (TESTING.md): the browser test covers it."""
-    import streamlit_webrtc
-
-    drawn = []
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: drawn.append(kw))
-    return drawn
-
-
-def app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    assert not at.exception
-    return at
-
-
-def sess(at):
-    return at.session_state["teachable_studio"]
-
-
-def click(at, label: str) -> None:
-    next(b for b in at.button if b.label == label).click().run()
-    assert not at.exception, at.exception
-
-
-def uploader(at, prefix: str):
-    return next(u for u in at.file_uploader if u.key.startswith(prefix))
-
-
-def frame_targets(kw) -> list:
-    """What a stubbed webrtc_streamer call's video callback feeds (BurstRecorder, LivePrediction)."""
-    cells = kw["video_frame_callback"].__closure__ or ()
-    return [t for c in cells if isinstance(c.cell_contents, tuple) for t in c.cell_contents]
 
 
 def photos(rps_train: Path, cls: str) -> list[Path]:
@@ -114,6 +79,7 @@ def test_first_page_of_an_image_project_recommends_hand_pose_for_gestures():
     assert not any("Hand pose" in i.value for i in at.info)  # already one
 
 
+@pytest.mark.slow
 def test_new_hands_project_takes_photos_refuses_a_corrupt_file_and_flags_the_picture_without_a_hand(
         rps_train, no_webrtc_component):
     from tm_core import media
@@ -162,6 +128,7 @@ def trained(rps_train):
         return at, s.current
 
 
+@pytest.mark.slow
 def test_train_page_reports_the_picture_without_a_hand_and_leaves_it_out_unless_kept(trained):
     at, rec = trained
     s = sess(at)
@@ -191,6 +158,7 @@ def test_train_page_reports_the_picture_without_a_hand_and_leaves_it_out_unless_
     assert not at.exception
 
 
+@pytest.mark.slow
 def test_test_page_names_held_out_photos_and_says_when_no_hand_is_found(trained, rps_train, no_webrtc_component):
     at, rec = trained
     at.switch_page("pages/test.py").run()
@@ -220,6 +188,7 @@ def test_test_page_names_held_out_photos_and_says_when_no_hand_is_found(trained,
     assert any("broken.jpg: " in e.value for e in at.error)
 
 
+@pytest.mark.slow
 def test_hands_export_prepares_every_file_and_its_snippets_run_as_written(trained, rps_train, tmp_path, monkeypatch):
     from tm_core import export
 

@@ -12,17 +12,7 @@ import pytest
 from PIL import Image, ImageOps
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
-
-
-@pytest.fixture(autouse=True)
-def no_webrtc_component(monkeypatch):
-    """streamlit-webrtc's component cannot run under AppTest (TESTING.md): the browser test covers it."""
-    import streamlit_webrtc
-
-    drawn = []
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: drawn.append(kw))
-    return drawn
+from conftest import app, click, frame_targets, sess, uploader
 
 
 @pytest.fixture(scope="module")
@@ -44,38 +34,12 @@ def hats(clothing_train) -> list[Path]:
     return sorted((clothing_train / "hat").iterdir())[:3]
 
 
-def app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    assert not at.exception
-    return at
-
-
-def sess(at):
-    return at.session_state["teachable_studio"]
-
-
-def click(at, label: str) -> None:
-    next(b for b in at.button if b.label == label).click().run()
-    assert not at.exception, at.exception
-
-
-def uploader(at, prefix: str):
-    return next(u for u in at.file_uploader if u.key.startswith(prefix))
-
-
 def pose_app() -> AppTest:
     """A new pose project made with the Gather page's "New project" control."""
     at = app()
     at.radio(key="new:kind").set_value("pose").run()
     click(at, "Start a new pose project")
     return at
-
-
-def frame_targets(kw) -> list:
-    """What a stubbed webrtc_streamer call's video callback feeds (BurstRecorder, LivePrediction)."""
-    cells = kw["video_frame_callback"].__closure__ or ()
-    return [t for c in cells if isinstance(c.cell_contents, tuple) for t in c.cell_contents]
 
 
 def jpegs(items) -> list[tuple[str, bytes, str]]:

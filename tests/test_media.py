@@ -603,6 +603,6 @@ def test_broken_and_empty_zips_are_refused(rps_zip_entries, tmp_path):
     with pytest.raises(InputError) as info:
         media.read_zip(make_zip({"a.jpg": b"x", "__MACOSX/rock/b.jpg": b"y"}), "flat.zip")
     assert info.value.name == "flat.zip" and "has no class folders" in info.value.reason
-    with pytest.raises(InputError, match="gone.zip: does not exist"):
+    with pytest.raises(InputError, match=r"gone\.zip: does not exist"):
         media.read_zip(tmp_path / "gone.zip")
     assert media.read_zip(good).classes == ["paper", "rock", "scissors"]

@@ -11,7 +11,7 @@ import pytest
 from tm_core import project_file
 from tm_core.errors import InputError
 from tm_core.features import FeatureCache
-from tm_core.project import BACKGROUND, Project, new_group
+from tm_core.project import BACKGROUND, Project
 from tm_core.project_file import ProjectFile, SavedRun, open_project, save
 from tm_core.training import TrainConfig, grouped_split, train
 

@@ -10,8 +10,15 @@ from streamlit.testing.v1 import AppTest
 
 from tm_core import media
 from tm_core.project import Project, new_group
-from tm_core.training import (END_OF_RECORDING, MARKED, RANDOM, RECORDINGS, grouped_split, held_out_count,
-                              split_per_class)
+from tm_core.training import (
+    END_OF_RECORDING,
+    MARKED,
+    RANDOM,
+    RECORDINGS,
+    grouped_split,
+    held_out_count,
+    split_per_class,
+)
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 
@@ -31,7 +38,7 @@ def test_no_recording_is_on_both_sides_and_every_class_trains(seed):
             size = int(rng.integers(5, 40))
             labels += [c] * size
             groups += [f"burst-{c}-{b}"] * size
-        for p in range(int(rng.integers(0, 6))):
+        for _p in range(int(rng.integers(0, 6))):
             labels.append(c)
             groups.append("")
     labels = np.array(labels)
@@ -125,13 +132,7 @@ def test_zip_upload_is_one_recording_per_class(rps_train):
 
 # --- the pages ---------------------------------------------------------------------------------
 
-@pytest.fixture(autouse=True)
-def no_webrtc_component(monkeypatch):
-    import streamlit_webrtc
-
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: None)
-
-
+@pytest.mark.slow
 def test_gather_marks_test_only_and_train_shows_each_side(rps_train):
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()

@@ -20,6 +20,8 @@ from tm_core.store import ProjectStore, new_token
 from tm_core.training import TrainConfig, train
 from tm_core.ui import state
 
+from conftest import sess
+
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 
 
@@ -93,7 +95,7 @@ def test_a_damaged_saved_project_is_refused_with_the_reason(tmp_path, rps_train)
     store.save(token, ProjectFile(rps_project(rps_train, 2)))
     sample = next(store.folder(token).rglob("*.png"))
     sample.write_bytes(b"not a picture")
-    with pytest.raises(InputError, match="cannot be opened: .*png cannot be decoded"):
+    with pytest.raises(InputError, match=r"cannot be opened: .*png cannot be decoded"):
         store.load(token)
     sample.unlink()
     with pytest.raises(InputError, match="is missing"):
@@ -145,13 +147,6 @@ def test_opening_a_saved_project_keeps_it_from_going_stale(tmp_path, rps_train):
 
 # --- in the app ----------------------------------------------------------------------------------------
 
-@pytest.fixture(autouse=True)
-def no_webrtc_component(monkeypatch):
-    import streamlit_webrtc
-
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: None)
-
-
 def new_tab(token: str | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=180)
     if token is not None:
@@ -159,10 +154,6 @@ def new_tab(token: str | None = None) -> AppTest:
     at.run()
     assert not at.exception
     return at
-
-
-def sess(at):
-    return at.session_state["teachable_studio"]
 
 
 def upload(at, rps_train, n=8):

@@ -14,7 +14,7 @@ import pytest
 
 APP = Path(__file__).resolve().parent / "apps" / "live_app.py"
 IFRAME = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
-START_ATTEMPTS = 3  # streamlit-webrtc drops about 1 fresh connection in 20 (TESTING.md)
+START_ATTEMPTS = 3  # streamlit-webrtc drops about 1 fresh connection in 20 (docs/testing.md)
 BURST_FPS, BURST_DELAY, BURST_SECONDS = 24, 1.0, 3.0  # as in the app
 SCREENSHOT = None  # e.g. "/tmp/e2e_live.png" while developing
 
