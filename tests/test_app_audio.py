@@ -256,7 +256,7 @@ def stream(live, wave16k: np.ndarray, rate: int = 48_000, chunk_ms: int = 20) ->
 @pytest.mark.parametrize("threaded", [False, True])
 def test_live_audio_prediction_classifies_a_streamed_clip(speech, speech_predictor, threaded):
     from tm_core import media
-    from tm_core.ui.webrtc import LiveAudioPrediction
+    from tm_core.live import LiveAudioPrediction
 
     live = LiveAudioPrediction(speech_predictor, hop_seconds=0.5, threaded=threaded)
     noise = [media.load_audio(f) for f in clips(speech, "background_noise", 2, offset=80)]
