@@ -5,7 +5,8 @@ the camera's thread and made into samples by :func:`tm_core.live.add_recording`.
 from __future__ import annotations
 
 import streamlit as st
-from streamlit_webrtc import WebRtcMode, webrtc_streamer
+import streamlit_webrtc
+from streamlit_webrtc import WebRtcMode
 
 from tm_core import kinds
 from tm_core.live import BurstRecorder, add_recording
@@ -29,9 +30,9 @@ def webcam_recorder(sess: Session) -> None:
         delay = cols[2].number_input("Delay (s)", 0.0, 10.0, 3.0, step=0.5, key="burst:delay")
         duration = cols[3].number_input("Duration (s)", 1.0, 30.0, 6.0, step=0.5, key="burst:duration")
         recorder.prepare = kinds.prepare_frame(project.kind)  # one object per session: follows the project's kind
-        webrtc_streamer(key="gather-camera", mode=WebRtcMode.SENDRECV, rtc_configuration=webrtc.rtc_configuration(),
-                        media_stream_constraints={"video": True, "audio": False},
-                        video_frame_callback=webrtc.video_callback(recorder))
+        streamlit_webrtc.webrtc_streamer(  # looked up on each call: AppTest tests stub it
+            key="gather-camera", mode=WebRtcMode.SENDRECV, rtc_configuration=webrtc.rtc_configuration(),
+            media_stream_constraints={"video": True, "audio": False}, video_frame_callback=webrtc.video_callback(recorder))
         left, right = st.columns(2)
         if left.button("Record", icon=":material/fiber_manual_record:", disabled=target is None, width="stretch"):
             recorder.configure(fps=fps, delay=delay, duration=duration)

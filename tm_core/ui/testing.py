@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from streamlit_webrtc import WebRtcMode, webrtc_streamer
+import streamlit_webrtc
+from streamlit_webrtc import WebRtcMode
 
 from tm_core import charts, keypoints, kinds, media
 from tm_core.errors import InputError
@@ -71,9 +72,9 @@ def live_webcam(rec: RunRecord) -> None:
     live.prepare = kinds.prepare_frame(kind)  # as the samples were made: crop, or pad for pose and hands
     left, right = st.columns([3, 2])
     with left:
-        webrtc_streamer(key="test-camera", mode=WebRtcMode.SENDRECV, rtc_configuration=webrtc.rtc_configuration(),
-                        media_stream_constraints={"video": True, "audio": False},
-                        video_frame_callback=webrtc.video_callback(live))
+        streamlit_webrtc.webrtc_streamer(  # looked up on each call: AppTest tests stub it
+            key="test-camera", mode=WebRtcMode.SENDRECV, rtc_configuration=webrtc.rtc_configuration(),
+            media_stream_constraints={"video": True, "audio": False}, video_frame_callback=webrtc.video_callback(live))
         live.mirror = st.toggle("Mirror the video", value=True, help="Like a mirror; the model sees the same either way.")
     with right:
         live_bars(live, kinds.thing(kind))
@@ -98,10 +99,9 @@ def live_microphone(rec: RunRecord) -> None:
     _live_model(live, rec)
     left, right = st.columns([3, 2])
     with left:
-        ctx = webrtc_streamer(key="test-microphone", mode=WebRtcMode.SENDRECV,
-                              rtc_configuration=webrtc.rtc_configuration(),
-                              media_stream_constraints={"video": False, "audio": RAW_AUDIO},
-                              audio_frame_callback=webrtc.audio_callback(live))
+        ctx = streamlit_webrtc.webrtc_streamer(
+            key="test-microphone", mode=WebRtcMode.SENDRECV, rtc_configuration=webrtc.rtc_configuration(),
+            media_stream_constraints={"video": False, "audio": RAW_AUDIO}, audio_frame_callback=webrtc.audio_callback(live))
         if ctx is not None and not ctx.state.playing and live.latest() is not None:
             live.reset()  # the microphone was stopped: no stale answer next time
         live.hop_seconds = st.slider("Classify every … s", 0.1, 1.0, 0.5, step=0.1, key="live:hop",
