@@ -77,8 +77,8 @@ def downloads(kind: str) -> list[Download]:
     if kind == "audio":
         return [
             Download("keras", "Keras (.zip)", "keras_audio.zip",
-                     "model.keras + audio_layers.py + labels.txt: unzip them into one folder. Input: 1 second of 16 kHz "
-                     "mono sound (16000 float32 values in [-1, 1]); the spectrogram is computed inside."),
+                     "model.keras + audio_layers.py + labels.txt: unzip them into one folder. Input: 1 second of "
+                     "16 kHz mono sound (16000 float32 values in [-1, 1]); the spectrogram is computed inside."),
             Download("tflite_float32", "TFLite float32", "model_float32.tflite",
                      "For phones and small boards (LiteRT). Same input, same predictions as the app."),
         ]

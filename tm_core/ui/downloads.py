@@ -31,7 +31,7 @@ def downloads(sess: Session, rec: RunRecord) -> None:
     for d in export.downloads(kind):
         with st.container(border=True):
             left, right = st.columns([1, 3])
-            left.download_button(d.label, files[d.file], icon=":material/download:", file_name=d.file, key=f"dl:{d.form}",
-                                 width="stretch")
+            left.download_button(d.label, files[d.file], icon=":material/download:", file_name=d.file,
+                                 key=f"dl:{d.form}", width="stretch")
             right.caption(d.what)
             right.code(export.snippet_for(encoder, d.form, rec.run.class_names), language="python")

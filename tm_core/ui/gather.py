@@ -42,7 +42,8 @@ def intro(kind: str) -> None:
         what = kinds.thing(kind)
         st.write(f"Give each class a name and add pictures of a {what} in that pose: photos, a folder, or the webcam. "
                  f"The model learns from the {what}'s keypoints (drawn on each picture), not from the pixels. The "
-                 f"whole picture is used, padded to a square. Aim for at least {FEW_SAMPLES} examples per class, {then}")
+                 f"whole picture is used, padded to a square. Aim for at least {FEW_SAMPLES} examples per class, "
+                 f"{then}")
     else:
         st.write("Give each class a name and add examples of it: photos, a folder, or the webcam. Aim for at least "
                  f"{FEW_SAMPLES} varied examples per class (angles, light, backgrounds), {then}")
@@ -189,7 +190,8 @@ def sound_inputs(sess: Session, cls) -> None:
         st.caption("Each second of the recording becomes one sample (Teachable Machine's \"extract samples\").")
         recorded_into(sess, cls, k, clip, "recording")
     with upload:
-        upload_into(sess, cls, f"up:{key}", "Sound files", type=list(media.AUDIO_EXTENSIONS), accept_multiple_files=True)
+        upload_into(sess, cls, f"up:{key}", "Sound files", type=list(media.AUDIO_EXTENSIONS),
+                    accept_multiple_files=True)
         st.caption(f"{', '.join(media.AUDIO_EXTENSIONS)}; any length: each second becomes one sample.")
     with folder:
         upload_into(sess, cls, f"dir:{key}", "A folder of sounds", accept_multiple_files="directory")

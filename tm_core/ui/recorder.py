@@ -32,7 +32,8 @@ def webcam_recorder(sess: Session) -> None:
         recorder.prepare = kinds.prepare_frame(project.kind)  # one object per session: follows the project's kind
         streamlit_webrtc.webrtc_streamer(  # looked up on each call: AppTest tests stub it
             key="gather-camera", mode=WebRtcMode.SENDRECV, rtc_configuration=webrtc.rtc_configuration(),
-            media_stream_constraints={"video": True, "audio": False}, video_frame_callback=webrtc.video_callback(recorder))
+            media_stream_constraints={"video": True, "audio": False},
+            video_frame_callback=webrtc.video_callback(recorder))
         left, right = st.columns(2)
         if left.button("Record", icon=":material/fiber_manual_record:", disabled=target is None, width="stretch"):
             recorder.configure(fps=fps, delay=delay, duration=duration)

@@ -74,8 +74,10 @@ def live_webcam(rec: RunRecord) -> None:
     with left:
         streamlit_webrtc.webrtc_streamer(  # looked up on each call: AppTest tests stub it
             key="test-camera", mode=WebRtcMode.SENDRECV, rtc_configuration=webrtc.rtc_configuration(),
-            media_stream_constraints={"video": True, "audio": False}, video_frame_callback=webrtc.video_callback(live))
-        live.mirror = st.toggle("Mirror the video", value=True, help="Like a mirror; the model sees the same either way.")
+            media_stream_constraints={"video": True, "audio": False},
+            video_frame_callback=webrtc.video_callback(live))
+        live.mirror = st.toggle("Mirror the video", value=True,
+                                help="Like a mirror; the model sees the same either way.")
     with right:
         live_bars(live, kinds.thing(kind))
 
@@ -101,7 +103,8 @@ def live_microphone(rec: RunRecord) -> None:
     with left:
         ctx = streamlit_webrtc.webrtc_streamer(
             key="test-microphone", mode=WebRtcMode.SENDRECV, rtc_configuration=webrtc.rtc_configuration(),
-            media_stream_constraints={"video": False, "audio": RAW_AUDIO}, audio_frame_callback=webrtc.audio_callback(live))
+            media_stream_constraints={"video": False, "audio": RAW_AUDIO},
+            audio_frame_callback=webrtc.audio_callback(live))
         if ctx is not None and not ctx.state.playing and live.latest() is not None:
             live.reset()  # the microphone was stopped: no stale answer next time
         live.hop_seconds = st.slider("Classify every … s", 0.1, 1.0, 0.5, step=0.1, key="live:hop",
