@@ -104,11 +104,11 @@ def test_tm_core_has_no_import_cycle():
 
 
 def test_only_tm_core_ui_imports_streamlit():
-    offenders = []
-    for module, path in modules().items():
+    offenders, mods = [], modules()
+    for module, path in mods.items():
         if module.startswith("tm_core.ui"):
             continue
-        names = imported(module, path)
+        names = imported(module, path, mods)
         if any(n == "streamlit" or n.startswith(("streamlit.", "streamlit_webrtc")) for n in names):
             offenders.append(module)
     assert offenders == []
