@@ -82,8 +82,8 @@ def test_first_page_of_an_image_project_recommends_hand_pose_for_gestures():
 @pytest.mark.slow
 def test_new_hands_project_takes_photos_refuses_a_corrupt_file_and_flags_the_picture_without_a_hand(
         rps_train, no_webrtc_component):
-    from tm_core import media
-    from tm_core.ui import keypoints
+    from tm_core import keypoints, kinds, media
+    from tm_core.ui import keypoints as keypoints_ui
 
     at = gathered(rps_train)
     s = sess(at)
@@ -102,13 +102,13 @@ def test_new_hands_project_takes_photos_refuses_a_corrupt_file_and_flags_the_pic
     assert captions.count("no hand") == 1, captions
     assert any("1 without a hand: no hand was found in 1 of 12 pictures" in w.value for w in at.warning)
     assert sum("without a hand" in w.value for w in at.warning) == 1  # none in paper, scissors
-    thumb = keypoints.thumbnail(s.encoder_name, s.project.get_class("paper").samples[0].id,
+    thumb = keypoints_ui.thumbnail(s.encoder_name, s.project.get_class("paper").samples[0].id,
                                 s.project.get_class("paper").samples[0].data)
     assert (thumb == np.array(keypoints.DOT, np.uint8)).all(axis=2).sum() > 20  # the landmarks' dots
     # the webcam recorder pads its frames whole, as for pose
     assert no_webrtc_component[-1]["key"] == "gather-camera"
     recorder, = frame_targets(no_webrtc_component[-1])
-    assert recorder.prepare is keypoints.pad_frame
+    assert recorder.prepare is kinds.pad_frame
 
 
 @pytest.fixture(scope="module")
@@ -163,11 +163,11 @@ def test_test_page_names_held_out_photos_and_says_when_no_hand_is_found(trained,
     at, rec = trained
     at.switch_page("pages/test.py").run()
     assert not at.exception
-    from tm_core.ui import keypoints
+    from tm_core import keypoints, kinds
 
     assert no_webrtc_component[-1]["key"] == "test-camera"
     live, = frame_targets(no_webrtc_component[-1])
-    assert live.prepare is keypoints.pad_frame and isinstance(live.predictor, keypoints.KeypointPredictor)
+    assert live.prepare is kinds.pad_frame and isinstance(live.predictor, keypoints.KeypointPredictor)
     assert live.predictor.encoder.kind == "hands" and live.predictor.head is rec.run.head
     up = lambda: uploader(at, "test-upload:")  # noqa: E731
     for cls in CLASSES:

@@ -81,19 +81,19 @@ def test_new_pose_project_pads_pictures_draws_skeletons_and_flags_pictures_witho
     assert any("3 without a person" in w.value for w in at.warning)
     assert not any("mirrored" in w.value and "without a person" in w.value for w in at.warning)
     # the webcam recorder pads its frames too (not the image projects' centre crop)
-    from tm_core.ui import keypoints
+    from tm_core import kinds
 
     assert no_webrtc_component[-1]["key"] == "gather-camera"
     recorder, = frame_targets(no_webrtc_component[-1])
-    assert recorder.prepare is keypoints.pad_frame
+    assert recorder.prepare is kinds.pad_frame
     frame = np.asarray(Image.open(io.BytesIO(frames[0])).convert("RGB"))
-    assert np.array_equal(keypoints.prepare_frame("pose")(frame), media.pad_image(Image.fromarray(frame)))
+    assert np.array_equal(kinds.prepare_frame("pose")(frame), media.pad_image(Image.fromarray(frame)))
 
 
 def test_skeleton_is_drawn_where_the_person_is_on_the_frame_and_the_padded_picture(frames):
     from tm_core import media
+    from tm_core import keypoints
     from tm_core.encoders import get_encoder
-    from tm_core.ui import keypoints
 
     enc = get_encoder("movenet_lightning")
     frame = np.asarray(Image.open(io.BytesIO(frames[0])).convert("RGB"))  # 640×360
@@ -155,10 +155,10 @@ def test_test_page_predicts_a_held_out_frame_and_says_when_no_person_is_found(tr
     at.switch_page("pages/test.py").run()
     assert not at.exception
     assert no_webrtc_component[-1]["key"] == "test-camera"
-    from tm_core.ui import keypoints
+    from tm_core import keypoints, kinds
 
     live, = frame_targets(no_webrtc_component[-1])
-    assert live.prepare is keypoints.pad_frame and isinstance(live.predictor, keypoints.KeypointPredictor)
+    assert live.prepare is kinds.pad_frame and isinstance(live.predictor, keypoints.KeypointPredictor)
     up = lambda: uploader(at, "test-upload:")  # noqa: E731
     for name, data, expected in (("held_out.jpg", frames[70], "original"),
                                  ("held_out_mirrored.jpg", mirrored_jpeg(frames[72]), "mirrored")):
@@ -217,13 +217,14 @@ def test_overfitting_lesson_leaves_out_pictures_without_a_person_too(trained):
 def test_live_prediction_pads_frames_draws_the_skeleton_and_says_when_nobody_is_there(trained, frames, hats):
     import time
 
-    from tm_core.ui import keypoints, webrtc
+    from tm_core import keypoints, kinds
+    from tm_core.live import LivePrediction
     from tm_core.ui.state import encoder
 
     rec = sess(trained).current
     model = keypoints.KeypointPredictor(encoder(rec.encoder), rec.run.head, rec.run.class_names)
-    live = webrtc.LivePrediction(model, alpha=1.0, mirror=True)
-    live.prepare = keypoints.prepare_frame("pose")
+    live = LivePrediction(model, alpha=1.0, mirror=True)
+    live.prepare = kinds.prepare_frame("pose")
 
     def feed(frame: np.ndarray) -> np.ndarray:
         out = live.on_frame(frame)
@@ -247,11 +248,11 @@ def test_live_prediction_pads_frames_draws_the_skeleton_and_says_when_nobody_is_
 
 def test_back_to_an_image_project_the_webcam_recorder_crops_again(no_webrtc_component):
     """The recorder is one object per browser session: its frame preparation follows the project kind."""
-    from tm_core.ui import keypoints, webrtc
+    from tm_core import kinds
 
     at = pose_app()
-    assert frame_targets(no_webrtc_component[-1])[0].prepare is keypoints.pad_frame
+    assert frame_targets(no_webrtc_component[-1])[0].prepare is kinds.pad_frame
     at.radio(key="new:kind").set_value("image").run()
     click(at, "Start a new image project")
     recorder, = frame_targets(no_webrtc_component[-1])
-    assert recorder.prepare is webrtc._crop
+    assert recorder.prepare is kinds.crop_frame

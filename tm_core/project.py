@@ -313,7 +313,7 @@ class Project:
         embed batches while the next files are still decoding. Duplicates of a sample already in
         the class are skipped silently.
         """
-        from tm_core import media
+        from tm_core import kinds, media
 
         classes: list[str] = []
         group = new_group("upload") if group is None else group
@@ -341,9 +341,8 @@ class Project:
                     if sample is not None:
                         yield sample
             return
-        keypoints = self.kind in ("pose", "hands")  # the whole picture: the body or hand may be anywhere
-        size = media.KEYPOINT_IMAGE_SIZE if keypoints else media.IMAGE_SIZE
-        for i, (name, result) in enumerate(media.decode_images(sources(), size, workers=workers, pad=keypoints)):
+        # the kind's size and centre crop or pad (pose, hands: the body or hand may be anywhere)
+        for i, (name, result) in enumerate(kinds.decode_images(self.kind, sources(), workers=workers)):
             if isinstance(result, InputError):
                 yield result
                 continue

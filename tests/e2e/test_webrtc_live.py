@@ -1,7 +1,7 @@
 """Live camera in a real browser: WebRTC frames reach the model, bars move, a burst records.
 
 Chromium's fake camera plays a real video (a person seated on a rug) through streamlit-webrtc
-over 127.0.0.1 into ``tm_core.ui.webrtc``; the app is tests/e2e/apps/live_app.py.
+over 127.0.0.1 through ``tm_core.ui.webrtc`` into ``tm_core.live``; the app is tests/e2e/apps/live_app.py.
 """
 
 from __future__ import annotations

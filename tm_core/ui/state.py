@@ -17,11 +17,13 @@ from typing import Callable
 import numpy as np
 import streamlit as st
 
+from tm_core import kinds
 from tm_core.augment import on_by_default
 from tm_core.encoders import default_encoder
 from tm_core.errors import InputError
 from tm_core.evaluation import Evaluation, evaluate_run
 from tm_core.features import FeatureCache
+from tm_core.keypoints import found
 from tm_core.project import Dataset, Project
 from tm_core.training import EpochStats, Head, Run, Split, TrainConfig, grouped_split, lowest_test_loss_epoch
 
@@ -278,11 +280,9 @@ def usable_dataset(sess: Session, ds: Dataset, features: np.ndarray) -> tuple[Da
     Returns (dataset, features, how many were left out); other kinds come back as they are.
     Raises ``InputError`` naming a class that would be left with no sample.
     """
-    from tm_core.ui import keypoints
-
-    if not keypoints.is_keypoint(sess.project.kind) or sess.keep_missing or not len(features):
+    if not kinds.is_keypoint(sess.project.kind) or sess.keep_missing or not len(features):
         return ds, features, 0
-    missing = ~keypoints.found(features)
+    missing = ~found(features)
     if not missing.any():
         return ds, features, 0
     return ds.subset(~missing), features[~missing], int(missing.sum())
