@@ -132,9 +132,13 @@ def held_out_text(rec) -> str:
         groups = len({ds.samples[i].group or ds.samples[i].id for i in test})
         if how == MARKED:
             lines.append(f"**{name}**: the {n} sample{'s' if n != 1 else ''} you marked *test only*.")
-        elif how == RECORDINGS:
-            lines.append(f"**{name}**: {n} samples from {groups} whole recording{'s' if groups != 1 else ''} "
-                         "(a webcam burst or a sound recording is never split between training and testing).")
+        elif how == RECORDINGS:  # whole recordings, and samples of their own (photos) counted apart
+            singles = sum(1 for i in test if not ds.samples[i].group)
+            parts = [f"{n - singles} samples from {groups - singles} whole recording{'s' if groups - singles != 1 else ''}"
+                     ] if n > singles else []
+            parts += [f"{singles} single sample{'s' if singles != 1 else ''}"] if singles else []
+            lines.append(f"**{name}**: {' and '.join(parts)} (a webcam burst or a sound recording is never split "
+                         "between training and testing).")
         elif how == END_OF_RECORDING:
             lines.append(f"**{name}**: the last {n} samples of one recording. The frames just before them were "
                          "trained on, so this test is easier than new samples would be: add a second recording or "
