@@ -4,6 +4,10 @@ A user's project, embeddings, runs and models live in ``st.session_state`` (neve
 global or a shared cache), and a copy on disk that only the token in the user's page address
 reaches (``tm_core.store``: a reload restores it). Encoders are shared through
 ``st.cache_resource``: they are frozen, and every session uses them read-only.
+
+The session model itself (``Session``, ``RunRecord``, ``PendingRun``) is UI-free, in
+``tm_core.session`` (re-exported here), and the training steps are ``tm_core.workflow``: this
+module only binds them to Streamlit (the shared encoders, the session in ``st.session_state``).
 """
 
 from __future__ import annotations
