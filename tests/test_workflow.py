@@ -158,3 +158,29 @@ def test_nothing_found_keypoint_samples_are_left_out_unless_kept():
     features[3:, -1] = 0.0  # nobody in any picture of waving
     with pytest.raises(InputError, match="waving"):
         workflow.usable("pose", ds, features)
+
+
+@pytest.mark.slow
+def test_cli_folder_recordings_hold_out_whole_sub_folders(rps_train, tmp_path, capsys):
+    """``--folder-recordings``: DATA_DIR/<class>/<recording>/<files>, each sub-folder held out or trained on whole."""
+    from tm_core import media
+    from tm_core.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert "Each file is a recording of its own" in said and "--folder-recordings each sub-folder" in said
+    data = tmp_path / "data"
+    for cls in ("rock", "paper"):
+        for i, f in enumerate(photos(rps_train, cls, 12)):
+            where = data / cls / f"video {i // 4}"  # three "videos" of four frames
+            where.mkdir(parents=True, exist_ok=True)
+            (where / f.name).write_bytes(f.read_bytes())
+    out = tmp_path / "out"
+    assert main(["train", str(data), "--out", str(out), "--epochs", "3", "--no-tflite", "--folder-recordings"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    names = {s.id: s.name for s in Project("image", []).add_listing(media.list_folder(data))}
+    held = [names[sid].rsplit("/", 1)[0] for sid in run["held_out_ids"]]  # e.g. "rock/video 2"
+    assert sorted({h.split("/")[0] for h in held}) == ["paper", "rock"]
+    assert all(held.count(h) == 4 for h in held)  # every held-out folder whole
+    assert run["n_train"] == 24 - len(held)
