@@ -177,13 +177,14 @@ def grouped_split(labels: np.ndarray, fraction: float, seed: int, groups=None, t
     """Hold out about ``fraction`` of each class without a recording on both sides.
 
     Near-identical frames of one webcam burst on both sides make a test look perfect (Teachable
-    Machine's random 15 % does that). Here samples sharing a ``groups`` value (one burst, one upload,
-    one sound file; ``""`` = a sample of its own) stay together:
+    Machine's random 15 % does that). Here samples sharing a ``groups`` value (one burst, one sound
+    file, one sub-folder imported as a recording; ``""`` = a sample of its own, such as an uploaded
+    photo: see ``project.Recordings``) stay together:
 
     - a class with samples marked ``test_only`` is tested on exactly those and trained on the rest;
     - otherwise whole recordings are held out, picked at random with ``seed``, as close to the
       fraction as they come (the smallest one, whole, when every recording is larger than that);
-    - a class that is a single recording (one upload, one burst) holds out its *last* samples in the
+    - a class that is a single recording (one burst, one sound recording) holds out its *last* samples in the
       order they were added: the end of the recording, not frames scattered through it. The one
       case where a recording is on both sides, so the page says so.
 
