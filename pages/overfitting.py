@@ -58,11 +58,9 @@ else:
     picked = [(label, runs[label].run) for label in chosen]
     if picked:
         frame = experiments.history_frame(picked)
-        best = {label: e for label, run in picked if (e := experiments.best_epoch(run)) is not None}
         st.info(lessons.lesson_text(picked))
         patience = sess.config.patience  # a run trained with early stopping is marked with its own
-        own = {label: run.config.patience if run.kept_epoch is not None else patience for label, run in picked}
-        stops = {label: tuple(s) for label, run in picked if (s := experiments.early_stop_epoch(run, own[label]))}
+        best, stops, own = experiments.chart_marks(picked, patience)
         left, right = st.columns(2)
         left.altair_chart(charts.overlay_chart(frame, "accuracy", "test", best, stops))
         right.altair_chart(charts.overlay_chart(frame, "loss", "test", best, stops))

@@ -165,6 +165,17 @@ def early_stop_epoch(run_or_history: Run | Sequence[EpochStats], patience: int, 
     return None if rule.best_epoch is None else EarlyStop(None, rule.best_epoch)
 
 
+def chart_marks(runs: Sequence[tuple[str, Run]], patience: int
+                ) -> tuple[dict[str, int], dict[str, tuple[int | None, int]], dict[str, int]]:
+    """What the Overfitting page marks on the runs' curves: each run's best epoch, where early stopping
+    would stop and which epoch it would keep, and the patience each run is judged with (a run trained
+    with early stopping: its own; any other: ``patience``). Runs without held-out values get no marks."""
+    best = {label: e for label, run in runs if (e := best_epoch(run)) is not None}
+    own = {label: run.config.patience if run.kept_epoch is not None else patience for label, run in runs}
+    stops = {label: tuple(s) for label, run in runs if (s := early_stop_epoch(run, own[label]))}
+    return best, stops, own
+
+
 # ---------------------------------------------------------------------------------------------
 # Sweeps
 
@@ -297,6 +308,7 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "EarlyStop",
     "best_epoch",
+    "chart_marks",
     "early_stop_epoch",
     "epoch_sweep",
     "first_per_class",
