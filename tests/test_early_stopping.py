@@ -14,7 +14,8 @@ import pytest
 
 from tm_core import charts
 from tm_core.errors import InputError
-from tm_core.experiments import EarlyStop, early_stop_epoch, early_stop_text, history_frame, summary_frame
+from tm_core.experiments import EarlyStop, early_stop_epoch, history_frame, summary_frame
+from tm_core.lessons import early_stop_text
 from tm_core.training import EPSILON, EpochStats, Run, Split, TrainConfig, init_head, train
 
 OVERFITS = TrainConfig(epochs=150, learning_rate=0.01)  # many epochs, a high learning rate

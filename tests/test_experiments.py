@@ -13,10 +13,10 @@ from tm_core.experiments import (
     epoch_sweep,
     first_per_class,
     history_frame,
-    lesson_text,
     samples_sweep,
     summary_frame,
 )
+from tm_core.lessons import lesson_text
 from tm_core.training import EpochStats, Run, Split, TrainConfig, init_head, split_per_class
 
 
