@@ -25,6 +25,10 @@ class Refused(ValueError):
     """Why a container is not read (a reason in plain words)."""
 
 
+class TooMany(Refused):
+    """A zip with more entries than allowed."""
+
+
 # --- zip -------------------------------------------------------------------------------------------
 
 _CENTRAL = struct.Struct("<4s42x")  # a central directory header: signature, then 42 bytes we step over
@@ -48,7 +52,7 @@ def zip_entries(fp, limit: int) -> int:
         raise Refused("it is not a zip file, or it is damaged")
     declared, size, location = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE], end[zipfile._ECD_LOCATION]
     if declared > limit:
-        raise Refused(f"it has {declared:,} files inside, more than the limit of {limit:,}")
+        raise TooMany(f"it has {declared:,} files inside, more than the limit of {limit:,}")
     start = location - size - (_ZIP64_TAIL if end[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64 else 0)
     if start < 0 or size < 0:
         raise Refused("it is a damaged zip file")
@@ -56,7 +60,7 @@ def zip_entries(fp, limit: int) -> int:
     while pos < size:
         count += 1
         if count > limit:
-            raise Refused(f"it has more than {limit:,} files inside")
+            raise TooMany(f"it has more than {limit:,} files inside")
         fp.seek(start + pos)
         head = fp.read(_CENTRAL_SIZE)
         if len(head) < _CENTRAL_SIZE or head[:4] != zipfile.stringCentralDir:

@@ -10,12 +10,14 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tm_core import bounded
 from tm_core.errors import InputError
 from tm_core.media import files
 from tm_core.media.files import ZipMember, _SharedZip, _size_text, _too_large
 
 MAX_ARCHIVE_FILES = 10_000
 MAX_ARCHIVE_BYTES = 1024**3
+_MAX_ARCHIVE_ENTRIES = 50_000  # files and folder entries: checked before the zip's directory is parsed
 _ARCHIVE_EXTENSIONS = frozenset({".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".7z", ".rar"})
 _JUNK_FILES = frozenset({"thumbs.db", "desktop.ini", "__macosx"})
 
@@ -200,10 +202,23 @@ def _open_zip(source: bytes | str | os.PathLike, label: str) -> zipfile.ZipFile:
         except OSError as exc:
             raise InputError(label, f"could not be read ({exc.strerror or exc})") from exc
         target = path
+    reason = "is a damaged or truncated zip file" if head == b"PK" else "is not a zip file"
+    try:  # the entry count from the end record and a walk of the directory, before ZipFile parses it all
+        if isinstance(target, Path):
+            with target.open("rb") as f:
+                bounded.zip_entries(f, _MAX_ARCHIVE_ENTRIES)
+        else:
+            bounded.zip_entries(target, _MAX_ARCHIVE_ENTRIES)
+    except bounded.TooMany:
+        raise InputError(label, f"has more than {_MAX_ARCHIVE_ENTRIES:,} files and folders, more than the limit of "
+                                f"{MAX_ARCHIVE_FILES:,} files") from None
+    except bounded.Refused:
+        raise InputError(label, reason) from None
+    except OSError as exc:
+        raise InputError(label, f"could not be read ({exc.strerror or exc})") from exc
     try:
         return zipfile.ZipFile(target)
     except Exception as exc:  # zipfile raises BadZipFile, but also OSError/ValueError on crafted files
-        reason = "is a damaged or truncated zip file" if head == b"PK" else "is not a zip file"
         raise InputError(label, reason) from exc
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps
+from PIL import ExifTags, Image, ImageFile, ImageOps
 
 from tm_core import limits
 from tm_core.errors import InputError
@@ -48,6 +49,12 @@ IMAGE_EXTENSIONS = frozenset(
 
 _HIGH_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 _WHITE = (255, 255, 255)
+_BLOCK_PIXELS = 1 << 20
+_ORIENTATIONS = {  # EXIF orientation → the transpose that shows the picture upright (as ImageOps.exif_transpose)
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def _megapixels(n: float) -> str:
@@ -55,23 +62,45 @@ def _megapixels(n: float) -> str:
 
 
 
+def _blocks(img: Image.Image):
+    """``(first row, pixels as float64)`` for bands of about a million pixels: a whole 40-megapixel
+    picture is never in float64 at once (that alone would be 320 MB)."""
+    width, height = img.size
+    step = max(1, _BLOCK_PIXELS // max(width, 1))
+    for y in range(0, height, step):
+        band = np.asarray(img.crop((0, y, width, min(height, y + step))), dtype=np.float64)
+        yield y, np.nan_to_num(band, nan=0.0, posinf=0.0, neginf=0.0)
+
+
 def _scaled_to_uint8(img: Image.Image) -> np.ndarray:
     """8-bit grey levels for 16-bit, 32-bit integer and float pixels, scaled rather than clipped.
 
     16-bit data (and 32-bit integers within 0..65535) use 65535 as white, floats within 0..1
-    use 1.0; anything else is stretched from its minimum to its maximum.
+    use 1.0; anything else is stretched from its minimum to its maximum. Done band by band:
+    memory is the 8-bit result plus one band.
     """
-    values = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    low, high = math.inf, -math.inf
+    for _y, values in _blocks(img):
+        if values.size:
+            low, high = min(low, float(values.min())), max(high, float(values.max()))
+    if low > high:
+        low = high = 0.0
     if img.mode.startswith("I;16") or (img.mode == "I" and low >= 0 and high <= 65535):
-        values = values / 257.0
+        scale, offset = 1 / 257.0, 0.0
     elif img.mode == "F" and low >= 0 and high <= 1:
-        values = values * 255.0
+        scale, offset = 255.0, 0.0
     elif high > low:
-        values = (values - low) * (255.0 / (high - low))
+        scale, offset = 255.0 / (high - low), low
     else:
-        values = np.zeros_like(values)
-    return np.rint(np.clip(values, 0, 255)).astype(np.uint8)
+        scale, offset = 0.0, 0.0
+    out = np.empty((img.height, img.width), np.uint8)
+    for y, values in _blocks(img):
+        if scale == 1 / 257.0:  # as the whole-picture formula divided, to the same last bit
+            values = values / 257.0
+        else:
+            values = (values - offset) * scale if offset else values * scale
+        out[y : y + len(values)] = np.rint(np.clip(values, 0, 255))
+    return out
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -122,7 +151,11 @@ def load_image(source: bytes | str | os.PathLike, name: str | None = None) -> Im
             if width * height > MAX_IMAGE_PIXELS:
                 raise InputError(label, _pixel_limit(f"is {width}×{height} pixels"))
             img.load()
-            rgb = _to_rgb(ImageOps.exif_transpose(img))
+            orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+            rgb = _to_rgb(img)  # 8 bits first: a high-bit or CMYK picture is never copied at full depth
+            method = _ORIENTATIONS.get(orientation)
+            # as ImageOps.exif_transpose, on the 8-bit picture; a copy when it is still the file's (closed below)
+            rgb = rgb.transpose(method) if method is not None else (rgb.copy() if rgb is img else rgb)
     except InputError:
         raise
     except Image.UnidentifiedImageError:
