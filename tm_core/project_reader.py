@@ -41,6 +41,7 @@ MAX_SOUND_BYTES = 256 * 1024  # a 1-second float WAV is 64 KB
 MAX_HEAD_BYTES = 256 * 1024**2
 MAX_EMBEDDING_DIM = 4096  # the widest network here gives 1280 numbers (YAMNet 1024)
 MAX_HIDDEN = 4096  # TrainConfig.hidden_units' limit
+MAX_EPOCHS = 10_000  # TrainConfig.epochs' limit
 MAX_INFLATION = 10  # a member may unpack to at most 10× its packed size (+64 KB): weights barely compress
 MAX_TEXT = 1000  # characters in a label, an encoder name, a sample's name or group
 SAMPLE_SHAPES = {"image": (224, 224, 3), "pose": (256, 256, 3), "hands": (256, 256, 3), "audio": (16_000,)}
@@ -88,7 +89,10 @@ def _is_int(v) -> bool:
 
 
 def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """A finite JSON number (an integer within float range: 10**400 is not a number of seconds)."""
+    if isinstance(v, float):
+        return math.isfinite(v)
+    return _is_int(v) and abs(v) < 2**63
 
 
 def _typed(obj: dict, key: str, types, where: str):
@@ -291,12 +295,15 @@ def _classes(m: _Members, kind: str, entries: list) -> Project:
 
 
 def _settings(raw) -> dict:
-    """Only the settings this version knows, of the right types; the training settings validated."""
+    """Only the settings this version knows, of the right types (in their order); the training
+    settings validated."""
     _need(isinstance(raw, dict), "its settings are not a JSON object")
-    settings = {k: v for k, v in raw.items()
-                if k in _SETTINGS and isinstance(v, _SETTINGS[k]) and (not isinstance(v, str) or len(v) <= MAX_TEXT)}
-    if "config" in raw:
-        settings["config"] = asdict(_config(raw["config"], "the project"))
+    settings = {}
+    for k, v in raw.items():
+        if k == "config":
+            settings[k] = asdict(_config(v, "the project"))
+        elif k in _SETTINGS and isinstance(v, _SETTINGS[k]) and (not isinstance(v, str) or len(v) <= MAX_TEXT):
+            settings[k] = v
     return settings
 
 
@@ -315,10 +322,10 @@ def _config(raw: dict, where: str, kind=TrainConfig):
         raise _Broken(f"the settings of {where} are not valid ({e})") from None
 
 
-def _history(obj: dict, where: str, epochs: int) -> list[EpochStats]:
-    history, last = [], 0
+def _history(obj: dict, where: str) -> list[EpochStats]:
+    history, last, epochs = [], 0, MAX_EPOCHS
     raw = _typed(obj, "history", list, where)
-    _need(len(raw) <= epochs, f"{where} has more epochs than it was set to train")
+    _need(len(raw) <= epochs, f"{where} has more than {epochs:,} epochs")
     for h in raw:
         _need(isinstance(h, dict) and all(f.name in h for f in fields(EpochStats)), f"{where} has a malformed epoch")
         _need(_is_int(h["epoch"]) and last < h["epoch"] <= epochs, f"{where} has epochs out of order")
@@ -352,7 +359,7 @@ def _open_run(m: _Members, i: int, r: dict, known: set[str], n_classes: int, dim
         parts.append(np.array(idx, np.int64))
     how = _typed(r, "how", dict, where) if "how" in r else {}
     _need(all(isinstance(v, str) and len(v) <= MAX_TEXT for v in how.values()), f"{where}'s split is malformed")
-    history = _history(r, where, config.epochs)
+    history = _history(r, where)
     arrays = m.npz(_typed(r, "head", str, where), {"w1": ((dims.get(encoder, -1), -1), "f"), "b1": ((-1,), "f"),
                                                    "w2": ((-1, len(class_names)), "f")}, f"the head of {where}")
     w1, b1, w2 = (np.asarray(arrays[k], np.float32) for k in ("w1", "b1", "w2"))
@@ -382,7 +389,7 @@ def _open_finetuned(m: _Members, f: dict, where: str, saved: SavedRun):
     start = _typed(f, "start_layer", str, where)
     _need(bool(_LAYER.fullmatch(start)), f"{where} names a malformed layer")
     config = _config(_typed(f, "config", dict, where), where, FineTuneConfig)
-    history = _history(f, where, config.epochs)
+    history = _history(f, where)
     stopped = _optional(f, "stopped", lambda v: isinstance(v, bool), False, "true or false", where)
     seconds = _optional(f, "seconds", lambda v: _is_number(v) and v >= 0, 0.0, "a number of seconds", where)
     path = _typed(f, "weights", str, where)
