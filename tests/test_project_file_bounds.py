@@ -19,7 +19,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from project_files import audio_project, image_project, members, npz, pack, with_manifest
+from project_files import (
+    audio_project,
+    image_project,
+    members,
+    npz,
+    pack,
+    with_manifest,
+)
 
 from tm_core import media, project_reader
 from tm_core.errors import InputError

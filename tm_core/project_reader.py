@@ -24,7 +24,15 @@ import numpy as np
 
 from tm_core import bounded, limits
 from tm_core.errors import InputError
-from tm_core.project import KINDS, Project, ProjectClass, Sample, png_bytes, png_pixels, sample_id
+from tm_core.project import (
+    KINDS,
+    Project,
+    ProjectClass,
+    Sample,
+    png_bytes,
+    png_pixels,
+    sample_id,
+)
 from tm_core.training import EpochStats, Head, Run, Split, TrainConfig
 
 FORMAT = "teachable-studio-project"
@@ -133,7 +141,7 @@ class _Members:
         try:
             with self.z.open(info) as f:
                 data = f.read(limit + 1)
-        except (OSError, zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as exc:
+        except Exception as exc:  # noqa: BLE001 - BadZipFile (CRC), zlib, bz2 and lzma errors, EOFError...
             raise _Broken(f"{path} is damaged ({type(exc).__name__})") from None
         _need(len(data) <= limit, f"{path} unpacks to more than {limit:,} bytes")
         return data
@@ -165,7 +173,7 @@ def _decode_sample(kind: str, blob: bytes, path: str) -> np.ndarray:
             data = png_pixels(blob)  # as Sample.data decodes it, so the id checked here is the one it shows
     except _Broken:
         raise
-    except Exception as exc:  # noqa: BLE001 - Pillow and libsndfile raise many kinds
+    except Exception as exc:
         raise _Broken(f"{path} cannot be decoded ({type(exc).__name__})") from exc
     _need(data.shape == SAMPLE_SHAPES[kind], f"{path} has the wrong size for a {kind} sample ({data.shape})")
     return data
