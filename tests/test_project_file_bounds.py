@@ -63,12 +63,17 @@ def refused(data: bytes, reason: str) -> tuple[float, float]:
 
 
 def child_peak_mb(code: str, env: dict | None = None) -> tuple[float, str]:
-    """Peak resident memory (MB) a child process adds while running ``code`` after its imports, and its output."""
-    script = ("import resource\nfrom tm_core import media, project_file\n"
-              "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n" + code +
-              "\nprint('PEAK', (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)\n")
+    """Peak resident memory (MB) a child process adds while running ``code`` after its imports, and its output.
+
+    The child resets its high-water mark (Linux ``clear_refs``) and reads ``VmHWM``: ``ru_maxrss``
+    would include the parent's peak, which a child keeps across exec."""
+    script = ("import re\nfrom tm_core import media, project_file\n"
+              "def status(key):\n"
+              "    return int(re.search(key + r':\\s+(\\d+) kB', open('/proc/self/status').read()).group(1)) / 1024\n"
+              "open('/proc/self/clear_refs', 'w').write('5')\n"
+              "base = status('VmRSS')\n" + code + "\nprint('PEAK', status('VmHWM') - base)\n")
     out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300,
-                         env={**os.environ, **(env or {})})
+                         env={**os.environ, **(env or {})}, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     peak = float(out.stdout.split("PEAK")[-1])
     return peak, out.stdout

@@ -49,7 +49,7 @@ IMAGE_EXTENSIONS = frozenset(
 
 _HIGH_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 _WHITE = (255, 255, 255)
-_BLOCK_PIXELS = 1 << 20
+_BLOCK_PIXELS = 1 << 18
 _ORIENTATIONS = {  # EXIF orientation → the transpose that shows the picture upright (as ImageOps.exif_transpose)
     2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
     5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
@@ -63,7 +63,7 @@ def _megapixels(n: float) -> str:
 
 
 def _blocks(img: Image.Image):
-    """``(first row, pixels as float64)`` for bands of about a million pixels: a whole 40-megapixel
+    """``(first row, pixels as float64)`` for bands of about 262,000 pixels: a whole 40-megapixel
     picture is never in float64 at once (that alone would be 320 MB)."""
     width, height = img.size
     step = max(1, _BLOCK_PIXELS // max(width, 1))
@@ -151,11 +151,22 @@ def load_image(source: bytes | str | os.PathLike, name: str | None = None) -> Im
             if width * height > MAX_IMAGE_PIXELS:
                 raise InputError(label, _pixel_limit(f"is {width}×{height} pixels"))
             img.load()
-            orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
-            rgb = _to_rgb(img)  # 8 bits first: a high-bit or CMYK picture is never copied at full depth
-            method = _ORIENTATIONS.get(orientation)
-            # as ImageOps.exif_transpose, on the 8-bit picture; a copy when it is still the file's (closed below)
-            rgb = rgb.transpose(method) if method is not None else (rgb.copy() if rgb is img else rgb)
+            method = _ORIENTATIONS.get(img.getexif().get(ExifTags.Base.Orientation, 1))
+            # 8 bits first: a high-bit or CMYK picture is never copied at full depth, and its pixels
+            # are freed (closed) before the RGB copy or the upright copy is made.
+            if img.mode in _HIGH_BIT_MODES:
+                grey = Image.fromarray(_scaled_to_uint8(img))
+                img.close()
+                rgb = grey.convert("RGB")
+                del grey
+            else:
+                rgb = _to_rgb(img)
+                if rgb is not img:
+                    img.close()
+                elif method is None:
+                    rgb = img.copy()  # not the file's own image (some Pillow versions close it when the with block ends)
+            if method is not None:  # as ImageOps.exif_transpose, on the 8-bit picture
+                rgb = rgb.transpose(method)
     except InputError:
         raise
     except Image.UnidentifiedImageError:
