@@ -147,8 +147,8 @@ def test_an_hour_long_sound_sample_is_refused_from_its_header(clips):
     assert len(buf.getvalue()) < project_reader.MAX_SOUND_BYTES  # an hour of silence is small
     files = members(clips)
     files[next(k for k in files if k.endswith(".wav"))] = buf.getvalue()
-    seconds, peak = refused(pack(files), "is not a 1-second 16 kHz WAV sample")
-    assert peak < 10 and seconds < 2  # 230 MB of float32 if it were decoded
+    _seconds, peak = refused(pack(files), "is not a 1-second 16 kHz WAV sample")
+    assert peak < 10  # 230 MB of float32 if it were decoded
 
 
 def test_a_long_wav_sample_is_refused_by_its_size(clips):
@@ -166,16 +166,16 @@ def test_forty_thousand_classes_are_refused_fast(photos):
         m["classes"] = [{"name": f"c{i}", "uid": f"u{i}", "enabled": True, "background": False, "samples": []}
                         for i in range(40_000)]
         m["runs"], m["current"], m["features"] = [], None, []
-    seconds, _peak = refused(with_manifest(photos, many), "40,000 classes, more than the 1,000")
-    assert seconds < 5
+    _seconds, peak = refused(with_manifest(photos, many), "40,000 classes, more than the 1,000")
+    assert peak < 100  # the parsed manifest; no class is built (the time is printed, and benchmarked)
 
 
 def test_millions_of_empty_json_objects_are_refused_before_parsing(photos):
     head = b'{"format": "teachable-studio-project", "version": 1, "kind": "image", "runs": [], "classes": ['
     crafted = with_manifest(photos, lambda m: head + b"{}," * 3_000_000 + b"{}]}")
     assert len(crafted) < MB
-    seconds, peak = refused(crafted, "objects and lists, more than")
-    assert peak < 60 and seconds < 5  # 3 million dicts are about 200 MB
+    _seconds, peak = refused(crafted, "objects and lists, more than")
+    assert peak < 60  # 3 million dicts are about 200 MB
 
 
 @pytest.mark.parametrize("depth", [40, 5_000, 200_000])

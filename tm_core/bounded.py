@@ -2,9 +2,10 @@
 
 A zip's entry count is read from its end-of-central-directory record and its central directory is
 walked header by header (no objects made) up to a limit, so a zip listing millions of entries is
-refused before ``zipfile.ZipFile`` parses them all. JSON is checked for size, nesting depth and number
-of objects and arrays with one vectorised scan before ``json.loads`` builds anything. An ``.npz``'s
-arrays are described from their ``.npy`` headers (shape, dtype) without loading their data.
+refused before ``zipfile.ZipFile`` parses them all. JSON is checked for size and number of objects
+and lists (counted in its bytes) before ``json.loads`` builds anything, and for depth while and after
+parsing (a ``RecursionError`` never escapes). An ``.npz``'s arrays are described from their ``.npy``
+headers (shape, dtype) without loading their data.
 
 Every function raises :class:`Refused` with a reason in plain words; callers turn it into their own
 error (``InputError``).
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import struct
 import zipfile
 
@@ -91,29 +91,30 @@ def open_zip(source, limit: int) -> zipfile.ZipFile:
 
 # --- JSON ------------------------------------------------------------------------------------------
 
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-
-
 def load_json(data: bytes, *, max_bytes: int, max_depth: int, max_containers: int):
-    """``json.loads(data)`` once its size, nesting depth and number of objects and arrays are within
-    bounds (one scan of the text, strings skipped); any JSON error is a :class:`Refused`."""
+    """``json.loads(data)`` within bounds: its size, its number of objects and lists (counted from the
+    bytes before parsing, brackets inside strings included: a limit far above what is legitimate),
+    and its nesting depth (the parser's own recursion limit while parsing, then a walk without
+    recursion). Any JSON error is a :class:`Refused`."""
     if len(data) > max_bytes:
         raise Refused(f"it is larger than {max_bytes:,} bytes")
-    brackets = np.frombuffer(_STRING.sub(b"", data).translate(None, _NOT_BRACKETS), np.uint8)
-    opens = (brackets == ord("[")) | (brackets == ord("{"))
-    containers = int(opens.sum())
+    containers = data.count(b"{") + data.count(b"[")
     if containers > max_containers:
         raise Refused(f"it holds {containers:,} objects and lists, more than the {max_containers:,} it can")
-    if len(brackets) and int(np.cumsum(np.where(opens, 1, -1).astype(np.int32)).max()) > max_depth:
-        raise Refused(f"it is nested more than {max_depth} levels deep")
-    del brackets, opens
     try:
-        return json.loads(data, parse_constant=_no_constant)
+        value = json.loads(data, parse_constant=_no_constant)
     except RecursionError:
         raise Refused(f"it is nested more than {max_depth} levels deep") from None
     except (ValueError, TypeError) as exc:  # JSONDecodeError, UnicodeDecodeError
-        raise Refused(f"it is not valid JSON ({exc})") from None
+        raise Refused(f"it is not valid JSON ({str(exc)[:200]})") from None
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > max_depth:
+            raise Refused(f"it is nested more than {max_depth} levels deep")
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return value
 
 
 def _no_constant(name: str):

@@ -140,10 +140,10 @@ class _Members:
               "Studio saves")
         try:
             with self.z.open(info) as f:
-                data = f.read(limit + 1)
+                data = f.read(info.file_size + 1)
         except Exception as exc:  # noqa: BLE001 - BadZipFile (CRC), zlib, bz2 and lzma errors, EOFError...
             raise _Broken(f"{path} is damaged ({type(exc).__name__})") from None
-        _need(len(data) <= limit, f"{path} unpacks to more than {limit:,} bytes")
+        _need(len(data) == info.file_size, f"{path} is damaged (it does not hold the size it declares)")
         return data
 
     def npz(self, path, want: dict, where: str) -> dict[str, np.ndarray]:
@@ -211,6 +211,8 @@ def _open(source) -> ProjectFile:
     the server's folder copy."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         z = _zip(bytes(source))
+        _need(sum(i.file_size for i in z.infolist()) <= MAX_FILE_BYTES,
+              f"it unpacks to more than {MAX_FILE_BYTES // 1024**2} MB")
     else:
         z = source
         _need(len(z.infolist()) <= MAX_MEMBERS, f"it has more than {MAX_MEMBERS:,} files inside")
