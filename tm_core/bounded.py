@@ -163,7 +163,8 @@ def load_npz(blob: bytes, want: dict[str, tuple[tuple[int, ...], str]]) -> dict[
         if name not in headers:
             raise Refused(f"it has no array {name!r}")
         have, dtype = headers[name]
-        if len(have) != len(shape) or any(w not in (-1, h) for w, h in zip(shape, have)) or dtype.kind not in kinds:
+        fits = len(have) == len(shape) and all(w in (-1, h) for w, h in zip(shape, have, strict=True))
+        if not fits or dtype.kind not in kinds:
             raise Refused(f"its array {name!r} is {dtype} of shape {have}, not of shape {shape}")
     try:
         with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
