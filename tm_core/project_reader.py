@@ -416,8 +416,11 @@ def _open_finetuned(m: _Members, f: dict, where: str, saved: SavedRun):
         weights.setdefault(layer, []).append((int(k), key))
     _need(bool(weights) and all(sorted(k for k, _ in ws) == list(range(len(ws))) for ws in weights.values()),
           f"{where} holds no weights, or misses some of a layer's weights")
-    with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
-        loaded = {layer: [np.asarray(npz[key], np.float32) for _, key in sorted(ws)] for layer, ws in weights.items()}
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+            loaded = {layer: [np.asarray(npz[key], np.float32) for _, key in sorted(ws)] for layer, ws in weights.items()}
+    except Exception as exc:  # noqa: BLE001 - damaged data under sound headers (CRC, zlib)
+        raise _Broken(f"{where} cannot be read ({path}: {type(exc).__name__})") from None
     _need(all(np.isfinite(w).all() for ws in loaded.values() for w in ws), f"{where} holds invalid numbers")
     x = np.asarray(m.npz(_typed(f, "features", str, where), {"x": ((-1, -1), "f")}, where)["x"], np.float32)
     _need(x.shape == (len(saved.sample_ids), saved.run.head.w1.shape[0]) and np.isfinite(x).all(),
