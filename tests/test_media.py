@@ -192,6 +192,20 @@ def test_float_tiff_is_scaled():
     assert np.asarray(media.load_image(encode(wide, "TIFF")))[0, :, 0].tolist() == [0, 128, 255]
 
 
+def test_a_high_bit_picture_is_scaled_band_by_band_and_turned_upright():
+    # taller than one band (262,144 pixels): min and max come from every band, then each band is scaled
+    values = np.zeros((600, 1000), np.float32)
+    values[0, 0], values[-1, -1], values[300, 500] = -5.0, 15.0, 5.0
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    data = encode(Image.fromarray(values), "TIFF", exif=exif.tobytes())
+    out = np.asarray(media.load_image(data))
+    assert out.shape == (1000, 600, 3)  # turned upright after scaling to 8 bits
+    upright = np.rot90(values, -1)
+    expected = np.rint((upright + 5.0) * (255.0 / 20.0)).astype(np.uint8)
+    assert np.array_equal(out[..., 0], expected)
+
+
 def test_grey_and_one_bit_images_become_rgb():
     grey = media.load_image(encode(Image.new("L", (4, 4), 100), "PNG"))
     assert grey.mode == "RGB" and grey.getpixel((1, 1)) == (100, 100, 100)
