@@ -19,15 +19,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict
-from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from tm_core.errors import InputError
 from tm_core.project import Sample, png_bytes
 from tm_core.project_reader import (  # noqa: F401 - the reader's names, as they were here
     _SEP,
@@ -88,8 +85,13 @@ def _finetuned_entry(i: int, ft) -> dict:
 
 
 def _npz(**arrays) -> bytes:
+    """``np.savez``'s file with one fixed date inside (``np.savez`` stamps the current time): the same
+    arrays give the same bytes, so the server's copy can name a head or embeddings by their hash."""
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        for key, value in arrays.items():
+            with z.open(zipfile.ZipInfo(f"{key}.npy", _DATE), "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(value), allow_pickle=False)
     return buf.getvalue()
 
 
@@ -111,10 +113,9 @@ def contents(pf: ProjectFile) -> tuple[dict, dict[str, Callable[[], bytes]]]:
     runs = []
     for i, saved in enumerate(pf.runs):
         entry = _run_entry(i, saved)
-        buf = io.BytesIO()
         h = saved.run.head
-        np.savez(buf, w1=h.w1.astype(np.float32), b1=h.b1.astype(np.float32), w2=h.w2.astype(np.float32))
-        members[entry["head"]] = lambda blob=buf.getvalue(): blob
+        head = _npz(w1=h.w1.astype(np.float32), b1=h.b1.astype(np.float32), w2=h.w2.astype(np.float32))
+        members[entry["head"]] = lambda blob=head: blob
         if saved.finetuned is not None:
             ft = saved.finetuned
             members[entry["finetuned"]["weights"]] = lambda ft=ft: _npz(**{
@@ -125,17 +126,17 @@ def contents(pf: ProjectFile) -> tuple[dict, dict[str, Callable[[], bytes]]]:
     saved_features = []
     for i, (encoder_name, (ids, x)) in enumerate(pf.features.items()):
         keep = [j for j, sid in enumerate(ids) if sid in known]  # embeddings of deleted samples are not saved
-        buf = io.BytesIO()
-        np.savez(buf, ids=np.array([ids[j] for j in keep], "<U16"), x=np.asarray(x, np.float32)[keep])
-        members[f"features/{i}.npz"] = lambda blob=buf.getvalue(): blob
+        rows = _npz(ids=np.array([ids[j] for j in keep], "<U16"), x=np.asarray(x, np.float32)[keep])
+        members[f"features/{i}.npz"] = lambda blob=rows: blob
         saved_features.append({"encoder": encoder_name, "file": f"features/{i}.npz"})
     manifest = {"format": FORMAT, "version": VERSION, "kind": p.kind, "classes": classes,
                 "settings": pf.settings, "runs": runs, "current": pf.current, "features": saved_features}
     return manifest, members
 
 
-def manifest_text(manifest: dict) -> str:
-    return json.dumps(manifest, indent=1, default=_json_default)
+def manifest_text(manifest: dict, indent: int | None = 1) -> str:
+    """The manifest as JSON; ``indent=None``: one line, written by json's C encoder (many times faster)."""
+    return json.dumps(manifest, indent=indent, default=_json_default)
 
 
 def save(pf: ProjectFile) -> bytes:
@@ -158,90 +159,16 @@ def _json_default(o):
     raise TypeError(f"{type(o).__name__} cannot be saved in a project file")
 
 
-# --- the server's folder copy (tm_core.store) -----------------------------------------------------------
-
-class _Folder:
-    """A project kept as a folder (the zip's members as files, see tm_core.store), read through the
-    two ZipFile methods ``_open`` uses. Symbolic links are not followed; unfinished writes are skipped."""
-
-    def __init__(self, root: Path):
-        self.root = Path(root)
-        self._infos = []
-        for dirpath, _dirs, files in os.walk(self.root):
-            for f in files:
-                full = Path(dirpath, f)
-                if f.endswith(PARTIAL) or full.is_symlink() or not full.is_file():
-                    continue
-                info = zipfile.ZipInfo(full.relative_to(self.root).as_posix())
-                info.file_size = full.stat().st_size
-                self._infos.append(info)
-
-    def infolist(self) -> list[zipfile.ZipInfo]:
-        return self._infos
-
-    def open(self, info: zipfile.ZipInfo):
-        return (self.root / info.filename).open("rb")
-
-
-PARTIAL = ".partial"  # a member being written (renamed into place when complete)
-
+# --- opening (tm_core.project_reader) ---------------------------------------------------------------
 
 def open_project(source: bytes, name: str = "project file") -> ProjectFile:
     """Read a project file; ``InputError`` (naming ``name``) says why one cannot be opened."""
     return open_source(bytes(source), name)
 
 
-def open_folder(root: Path, name: str = "saved project") -> ProjectFile:
-    """Read a project kept as a folder (``write_folder``), with every check ``open_project`` makes."""
-    try:
-        return _open(_Folder(root))
-    except _Broken as e:
-        raise InputError(name, f"cannot be opened: {e}") from None
-    except OSError as e:
-        raise InputError(name, f"cannot be read ({e.strerror or type(e).__name__})") from None
-
-
-def write_folder(pf: ProjectFile, root: Path, previous: dict[str, str] | None = None) -> dict[str, str]:
-    """Keep ``pf`` in the folder ``root``, with the zip's layout: write the members that are new or
-    changed, then the manifest (each renamed into place, so a crash leaves the last complete
-    state), then remove the members it no longer names.
-
-    A sample's file name is its content id, so one that is there is never encoded again. Other
-    members are compared with ``previous`` (path → digest, what the last call returned) or, when it
-    has none, with the file there; returns the digests now on disk.
-    """
-    import hashlib
-
-    root = Path(root)
-    manifest, members = contents(pf)
-    digests: dict[str, str] = {}
-    for path, blob in members.items():
-        target = root / path
-        if path.startswith("samples/"):
-            if not target.is_file():
-                _write(target, blob())
-            continue
-        data = blob()
-        digests[path] = hashlib.sha256(data).hexdigest()
-        if not target.is_file():
-            _write(target, data)
-            continue
-        before = (previous or {}).get(path) or hashlib.sha256(target.read_bytes()).hexdigest()
-        if before != digests[path]:
-            _write(target, data)
-    _write(root / "manifest.json", manifest_text(manifest).encode())
-    keep = set(members) | {"manifest.json"}
-    for dirpath, _dirs, files in os.walk(root):
-        for f in files:
-            full = Path(dirpath, f)
-            if full.relative_to(root).as_posix() not in keep:
-                full.unlink(missing_ok=True)
-    return digests
-
-
-def _write(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + PARTIAL)
-    partial.write_bytes(data)
-    os.replace(partial, target)
-
+def open_members(members, name: str = "saved project") -> ProjectFile:
+    """Read a project from ``members``, any object with ZipFile's ``infolist()`` (ZipInfo with the
+    member's path and ``file_size``) and ``open(info)`` (a binary file), such as the server's folder
+    copy (``tm_core.store``); every check ``open_project`` makes. ``InputError`` (naming ``name``) says
+    why it cannot be opened; OSError from ``members`` passes through."""
+    return open_source(members, name)

@@ -1,18 +1,39 @@
-"""Projects kept on the server as the student works, so a reload or a dropped connection loses nothing.
+"""Projects kept on the server as the student works: a reload, a dropped connection, a crash or a
+full disk loses nothing.
 
-Each project is a folder under ``TM_DATA_DIR`` (default: ``teachable-studio/projects`` in the
-user's cache folder) with a project file's layout unzipped (``tm_core.project_file``). It is found
-only through an unguessable token (``secrets.token_urlsafe``: 192 random bits) that lives in the
-student's page address; the folder's name is a hash of the token, so even a listing of the folder
-gives nobody a way in, and nothing in the app lists or looks up projects by anything else. A token
-that names no project is never adopted: the student gets a fresh one.
+Each project is a folder under ``TM_DATA_DIR`` (default: ``teachable-studio/projects`` in the user's
+cache folder), found only through an unguessable token (``secrets.token_urlsafe``: 192 random bits)
+in the student's page address. The folder's name is a hash of the token, so even a listing of the
+folder gives nobody a way in. A token that names no project is never adopted: the student gets a new one.
+
+A folder holds a project file's members (``tm_core.project_file``), each under a name fixed by its
+content and never overwritten::
+
+    current                       the last completed save: its revision on the first line, then its
+                                  manifest (naming only members already complete on disk)
+    samples/<class uid>/<id>.png  a sample (its id is a hash of its content), .wav for audio
+    blobs/<sha256>.npz            heads, embeddings, fine-tuned weights, named by a hash of their bytes
+
+A save writes each missing member (a temporary name, fsync, rename; their folders fsynced), then
+``current`` the same way: renaming it into place is the instant the save happens; members no longer
+named are removed only after it. So whenever the process dies, the power
+goes or the disk fills, the folder opens as the last completed save. Folders of the layout before
+(``manifest.json`` beside ``samples/``, ``runs/``, ``features/``) open, and their next save converts them.
+
+Several server processes can share ``TM_DATA_DIR``: every project has a lock file beside its folder
+(``fcntl.flock``: shared to read, exclusive to write). Nothing about what is on disk is remembered
+between calls. A copy that cannot be opened is moved aside (``<folder>.damaged-<time>``), never
+overwritten. Folders and files are readable by the server's user only (0700, 0600).
 
 Projects not changed or opened for ``TM_DATA_MAX_AGE_DAYS`` days (default 14) are removed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import json
 import logging
 import os
 import re
@@ -20,15 +41,36 @@ import secrets
 import shutil
 import threading
 import time
+import zipfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tm_core import limits
 from tm_core.errors import InputError
-from tm_core.project_file import ProjectFile, open_folder, write_folder
+from tm_core.project_file import VERSION, ProjectFile, contents, manifest_text, open_members
 
 _log = logging.getLogger(__name__)
 TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
-MANIFEST = "manifest.json"
+REVISION = re.compile(r"[0-9a-f]{24}")
+CURRENT = "current"
+BLOBS = "blobs"
+MANIFEST = "manifest.json"  # the manifest's name inside a project file (and in folders of the old layout)
+PARTIAL = ".partial"  # ends the temporary name of a file being written (renamed into place when complete)
+DAMAGED = ".damaged-"  # <folder>.damaged-<time>: a copy that could not be opened, kept for the teacher
+_GONE = ".deleting-"  # <folder>.deleting-<random>: being deleted (renamed first, so a crash leaves no half)
+_FOLDER = re.compile(r"[0-9a-f]{32}")
+NAME = "the project saved on this server"
+
+
+class DamagedProject(InputError):
+    """The server's copy cannot be opened; it was moved aside (``aside``), not deleted or overwritten."""
+
+    def __init__(self, reason: str, aside: Path | None):
+        self.aside, self.why = aside, reason
+        kept = (f"it was kept aside on the server as {aside.name} (a teacher can send it to the developers)"
+                if aside else "it was left where it is")
+        super().__init__(NAME, f"{reason}; {kept}")
 
 
 def default_root() -> Path:
@@ -36,7 +78,7 @@ def default_root() -> Path:
     return Path(cache) / "teachable-studio" / "projects"
 
 
-def from_env() -> "ProjectStore":
+def from_env() -> ProjectStore:
     """The store ``TM_DATA_DIR`` names (default: :func:`default_root`)."""
     return ProjectStore(os.environ.get("TM_DATA_DIR") or None)
 
@@ -45,16 +87,157 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)  # 32 characters of [A-Za-z0-9_-]
 
 
+def _write(target: Path, data: bytes) -> None:
+    """Put ``data`` at ``target`` whole or not at all: a temporary name (0600), fsync, rename. Every
+    write of a save goes through here (the fault tests make it fail)."""
+    partial = target.with_name(f"{target.name}.{secrets.token_hex(4)}{PARTIAL}")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        with open(fd, "wb", closefd=True) as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _mkdir(path: Path, made: set[Path]) -> None:
+    """``path`` and its missing parents (0700); remembers their parents, to be fsynced."""
+    if path.is_dir():
+        return
+    _mkdir(path.parent, made)
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    made.add(path.parent)
+
+
+def _files(folder: Path) -> dict[str, str]:
+    """Every file in ``folder`` (relative path → path), symbolic links not followed nor listed."""
+    found, todo = {}, [(str(folder), "")]
+    while todo:
+        where, prefix = todo.pop()
+        with os.scandir(where) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    todo.append((entry.path, f"{prefix}{entry.name}/"))
+                elif entry.is_file(follow_symlinks=False):
+                    found[prefix + entry.name] = entry.path
+    return found
+
+
+class _Members:
+    """A project folder as ``project_file.open_members`` reads it: ZipFile's ``infolist()`` and ``open()``.
+    The manifest is ``manifest`` from byte ``skip`` on (``current`` after its first line, or the old
+    layout's ``manifest.json``)."""
+
+    def __init__(self, folder: Path, manifest: Path, skip: int):
+        self._paths = {rel: full for rel, full in _files(folder).items()
+                       if not rel.endswith(PARTIAL) and rel not in (CURRENT, MANIFEST)}
+        self._paths[MANIFEST], self._skip = str(manifest), skip
+        self._infos = [zipfile.ZipInfo(rel) for rel in self._paths]
+        for info in self._infos:
+            info.file_size = os.stat(self._paths[info.filename]).st_size - (skip if info.filename == MANIFEST else 0)
+
+    def infolist(self) -> list[zipfile.ZipInfo]:
+        return self._infos
+
+    def open(self, info: zipfile.ZipInfo):
+        f = open(self._paths[info.filename], "rb")  # noqa: SIM115 - the reader closes it
+        if info.filename == MANIFEST:
+            f.seek(self._skip)
+        return f
+
+
+def _read_revision(folder: Path) -> str | None:
+    """The revision ``current`` names; for a folder of the old layout, one made from its manifest's
+    stat; None when the folder holds no project."""
+    with contextlib.suppress(FileNotFoundError), (folder / CURRENT).open("rb") as f:
+        return f.read(64).decode("ascii", "replace").partition("\n")[0].strip()
+    with contextlib.suppress(FileNotFoundError):
+        st = (folder / MANIFEST).stat()
+        return f"old-{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
+    return None
+
+
+def write_folder(pf: ProjectFile, folder: Path) -> str:
+    """Save ``pf`` in ``folder`` crash-safely (see the module's docstring); returns the new revision.
+    Call it holding the folder's exclusive lock. OSError (a full or read-only disk) leaves the last
+    completed save as it was."""
+    manifest, members = contents(pf)
+    on_disk = _files(folder) if folder.is_dir() else {}
+    made: set[Path] = set()
+    _mkdir(folder, made)
+    named, touched, new = set(), set(), []
+    renamed: dict[str, str] = {}
+    for path, blob in members.items():
+        if path.startswith("samples/"):  # named by the sample's id: a hash of its content
+            name = path
+        else:
+            data = blob()
+            name = f"{BLOBS}/{hashlib.sha256(data).hexdigest()[:32]}.{path.rpartition('.')[2]}"
+            renamed[path], blob = name, (lambda data=data: data)
+        named.add(name)
+        if name not in on_disk:
+            target = folder / name
+            _mkdir(target.parent, made)
+            new.append((target, blob))
+            touched.add(target.parent)
+    if len(new) > 1:  # in threads: the file system commits their fsyncs together (10 times faster)
+        with ThreadPoolExecutor(min(8, len(new))) as pool:
+            list(pool.map(lambda item: _write(item[0], item[1]()), new))
+    elif new:
+        _write(new[0][0], new[0][1]())
+    for run in manifest["runs"]:
+        run["head"] = renamed[run["head"]]
+        if "finetuned" in run:
+            for key in ("weights", "features"):
+                run["finetuned"][key] = renamed[run["finetuned"][key]]
+    for entry in manifest["features"]:
+        entry["file"] = renamed[entry["file"]]
+    for d in touched | made:
+        _fsync_dir(d)
+    revision = f"{time.time_ns():016x}"[-16:] + secrets.token_hex(4)
+    _write(folder / CURRENT, f"{revision}\n{manifest_text(manifest, indent=None)}".encode())
+    _fsync_dir(folder)  # the save has happened
+    keep = named | {CURRENT}
+    emptied = set()
+    try:
+        for rel, full in on_disk.items():
+            if rel not in keep:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(full)
+                emptied.update(tuple(rel.split("/")[:i]) for i in range(1, rel.count("/") + 1))
+        for parts in sorted(emptied, key=len, reverse=True):  # folders left empty (a class removed, the old layout)
+            with contextlib.suppress(OSError):
+                os.rmdir(folder.joinpath(*parts))
+    except OSError as e:  # the save is complete: what is left over goes at the next one
+        _log.warning("could not remove old files of a saved project: %s", e)
+    return revision
+
+
 class ProjectStore:
-    """The projects of one server: save, load and delete by token, and remove stale ones."""
+    """The projects of one server: save, load, update and delete by token, and remove stale ones."""
 
     def __init__(self, root: Path | str | None = None, max_age_days: float | None = None):
         self.root = Path(root) if root else default_root()
         self.max_age = (max_age_days if max_age_days is not None else limits.read("TM_DATA_MAX_AGE_DAYS", 14)) * 86400
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-        self._digests: dict[str, dict[str, str]] = {}  # folder → what write_folder last wrote there
         self._swept = 0.0
+        with contextlib.suppress(OSError):  # made here, so it is 0700 (a read-only disk: loads still work)
+            self.root.parent.mkdir(parents=True, exist_ok=True)
+            self.root.mkdir(mode=0o700)
 
     def folder(self, token: str) -> Path:
         """Where ``token``'s project is kept; ``InputError`` for anything that is not a token."""
@@ -62,59 +245,171 @@ class ProjectStore:
             raise InputError("project link", "is not a valid project link")
         return self.root / hashlib.sha256(token.encode()).hexdigest()[:32]
 
-    def _lock(self, token: str) -> threading.Lock:
+    @contextlib.contextmanager
+    def _locked(self, folder: Path, exclusive: bool) -> Iterator[None]:
+        """This thread's and this folder's lock (``flock`` on ``<folder>.lock``: other processes too)."""
         with self._guard:
-            return self._locks.setdefault(token, threading.Lock())
+            lock = self._locks.setdefault(folder.name, threading.Lock())
+        with lock:
+            path = folder.with_name(folder.name + ".lock")
+            while True:
+                try:  # a reader never creates it: no lock file, no project saved by this version yet
+                    fd = os.open(path, (os.O_RDWR | os.O_CREAT if exclusive else os.O_RDONLY) | os.O_CLOEXEC, 0o600)
+                except FileNotFoundError:
+                    if exclusive:  # the data folder itself is gone: made again
+                        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+                        continue
+                    fd = None
+                    break
+                fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+                try:  # the lock file may have been removed (delete, remove_stale) while we waited
+                    held, there = os.fstat(fd), os.stat(path)
+                    if (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino):
+                        break
+                except FileNotFoundError:
+                    pass
+                os.close(fd)
+            try:
+                yield
+            finally:
+                if fd is not None:
+                    os.close(fd)
 
     def exists(self, token: str) -> bool:
-        try:
-            return (self.folder(token) / MANIFEST).is_file()
-        except InputError:
-            return False
+        with contextlib.suppress(InputError, OSError):
+            return self.revision(token) is not None
+        return False
 
-    def save(self, token: str, pf: ProjectFile) -> None:
-        """Keep ``pf`` as ``token``'s project (only what changed is written)."""
-        folder = self.folder(token)
-        with self._lock(token):
-            folder.mkdir(parents=True, exist_ok=True)
-            self._digests[folder.name] = write_folder(pf, folder, self._digests.get(folder.name))
+    def revision(self, token: str) -> str | None:
+        """The revision of ``token``'s copy (it changes with every completed save); None when there is none."""
+        return _read_revision(self.folder(token))
 
     def load(self, token: str) -> ProjectFile:
-        """``token``'s project, checked as a project file is; ``InputError`` when there is none or it is broken."""
+        """``token``'s project, checked as a project file is; ``InputError`` when there is none or it
+        cannot be read, ``DamagedProject`` (moved aside) when it is broken."""
+        return self.load_with_revision(token)[0]
+
+    def load_with_revision(self, token: str) -> tuple[ProjectFile, str]:
         folder = self.folder(token)
-        with self._lock(token):
-            if not (folder / MANIFEST).is_file():
-                raise InputError("project link", "names no project on this server (projects unused for "
-                                                 f"{self.max_age / 86400:g} days are removed)")
-            pf = open_folder(folder, "the project saved on this server")
-            os.utime(folder / MANIFEST)  # opened: not stale
-            self._digests.pop(folder.name, None)  # written by another process, maybe: compare nothing
-            return pf
+        try:
+            return self._load(folder)
+        except OSError as e:  # a disk error, maybe passing: the copy is left alone
+            raise InputError(NAME, f"cannot be read right now ({e.strerror or type(e).__name__})") from None
+
+    def _load(self, folder: Path) -> tuple[ProjectFile, str]:
+        for _ in range(3):
+            with self._locked(folder, exclusive=False):
+                revision = _read_revision(folder)
+                if revision is None:
+                    raise InputError("project link", "names no project on this server (projects unused for "
+                                                     f"{self.max_age / 86400:g} days are removed)")
+                try:
+                    pf = self._open(folder, revision)
+                except DamagedProject as e:
+                    damage = e
+                else:
+                    with contextlib.suppress(OSError):  # opened: not stale (a read-only disk: nothing to mark)
+                        os.utime(folder)
+                    return pf, revision
+            try:
+                with self._locked(folder, exclusive=True):  # moved aside only if nobody saved meanwhile
+                    if _read_revision(folder) == revision:
+                        raise self._set_aside(folder, damage.why)
+            except OSError:  # a read-only disk: it stays where it is
+                raise damage from None
+        raise InputError(NAME, "keeps changing while it is opened: try again")
+
+    def _open(self, folder: Path, revision: str) -> ProjectFile:
+        """Read the copy at ``revision``; ``DamagedProject`` (not yet moved) when it is broken."""
+        if not revision.startswith("old-") and not REVISION.fullmatch(revision):
+            raise DamagedProject("its revision file is damaged", None)
+        old = revision.startswith("old-")
+        manifest, skip = (folder / MANIFEST, 0) if old else (folder / CURRENT, len(revision) + 1)
+        try:
+            if not manifest.is_file() or manifest.is_symlink():
+                raise DamagedProject("its manifest is missing", None)
+            return open_members(_Members(folder, manifest, skip), NAME)
+        except DamagedProject:
+            raise
+        except InputError as e:
+            if _newer(manifest, skip):  # saved by a newer version sharing this folder: not damaged, just not for us
+                raise
+            raise DamagedProject(e.reason, None) from None
+
+    def _set_aside(self, folder: Path, reason: str) -> DamagedProject:
+        aside = folder.with_name(f"{folder.name}{DAMAGED}{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}")
+        try:
+            os.replace(folder, aside)
+            os.utime(aside)  # kept for the usual time from now
+        except OSError as e:
+            _log.warning("could not move a damaged project aside: %s", e)
+            return DamagedProject(reason, None)
+        _log.warning("moved a damaged project aside to %s: %s", aside, reason)
+        return DamagedProject(reason, aside)
+
+    def save(self, token: str, pf: ProjectFile) -> str:
+        """Keep ``pf`` as ``token``'s project (only members not yet on disk are written); returns the
+        new revision. OSError (full or read-only disk) leaves the previous copy as it was."""
+        folder = self.folder(token)
+        with self._locked(folder, exclusive=True):
+            return self._save(folder, pf)
+
+    def _save(self, folder: Path, pf: ProjectFile) -> str:
+        revision = write_folder(pf, folder)
+        with contextlib.suppress(OSError):  # a folder of the old layout (0755): for the server's user only
+            os.chmod(folder, 0o700)
+        return revision
+
+    def update(self, token: str, change: Callable[[ProjectFile | None, str | None], ProjectFile]
+               ) -> tuple[ProjectFile, str]:
+        """Under the exclusive lock (other threads and processes wait): read the current copy (None if
+        there is none) and its revision, write what ``change(current, revision)`` returns, and return it
+        with the new revision. When ``change`` returns ``current`` itself nothing is written. A damaged
+        copy is moved aside and ``DamagedProject`` raised (``change`` is not called)."""
+        folder = self.folder(token)
+        with self._locked(folder, exclusive=True):
+            revision = _read_revision(folder)
+            current = None
+            if revision is not None:
+                try:
+                    current = self._open(folder, revision)
+                except DamagedProject as e:
+                    raise self._set_aside(folder, e.why) from None
+            result = change(current, revision)
+            if result is current:
+                return current, revision
+            return result, self._save(folder, result)
 
     def delete(self, token: str) -> None:
         folder = self.folder(token)
-        with self._lock(token):
-            shutil.rmtree(folder, ignore_errors=True)
-            self._digests.pop(folder.name, None)
+        with self._locked(folder, exclusive=True):
+            _remove(folder)
+            folder.with_name(folder.name + ".lock").unlink(missing_ok=True)
 
     def remove_stale(self, now: float | None = None) -> int:
-        """Delete the projects untouched for longer than the maximum age; returns how many."""
-        now = time.time() if now is None else now
-        removed = 0
-        if not self.root.is_dir():
-            return 0
-        for folder in self.root.iterdir():
-            if not folder.is_dir() or folder.is_symlink():
-                continue
-            manifest = folder / MANIFEST
-            try:
-                touched = (manifest if manifest.is_file() else folder).stat().st_mtime
-            except OSError:
-                continue
-            if now - touched > self.max_age:
-                shutil.rmtree(folder, ignore_errors=True)
-                self._digests.pop(folder.name, None)
-                removed += 1
+        """Delete the projects (and damaged copies) untouched for longer than the maximum age; returns how many."""
+        now, removed, entries = time.time() if now is None else now, 0, []
+        with contextlib.suppress(OSError):
+            entries = list(self.root.iterdir())
+        for entry in entries:
+            name = entry.name
+            if _GONE in name and entry.is_dir() and not entry.is_symlink():
+                _remove(entry)  # a delete that a crash interrupted
+            elif _FOLDER.fullmatch(name.partition(DAMAGED)[0]) and entry.is_dir() and not entry.is_symlink():
+                try:
+                    with contextlib.ExitStack() as stack:
+                        if DAMAGED not in name:  # a damaged copy is never written: no lock
+                            stack.enter_context(self._locked(entry, exclusive=True))
+                        if now - _touched(entry) > self.max_age:
+                            _remove(entry)
+                            entry.with_name(name + ".lock").unlink(missing_ok=True)
+                            removed += 1
+                except OSError as e:
+                    _log.warning("could not remove a stale project: %s", e)
+            elif name.endswith(".lock") and not entry.with_name(name[:-5]).exists():
+                with self._locked(entry.with_name(name[:-5]), exclusive=True), contextlib.suppress(OSError):
+                    if not entry.with_name(name[:-5]).exists():
+                        entry.unlink()
         if removed:
             _log.info("removed %d project(s) unused for %g days", removed, self.max_age / 86400)
         return removed
@@ -126,3 +421,29 @@ class ProjectStore:
                 return 0
             self._swept = time.monotonic()
         return self.remove_stale()
+
+
+def _touched(folder: Path) -> float:
+    """When the project was last saved or opened: saves rename ``current`` into the folder, opens touch it."""
+    times = []
+    for path in (folder, folder / CURRENT, folder / MANIFEST):
+        with contextlib.suppress(OSError):
+            times.append(path.stat().st_mtime)
+    return max(times, default=0.0)
+
+
+def _remove(folder: Path) -> None:
+    """Delete ``folder``: renamed first (one step), so a crash never leaves half a project under its name."""
+    gone = folder if _GONE in folder.name else folder.with_name(f"{folder.name}{_GONE}{secrets.token_hex(4)}")
+    with contextlib.suppress(FileNotFoundError):
+        os.replace(folder, gone)
+        shutil.rmtree(gone, ignore_errors=True)
+
+
+def _newer(manifest: Path, skip: int) -> bool:
+    """Whether ``manifest`` was written by a newer version of the format than this one reads."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        version = json.loads(manifest.read_bytes()[skip:]).get("version")
+        return isinstance(version, int) and not isinstance(version, bool) and version > VERSION
+    return False
+
