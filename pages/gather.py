@@ -1,8 +1,8 @@
 """Gather: the project kind, classes and their samples (upload, folder, zip of class folders, webcam or
 microphone), gallery."""
 
-import streamlit_webrtc  # noqa: F401  (before anything that imports TensorFlow)
 import streamlit as st
+import streamlit_webrtc  # noqa: F401  (before anything that imports TensorFlow)
 
 from tm_core.ui import gather, health, recorder, state
 from tm_core.ui.widgets import class_warnings, save_and_open, start_over

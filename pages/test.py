@@ -1,7 +1,7 @@
 """Test the model (webcam or microphone, uploaded image or sound) and export it."""
 
-import streamlit_webrtc  # noqa: F401  (before anything that imports TensorFlow)
 import streamlit as st
+import streamlit_webrtc  # noqa: F401  (before anything that imports TensorFlow)
 
 from tm_core.ui import downloads, state, testing
 from tm_core.ui.widgets import require_model

@@ -319,5 +319,5 @@ def test_no_sound_is_an_input_error_naming_it(speech_predictor):
     from tm_core import predict
     from tm_core.errors import InputError
 
-    with pytest.raises(InputError, match="empty.wav: has no sound to classify"):
+    with pytest.raises(InputError, match=r"empty\.wav: has no sound to classify"):
         predict.predict_clip(speech_predictor, np.zeros(0, np.float32), "empty.wav")

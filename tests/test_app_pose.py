@@ -91,8 +91,7 @@ def test_new_pose_project_pads_pictures_draws_skeletons_and_flags_pictures_witho
 
 
 def test_skeleton_is_drawn_where_the_person_is_on_the_frame_and_the_padded_picture(frames):
-    from tm_core import media
-    from tm_core import keypoints
+    from tm_core import keypoints, media
     from tm_core.encoders import get_encoder
 
     enc = get_encoder("movenet_lightning")

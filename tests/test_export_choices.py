@@ -22,7 +22,7 @@ def test_each_kind_offers_files_its_export_writes_or_zips():
     assert [d.file for d in export.downloads("audio")] == ["keras_audio.zip", "model_float32.tflite"]
     assert [d.label for d in export.downloads("pose")] == ["Everything (.zip)", "TFLite float32 head"]
     assert [d.label for d in export.downloads("hands")] == ["Everything (.zip)", "TFLite float32 model"]
-    assert [d.file for d in export.downloads("hands")][0] == "hands_model.zip"
+    assert export.downloads("hands")[0].file == "hands_model.zip"
     assert export.calibrates("image") and not any(export.calibrates(k) for k in ("audio", "pose", "hands"))
 
 

@@ -19,10 +19,10 @@ from PIL import Image, ImageOps
 from tm_core import export, media
 from tm_core.encoders import hand_features
 from tm_core.features import FeatureCache
+from tm_core.keypoints import KeypointPredictor
 from tm_core.predict import ExportedModel, TFLiteModel
 from tm_core.project import Project
 from tm_core.training import TrainConfig, train
-from tm_core.keypoints import KeypointPredictor
 
 REPO = Path(__file__).resolve().parent.parent
 CLASSES = ("rock", "paper", "scissors")

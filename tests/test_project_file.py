@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from tm_core import project_file, project_reader
+from tm_core import project_reader
 from tm_core.errors import InputError
 from tm_core.features import FeatureCache
 from tm_core.project import BACKGROUND, Project

@@ -13,8 +13,8 @@ import io
 import json
 import random
 import time
-import tracemalloc
 import traceback
+import tracemalloc
 import zipfile
 
 import numpy as np

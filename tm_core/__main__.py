@@ -23,8 +23,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: keep its logs quiet
 
-from tm_core.errors import InputError, TMError  # noqa: E402
-from tm_core.training import TrainConfig  # noqa: E402
+from tm_core.errors import InputError, TMError
+from tm_core.training import TrainConfig
 
 EXIT_BAD_INPUT = 2
 

@@ -15,8 +15,8 @@ export (``tm_core.export``) use one model, as for a frozen encoder. No Streamlit
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -52,7 +52,7 @@ class FineTuneConfig:
     mirror: bool = True
     seed: int = 0
 
-    def validate(self) -> "FineTuneConfig":
+    def validate(self) -> FineTuneConfig:
         if not (isinstance(self.epochs, int) and 1 <= self.epochs <= 1000):
             raise InputError("fine-tuning epochs", "must be a whole number from 1 to 1000")
         if not 0 < float(self.learning_rate) <= 0.1:
@@ -176,8 +176,8 @@ def fine_tune(
     ``extra`` = (block inputs, labels) of views of *training* samples (e.g. mirrored): trained on,
     never tested. ``should_stop`` is asked before each epoch: the epochs done are kept.
     """
-    import tensorflow as tf
     import keras
+    import tensorflow as tf
 
     config = (config or FineTuneConfig()).validate()
     if not supported(encoder.name):

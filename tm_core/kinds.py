@@ -10,8 +10,8 @@ the frame, so nothing may be cut off). A new kind is one more row in :data:`KIND
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 from PIL import Image

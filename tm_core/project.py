@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import io
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -103,7 +103,7 @@ class Sample:
     side of the held-out split; "" = a recording of its own (a single photo).
     """
 
-    __slots__ = ("id", "png", "name", "group", "_array")
+    __slots__ = ("_array", "group", "id", "name", "png")
 
     def __init__(self, id: str, data: np.ndarray | None = None, name: str = "", group: str = "", *,
                  png: bytes | None = None):
@@ -114,7 +114,7 @@ class Sample:
             object.__setattr__(self, key, value)
 
     @classmethod
-    def of_picture(cls, picture: np.ndarray, name: str = "", group: str = "", sid: str | None = None) -> "Sample":
+    def of_picture(cls, picture: np.ndarray, name: str = "", group: str = "", sid: str | None = None) -> Sample:
         """A picture sample kept as PNG bytes (``sid``: its id if already known)."""
         return cls(sample_id(picture) if sid is None else sid, name=name, group=group, png=png_bytes(picture))
 
@@ -186,7 +186,7 @@ class Dataset:
         """Each sample's recording (see ``Sample.group``), for ``training.grouped_split``."""
         return [s.group for s in self.samples]
 
-    def subset(self, keep: np.ndarray) -> "Dataset":
+    def subset(self, keep: np.ndarray) -> Dataset:
         """Only the samples where ``keep`` is True (e.g. those where a person was found); every class
         must keep at least one."""
         keep = np.asarray(keep, bool)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterator
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -53,7 +53,7 @@ class TrainConfig:
     early_stopping: bool = False
     patience: int = 5
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         checks = [
             ("epochs", isinstance(self.epochs, int) and 1 <= self.epochs <= 10_000, "a whole number from 1 to 10000"),
             ("batch size", isinstance(self.batch_size, int) and 1 <= self.batch_size <= 4096, "a whole number from 1 to 4096"),

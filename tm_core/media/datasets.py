@@ -265,7 +265,7 @@ def read_zip(source: bytes | str | os.PathLike, name: str | None = None) -> Tree
             except NotImplementedError:
                 skipped.append(InputError(shown, "uses a compression method that cannot be unpacked here"))
                 continue
-            except Exception:  # CRC mismatch, truncated data, bad compressed stream...
+            except Exception:  # noqa: BLE001 - CRC mismatch, truncated data, bad compressed stream...
                 skipped.append(InputError(shown, "is damaged inside the zip and could not be unpacked"))
                 continue
             total += len(data)

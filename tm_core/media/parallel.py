@@ -23,7 +23,7 @@ def _guarded(name: str, decode: Callable[[], T]) -> T | InputError:
         return decode()
     except InputError as err:
         return err
-    except Exception as exc:  # one odd file must never stop the others
+    except Exception as exc:  # noqa: BLE001 - one odd file must never stop the others
         return InputError(name, f"could not be decoded ({type(exc).__name__}: {exc})")
 
 

@@ -7,7 +7,7 @@ The findings themselves come from :mod:`tm_core.health`.
 from __future__ import annotations
 
 import hashlib
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import streamlit as st

@@ -10,7 +10,8 @@ import streamlit as st
 from tm_core import augment, charts, lessons, workflow
 from tm_core.encoders import available, default_encoder, encoder_label, encoder_names
 from tm_core.experiments import history_frame
-from tm_core.finetune import FineTuneConfig, supported as finetune_supported
+from tm_core.finetune import FineTuneConfig
+from tm_core.finetune import supported as finetune_supported
 from tm_core.training import END_OF_RECORDING, MARKED, RECORDINGS, TrainConfig
 from tm_core.ui import explain, health, keypoints, state
 from tm_core.ui.state import Session

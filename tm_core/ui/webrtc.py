@@ -30,7 +30,8 @@ import logging
 import os
 import threading
 import uuid
-from typing import Any, Callable, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import aioice.ice
 import av
@@ -186,13 +187,13 @@ def audio_callback(*targets: Any) -> Callable:
     def callback(frame: av.AudioFrame) -> av.AudioFrame:
         try:
             samples, rate = frame_samples(frame)
-        except Exception:  # noqa: BLE001
+        except Exception:
             logger.exception("audio frame could not be read")
             return frame
         for target in targets:
             try:
                 target.on_audio(samples, rate)
-            except Exception:  # noqa: BLE001 - an exception here would stop the whole stream
+            except Exception:
                 logger.exception("audio frame callback failed in %r", target)
         silent = av.AudioFrame.from_ndarray(np.zeros_like(frame.to_ndarray()), format=frame.format.name,
                                             layout=frame.layout.name)
@@ -222,7 +223,7 @@ def video_callback(*targets: _FrameTarget) -> Callable:
         for target in targets:
             try:
                 result = target.on_frame(rgb)
-            except Exception:  # noqa: BLE001 - an exception here would stop the whole stream
+            except Exception:
                 logger.exception("video frame callback failed in %r", target)
                 continue
             if result is not None:
