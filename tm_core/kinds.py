@@ -19,6 +19,8 @@ from PIL import Image
 from tm_core import media
 from tm_core.errors import InputError
 
+BACKGROUND = "Background Noise"  # audio projects: the class of silence and room noise, as in Teachable Machine
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -29,6 +31,7 @@ class Kind:
     finds: str | None = None  # what its keypoint model looks for ("person", "hand"); None: no keypoint model
     image_size: int | None = None  # pictures: the side of the square a sample is made into
     pad: bool = False  # pictures: the whole picture padded to the square (else Teachable Machine's centre crop)
+    starter_classes: tuple[str, ...] = ("Class 1", "Class 2")  # what a new project of this kind starts with
 
     @property
     def keypoint(self) -> bool:
@@ -46,7 +49,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("image", "Image", "teach it pictures: photos, a folder or the webcam.", ("picture", "pictures"),
          image_size=media.IMAGE_SIZE),
     Kind("audio", "Audio", "teach it sounds: one-second recordings from the microphone or sound files.",
-         ("sound", "sounds")),
+         ("sound", "sounds"), starter_classes=(BACKGROUND, "Class 2")),
     Kind("pose", "Body pose", "teach it poses of the whole body: keypoints, not pixels, so where you stand and your "
          "clothes do not matter.", ("picture", "pictures"), finds="person", image_size=media.KEYPOINT_IMAGE_SIZE,
          pad=True),

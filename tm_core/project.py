@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tm_core import limits
+from tm_core import kinds, limits, media
 from tm_core.errors import InputError
+from tm_core.kinds import BACKGROUND
 
-KINDS = ("image", "audio", "pose", "hands")
-BACKGROUND = "Background Noise"  # audio projects: the class of silence and room noise, as in Teachable Machine
+KINDS = tuple(kinds.KINDS)  # what each kind is: tm_core.kinds
 BACKGROUND_FOLDERS = ("background_noise", "_background_noise_", "background noise")  # imported as that class
-STARTER_CLASSES = {"image": ("Class 1", "Class 2"), "audio": (BACKGROUND, "Class 2"),
-                   "pose": ("Class 1", "Class 2"), "hands": ("Class 1", "Class 2")}
+STARTER_CLASSES = {name: kind.starter_classes for name, kind in kinds.KINDS.items()}
 
 
 def new_group(source: str) -> str:
@@ -344,8 +343,6 @@ class Project:
         embed batches while the next files are still decoding. Duplicates of a sample already in
         the class are skipped silently.
         """
-        from tm_core import kinds, media
-
         classes: list[str] = []
         groups: list[str] = []
         recordings = Recordings(by_folder)
