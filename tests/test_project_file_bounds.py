@@ -199,10 +199,6 @@ WRONG = {
     "features is text": (lambda m: m.update(features="x"), "embeddings are not a list"),
     "features entry is a number": (lambda m: m["features"].append(3), "embeddings 2 is not a JSON object"),
     "features repeat an encoder": (lambda m: m["features"].append(dict(m["features"][0])), "repeats the embeddings"),
-    "config is a list": (lambda m: m["settings"].update(config=[1, 2]), "settings of the project are not a JSON object"),
-    "config is text": (lambda m: m["settings"].update(config="fast"), "settings of the project are not a JSON object"),
-    "config epochs text": (lambda m: m["settings"]["config"].update(epochs="50"), "'epochs' of the project is not a number"),
-    "config out of range": (lambda m: m["settings"]["config"].update(epochs=0), "settings of the project are not valid"),
     "config rate is true": (lambda m: m["runs"][0]["config"].update(learning_rate=True), "is not a number"),
     "history loss text": (lambda m: m["runs"][0]["history"][0].update(loss="0.5"), "figures are not numbers"),
     "history loss null": (lambda m: m["runs"][0]["history"][0].update(loss=None), "figures are not numbers"),
@@ -223,6 +219,23 @@ WRONG = {
     "finetuned weights at features": (lambda m: m["runs"][1]["finetuned"].update(weights="runs/0/head.npz"),
                                       "is named twice"),
 }
+
+
+UNUSABLE_CONFIG = {  # the project's training settings: left out with a note, the project opens
+    "config is a list": (lambda m: m["settings"].update(config=[1, 2]), "settings of the project are not a JSON object"),
+    "config is text": (lambda m: m["settings"].update(config="fast"), "settings of the project are not a JSON object"),
+    "config epochs text": (lambda m: m["settings"]["config"].update(epochs="50"), "'epochs' of the project is not a number"),
+    "config out of range": (lambda m: m["settings"]["config"].update(epochs=0), "settings of the project are not valid"),
+}
+
+
+@pytest.mark.parametrize("case", list(UNUSABLE_CONFIG))
+def test_unusable_training_settings_are_left_out_with_a_note(photos, case):
+    edit, reason = UNUSABLE_CONFIG[case]
+    pf = open_project(with_manifest(photos, edit))
+    assert "config" not in pf.settings and len(pf.runs) == 2 and sum(pf.project.counts().values())
+    assert len(pf.notes) == 1 and reason in pf.notes[0] and "defaults are used" in pf.notes[0]
+    assert "config" not in open_project(save(pf)).settings  # what was left out is never saved back
 
 
 @pytest.mark.parametrize("case", list(WRONG))

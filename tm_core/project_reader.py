@@ -81,6 +81,7 @@ class ProjectFile:
     runs: list[SavedRun] = field(default_factory=list)
     current: int | None = None  # index into runs of the model the Test page uses
     features: dict[str, tuple[list[str], np.ndarray]] = field(default_factory=dict)  # encoder → (sample ids, rows)
+    notes: list[str] = field(default_factory=list)  # what opening left out, for the student (never saved)
 
 
 class _Broken(Exception):
@@ -229,7 +230,7 @@ def _open(source) -> ProjectFile:
     kind = _typed(manifest, "kind", str, "the manifest")
     _need(kind in KINDS, f"its kind {kind!r} is not one of {', '.join(KINDS)}")
     project = _classes(m, kind, _typed(manifest, "classes", list, "the manifest"))
-    settings = _settings(manifest.get("settings", {}))
+    settings, notes = _settings(manifest.get("settings", {}))
     known = {s.id for c in project.classes for s in c.samples}
     raw_runs = _typed(manifest, "runs", list, "the manifest")
     _need(len(raw_runs) <= MAX_RUNS, f"it holds {len(raw_runs):,} runs, more than the {MAX_RUNS:,} it can")
@@ -254,7 +255,7 @@ def _open(source) -> ProjectFile:
         x = np.asarray(x, np.float32)
         _need(bool(np.isfinite(x).all()), f"{path} holds invalid numbers")
         features[name] = (ids, x)
-    return ProjectFile(project, settings, runs, current, features)
+    return ProjectFile(project, settings, runs, current, features, notes)
 
 
 def _classes(m: _Members, kind: str, entries: list) -> Project:
@@ -304,17 +305,21 @@ def _classes(m: _Members, kind: str, entries: list) -> Project:
     return project
 
 
-def _settings(raw) -> dict:
-    """Only the settings this version knows, of the right types (in their order); the training
-    settings validated."""
+def _settings(raw) -> tuple[dict, list[str]]:
+    """Only the settings this version knows, of the right types (in their order), and notes. Training
+    settings that are not valid are left out (the defaults are used, and a note says so): they are
+    the student's next choice, not part of their work, so they never cost the project."""
     _need(isinstance(raw, dict), "its settings are not a JSON object")
-    settings = {}
+    settings, notes = {}, []
     for k, v in raw.items():
         if k == "config":
-            settings[k] = asdict(_config(v, "the project"))
+            try:
+                settings[k] = asdict(_config(v, "the project"))
+            except _Broken as e:
+                notes.append(f"The training settings in the file were not used ({e}): the defaults are used.")
         elif k in _SETTINGS and isinstance(v, _SETTINGS[k]) and (not isinstance(v, str) or len(v) <= MAX_TEXT):
             settings[k] = v
-    return settings
+    return settings, notes
 
 
 def _config(raw: dict, where: str, kind=TrainConfig):
