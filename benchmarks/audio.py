@@ -6,7 +6,7 @@ Accuracy: each train folder is split into folds by SPEAKER (speech_commands: the
 ``_nohash_``; fsdd_digits: the name in ``<digit>_<speaker>_<n>.wav``; background clips each on
 their own), then Teachable Machine's head and defaults (Dense 100, Adam 1e-3, batch 16, 50
 epochs) are trained on the other folds exactly as the app does (with ``--augment``, also on
-``augment.embed_views`` of the training part only) and tested on the held-out speakers. Anchors from ../shared/datasets/README.md
+``augment.embed_views`` of the training part only) and tested on the held-out speakers. Anchors (the data sets' notes; docs/benchmarks.md)
 (YAMNet's mean embedding + the same head, on the hidden test sets): 0.62 and 0.55.
 
 Latency: one 1-second window through encoder + head (``Predictor.predict``), as the live

@@ -10,7 +10,7 @@ together with them; the test fold is always the photos themselves (except the "t
 average" rows, which average each test photo's embedding with its mirror's or its own views'),
 and "mean of it and its 4 views", where every photo, trained on or tested, is that mean). Also
 controls: 250 epochs without views (the steps 4 views make), features scaled to length 1. The anchors
-(../shared/datasets/README.md): Teachable Machine's pipeline on the hidden test photos, rps_real
+(the data sets' notes; docs/benchmarks.md): Teachable Machine's pipeline on the hidden test photos, rps_real
 0.81, clothing4 0.98. Targets: 0.90 and 0.98.
 
 Timing: a 3-class, 450-photo project as the Train page runs it: 85 % of each class trained on,

@@ -1,7 +1,7 @@
 """Many students at once (issue 7): N browser sessions upload 50 photos each and train on one real server.
 
 One ``streamlit run`` server on 127.0.0.1 (a temporary TM_DATA_DIR) and one headless Chromium
-(Playwright; see ../shared/TESTING.md). A first student uploads and trains alone, so the shared
+(Playwright; see docs/testing.md). A first student uploads and trains alone, so the shared
 encoder is loaded and the baseline memory includes it. Then an idle student times page switches
 (Gather <-> Train, click to the new page's heading) on the idle server; then N students start at
 once, each in its own browser context: a zip of 50 real photos (rock-paper-scissors or clothing,
@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(REPO / "tests"))
 
-from e2e.conftest import Server, launch  # noqa: E402
-from e2e.many_sessions import (  # noqa: E402
+from e2e.conftest import Server, launch
+from e2e.many_sessions import (
     Prober, RssSampler, cpu_seconds, expected_result, median, plans, run_students)
 
 APP = REPO / "streamlit_app.py"

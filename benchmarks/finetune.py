@@ -21,7 +21,7 @@ Several minutes per set on a shared 2-core machine: not part of run_all.py. Resu
 "Larger networks and fine-tuning".
 """
 
-from _common import (DATASETS, IMAGE_SETS, CpuShare, decoded_samples, header, row,  # first: import order
+from _common import (IMAGE_SETS, CpuShare, decoded_samples, header, row,  # first: import order
                      stratified_folds, train_dir)
 
 import argparse

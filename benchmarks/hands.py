@@ -10,7 +10,7 @@ its 224 centre crop), and the default: the picture's numbers beside the seven-vi
 5-fold stratified CV, 3 fold seeds, Teachable Machine's head and defaults. Photos where no hand
 was found are left out of the training folds (the app's default) but every photo of a test fold
 counts: the head answers from whatever the features hold, as ``python -m tm_core evaluate``
-does. Anchors on the hidden test photos (../shared/datasets/README.md): Teachable Machine's
+does. Anchors on the hidden test photos (the data sets' notes; docs/benchmarks.md): Teachable Machine's
 image pipeline 0.81, plain landmarks 0.65. Target: 0.95.
 """
 

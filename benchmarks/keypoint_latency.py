@@ -21,7 +21,7 @@ from PIL import Image
 from tm_core import media
 from tm_core.encoders import get_encoder
 from tm_core.training import init_head
-from tm_core.ui.keypoints import KeypointPredictor
+from tm_core.keypoints import KeypointPredictor
 
 TARGET_MS = 40.0
 

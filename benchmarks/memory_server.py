@@ -21,7 +21,7 @@ from pathlib import Path
 from memory import MB, PROJECT_SIZE, TARGET_MB, mirrored_files
 
 sys.path.insert(0, str(REPO / "tests"))
-from e2e.conftest import CHROMIUM, Server, launch  # noqa: E402
+from e2e.conftest import CHROMIUM, Server, launch
 
 WARM_PER_CLASS = 12  # 36 photos: more than one batch of the encoder (32), so its one-time growth is warm-up
 IMPORT_TIMEOUT_S = 600

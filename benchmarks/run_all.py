@@ -22,6 +22,7 @@ import keypoint_latency
 import memory
 import memory_server
 import occlusion
+import store
 
 BENCHMARKS = [
     ("embedding_throughput", embedding_throughput.main),
@@ -34,7 +35,8 @@ BENCHMARKS = [
     ("keypoint_latency", keypoint_latency.main),
     ("occlusion", occlusion.main),
     ("memory", memory.main),  # its own fresh process: what it measures is not mixed with the others
-    ("memory_server", memory_server.main),  # a real server and Chromium (says so and skips without them)
+    ("memory_server", memory_server.main),
+    ("store", store.main),  # the server's copy (tm_core.store): save and reopen of a 1,000-photo project  # a real server and Chromium (says so and skips without them)
     ("concurrency", lambda: concurrency.main(_option("--sessions", 8))),
 ]
 
@@ -51,7 +53,7 @@ def main() -> None:
     for name, run in BENCHMARKS:
         try:
             lines += run()
-        except Exception:  # one broken benchmark must not hide the others' figures
+        except Exception:  # noqa: BLE001  one broken benchmark must not hide the others' figures
             traceback.print_exc()
             lines.append(f"{name}: FAILED (traceback above)")
     header(f"Summary ({time.perf_counter() - start:.0f} s)")

@@ -52,7 +52,7 @@ def timed(fn, disk: list | None = None) -> float:
     return took
 
 
-def main() -> str:
+def main() -> list[str]:
     from tm_core import media
     from tm_core.errors import InputError
     from tm_core.features import FeatureCache
@@ -123,12 +123,12 @@ def main() -> str:
         f"(target ≤ {OPEN_TARGET_S:.0f} s)")
     row("revision (median of 100)", f"{med(revision) * 1e6:.0f} µs")
     row("CPU during the run", share.report())
-    return (f"store: {PROJECT_SIZE} photos, first save {first:.2f} s, save after one photo {med(one):.3f} s "
+    return [(f"store: {PROJECT_SIZE} photos, first save {first:.2f} s, save after one photo {med(one):.3f} s "
             f"({med(one_disk):.3f} s of it in fsync) "
             f"(with its embedding {med(one_embedded):.3f} s; target ≤ {SAVE_TARGET_S} s), unchanged {med(unchanged):.3f} s, "
-            f"reopen {med(reopen):.2f} s (target ≤ {OPEN_TARGET_S:.0f} s), revision {med(revision) * 1e6:.0f} µs")
+            f"reopen {med(reopen):.2f} s (target ≤ {OPEN_TARGET_S:.0f} s), revision {med(revision) * 1e6:.0f} µs")]
 
 
 if __name__ == "__main__":
     np.seterr(all="ignore")
-    print(main())
+    print(*main(), sep="\n")

@@ -1,10 +1,12 @@
-"""Shared fixtures. Real pretrained files and real photos only.
+"""Shared fixtures and AppTest helpers. Real pretrained files and real photos only.
 
 The first import below is load-bearing: importing TensorFlow before ``pylibsrtp``
-(pulled in by streamlit_webrtc) segfaults the whole process (see ../shared/TESTING.md).
+(pulled in by streamlit_webrtc) segfaults the whole process (see docs/testing.md).
+
+Test files import the plain helpers with ``from conftest import app, click, sess, uploader, photos``.
 """
 
-import streamlit_webrtc  # noqa: F401  (must come before anything that imports TensorFlow)
+import streamlit_webrtc  # first: it must be imported before anything that imports TensorFlow
 
 import os
 from pathlib import Path
@@ -13,8 +15,10 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+APP = str(REPO / "streamlit_app.py")
 SHARED = REPO.parent / "shared"
 DATASETS = SHARED / "datasets"
+SMALL_DATA = Path(__file__).resolve().parent / "data"  # a few real files in the repo (tests/data/README.md)
 
 # Tests use the real files in ../shared/models unless told otherwise; the app never does.
 if not os.environ.get("TM_MODELS_DIR") and (SHARED / "models").is_dir():
@@ -28,11 +32,19 @@ if not os.environ.get("TM_DATA_DIR"):
 
 
 def _need(path: Path) -> Path:
+    """``path``, which lives outside the repo (../shared): a test that needs it fails under CI, skips elsewhere."""
     if not path.exists():
         if os.environ.get("CI"):
             pytest.fail(f"{path} is missing: CI must have ../shared beside the repo")
         pytest.skip(f"{path} is not here (needs ../shared beside the repo)")
     return path
+
+
+@pytest.fixture(scope="session")
+def small_data() -> Path:
+    """tests/data: a few real photos, clips and a video frame that ship with the repo (never skipped)."""
+    assert SMALL_DATA.is_dir(), f"{SMALL_DATA} is part of the repo"
+    return SMALL_DATA
 
 
 @pytest.fixture(scope="session")
@@ -139,3 +151,52 @@ def apptest_runs_the_entry_script(monkeypatch):
         pages_manager.PagesManager.uses_pages_directory = False
 
     monkeypatch.setattr(pages_manager.PagesManager, "__init__", init)
+
+
+# --- AppTest: the app's pages driven headlessly (docs/testing.md says what AppTest can and cannot do) ---
+
+@pytest.fixture(autouse=True)
+def no_webrtc_component(monkeypatch):
+    """streamlit-webrtc's component cannot run under AppTest: the browser tests (tests/e2e) cover it.
+
+    Every ``webrtc_streamer(**kw)`` call is recorded instead: the list of ``kw`` dicts, in order."""
+    drawn = []
+    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: drawn.append(kw))
+    return drawn
+
+
+def app(timeout: float = 120):
+    """The app as a new visitor first sees it, run once (TensorFlow needs more than AppTest's default 3 s)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def sess(at):
+    """The session's state object (``tm_core.ui.state``)."""
+    return at.session_state["teachable_studio"]
+
+
+def click(at, label: str) -> None:
+    """Click the button labelled ``label`` and rerun; the run must raise nothing."""
+    next(b for b in at.button if b.label == label).click().run()
+    assert not at.exception, at.exception
+
+
+def uploader(at, prefix: str):
+    """The file uploader whose key starts with ``prefix`` (e.g. ``up:<class uid>``)."""
+    return next(u for u in at.file_uploader if u.key.startswith(prefix))
+
+
+def photos(root: Path, cls: str, n: int, offset: int = 0) -> list[Path]:
+    """``n`` real files of ``root/cls``, sorted by name, from ``offset``."""
+    return sorted((root / cls).iterdir())[offset:offset + n]
+
+
+def frame_targets(kw) -> list:
+    """What a stubbed webrtc_streamer call's video callback feeds (BurstRecorder, LivePrediction)."""
+    cells = kw["video_frame_callback"].__closure__ or ()
+    return [t for c in cells if isinstance(c.cell_contents, tuple) for t in c.cell_contents]

@@ -8,42 +8,12 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
-
-
-@pytest.fixture(autouse=True)
-def no_webrtc_component(monkeypatch):
-    """streamlit-webrtc's component cannot run under AppTest (TESTING.md): the browser tests cover it."""
-    import streamlit_webrtc
-
-    drawn = []
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: drawn.append(kw["key"]))
-    return drawn
-
-
-def app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    assert not at.exception
-    return at
-
-
-def click(at, label: str) -> None:
-    next(b for b in at.button if b.label == label).click().run()
-    assert not at.exception
-
-
-def sess(at):
-    return at.session_state["teachable_studio"]
-
-
-def photos(root: Path, cls: str, n: int, offset: int = 0) -> list[Path]:
-    return sorted((root / cls).iterdir())[offset:offset + n]
+from conftest import APP, app, click, photos, sess, uploader
 
 
 def test_first_visit_is_an_empty_project_with_two_classes_and_a_next_step(no_webrtc_component):
     at = app()
-    assert no_webrtc_component == ["gather-camera"]  # the webcam recorder is on the page
+    assert [kw["key"] for kw in no_webrtc_component] == ["gather-camera"]  # the webcam recorder is on the page
     assert at.title[0].value == "Gather examples"
     assert "at least 10" in at.markdown[0].value
     assert [t.value for t in at.text_input] == ["Class 1", "Class 2"]
@@ -64,10 +34,6 @@ def test_rename_disable_add_and_delete_classes():
     assert not sess(at).project.classes[1].enabled
     at.button(key=f"del:{uid}").click().run()
     assert [c.name for c in sess(at).project.classes] == ["rock", "Class 3"]
-
-
-def uploader(at, prefix: str):
-    return next(u for u in at.file_uploader if u.key.startswith(prefix))
 
 
 def test_zip_of_class_folders_with_bad_files_adds_the_good_ones(rps_train):
@@ -127,6 +93,7 @@ def filled_app(root: Path, classes=("rock", "paper"), n=12) -> AppTest:
     return at
 
 
+@pytest.mark.slow
 def test_train_page_trains_with_the_chosen_settings_and_shows_under_the_hood(rps_train):
     at = filled_app(rps_train)
     at.switch_page("pages/train.py").run()
@@ -152,7 +119,6 @@ def test_train_page_trains_with_the_chosen_settings_and_shows_under_the_hood(rps
 def test_sidebar_shows_the_trained_model_and_when_samples_changed(rps_train):
     """AppTest runs a switched-to page on its own, so the sidebar is checked on the entry page."""
     from tm_core.training import TrainConfig, train
-
     from tm_core.ui.state import Session
 
     def entry_with(s):  # after its first run, AppTest reruns only the page, not the entry script
@@ -243,11 +209,12 @@ def test_overfitting_page_compares_runs_and_runs_the_lesson(rps_train):
     assert [r.label for r in sess(at).runs][-2:] == ["Lesson · 5 per class", "Lesson · all (10 per class)"]
 
 
+@pytest.mark.slow
 def test_test_page_predicts_an_uploaded_photo_and_exports(rps_train, tmp_path, monkeypatch, no_webrtc_component):
     at = trained_app(rps_train, epochs=20)
     at.switch_page("pages/test.py").run()
     assert not at.exception and at.title[0].value == "Test & export"
-    assert no_webrtc_component[-1] == "test-camera"
+    assert no_webrtc_component[-1]["key"] == "test-camera"
     rock = photos(rps_train, "rock", 1, offset=100)[0]
     at.file_uploader[0].set_value((rock.name, rock.read_bytes(), "image/jpeg")).run()
     assert not at.exception

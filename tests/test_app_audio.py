@@ -10,18 +10,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+from conftest import app, click, sess, uploader
+
 BACKGROUND = "Background Noise"
-
-
-@pytest.fixture(autouse=True)
-def no_webrtc_component(monkeypatch):
-    """streamlit-webrtc's component cannot run under AppTest (TESTING.md)."""
-    import streamlit_webrtc
-
-    drawn = []
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: drawn.append(kw))
-    return drawn
 
 
 @pytest.fixture(scope="module")
@@ -31,26 +22,6 @@ def speech(datasets_dir) -> Path:
 
 def clips(root: Path, word: str, n: int, offset: int = 0) -> list[Path]:
     return sorted((root / word).glob("*.wav"))[offset:offset + n]
-
-
-def app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    assert not at.exception
-    return at
-
-
-def sess(at):
-    return at.session_state["teachable_studio"]
-
-
-def click(at, label: str) -> None:
-    next(b for b in at.button if b.label == label).click().run()
-    assert not at.exception, at.exception
-
-
-def uploader(at, prefix: str):
-    return next(u for u in at.file_uploader if u.key.startswith(prefix))
 
 
 def audio_app() -> AppTest:
@@ -256,7 +227,7 @@ def stream(live, wave16k: np.ndarray, rate: int = 48_000, chunk_ms: int = 20) ->
 @pytest.mark.parametrize("threaded", [False, True])
 def test_live_audio_prediction_classifies_a_streamed_clip(speech, speech_predictor, threaded):
     from tm_core import media
-    from tm_core.ui.webrtc import LiveAudioPrediction
+    from tm_core.live import LiveAudioPrediction
 
     live = LiveAudioPrediction(speech_predictor, hop_seconds=0.5, threaded=threaded)
     noise = [media.load_audio(f) for f in clips(speech, "background_noise", 2, offset=80)]
@@ -296,6 +267,7 @@ def test_audio_callback_hears_stereo_frames_and_answers_with_silence():
     assert out.samples == 960 and not out.to_ndarray().any()
 
 
+@pytest.mark.slow
 def test_overfitting_page_runs_the_lesson_for_an_audio_project(trained):
     """Same page, same charts and runs as for images (the lesson trains without views)."""
     at = trained
@@ -306,3 +278,46 @@ def test_overfitting_page_runs_the_lesson_for_an_audio_project(trained):
     assert [len(r.run.history) for r in lessons] == [5, 20, 50, 200]
     assert all(r.encoder == "yamnet_speech" for r in lessons)
     assert len(at.get("vega_lite_chart")) == 3 and len(at.dataframe) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# A sound's answer (tm_core.predict.predict_clip): its one-second windows each predicted, the mean
+
+
+@pytest.mark.slow
+def test_a_one_second_word_is_one_window(speech, speech_predictor):
+    from tm_core import media, predict
+
+    wave = media.load_audio(clips(speech, "yes", 1, offset=90)[0])
+    answer = predict.predict_clip(speech_predictor, wave, "yes.wav")
+    assert len(answer.windows) == 1 and answer.per_window.shape == (1, 3)
+    np.testing.assert_allclose(answer.probs, speech_predictor.predict(answer.windows[0]), atol=1e-6)
+    assert speech_predictor.class_names[answer.top] == "yes" and answer.best_window == 0
+
+
+@pytest.mark.slow
+def test_a_longer_sound_is_the_mean_of_its_seconds(speech, speech_predictor):
+    from tm_core import media, predict
+
+    noise = [media.load_audio(f) for f in clips(speech, "background_noise", 2, offset=90)]
+    words = [media.load_audio(clips(speech, w, 1, offset=95)[0]) for w in ("yes", "no")]
+    wave = np.concatenate([noise[0][:16000], words[0][:16000], noise[1][:16000], words[1][:16000]])
+    answer = predict.predict_clip(speech_predictor, wave, "four seconds")
+    assert len(answer.windows) == 4 and answer.per_window.shape == (4, 3)
+    for window, row in zip(answer.windows, answer.per_window):  # each second as if it were alone
+        np.testing.assert_allclose(row, speech_predictor.predict(window), atol=1e-5)
+    np.testing.assert_allclose(answer.probs, answer.per_window.mean(axis=0), atol=1e-7)
+    tops = [speech_predictor.class_names[int(i)] for i in answer.per_window.argmax(axis=1)]
+    assert tops[1] == "yes" and tops[3] == "no", tops
+    assert answer.best_window == int(answer.per_window[:, answer.top].argmax())
+    same = predict.predict_windows(speech_predictor, media.clip_windows(wave), "four seconds")
+    np.testing.assert_allclose(same.per_window, answer.per_window, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_no_sound_is_an_input_error_naming_it(speech_predictor):
+    from tm_core import predict
+    from tm_core.errors import InputError
+
+    with pytest.raises(InputError, match=r"empty\.wav: has no sound to classify"):
+        predict.predict_clip(speech_predictor, np.zeros(0, np.float32), "empty.wav")

@@ -16,46 +16,11 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+from conftest import app, click, frame_targets, sess, uploader
+
 CLASSES = ("rock", "paper", "scissors")
 TRAIN = slice(0, 132, 12)  # 11 photos a class (sorted by name): the hand is found in each of them
 HELD_OUT = {"rock": 9, "paper": 63, "scissors": 69}  # off that grid: never trained on (clear photos)
-
-
-@pytest.fixture(autouse=True)
-def no_webrtc_component(monkeypatch):
-    """streamlit-webrtc's component cannot run under AppTest (TESTING.md): the browser test covers it."""
-    import streamlit_webrtc
-
-    drawn = []
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: drawn.append(kw))
-    return drawn
-
-
-def app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    assert not at.exception
-    return at
-
-
-def sess(at):
-    return at.session_state["teachable_studio"]
-
-
-def click(at, label: str) -> None:
-    next(b for b in at.button if b.label == label).click().run()
-    assert not at.exception, at.exception
-
-
-def uploader(at, prefix: str):
-    return next(u for u in at.file_uploader if u.key.startswith(prefix))
-
-
-def frame_targets(kw) -> list:
-    """What a stubbed webrtc_streamer call's video callback feeds (BurstRecorder, LivePrediction)."""
-    cells = kw["video_frame_callback"].__closure__ or ()
-    return [t for c in cells if isinstance(c.cell_contents, tuple) for t in c.cell_contents]
 
 
 def photos(rps_train: Path, cls: str) -> list[Path]:
@@ -114,10 +79,11 @@ def test_first_page_of_an_image_project_recommends_hand_pose_for_gestures():
     assert not any("Hand pose" in i.value for i in at.info)  # already one
 
 
+@pytest.mark.slow
 def test_new_hands_project_takes_photos_refuses_a_corrupt_file_and_flags_the_picture_without_a_hand(
         rps_train, no_webrtc_component):
-    from tm_core import media
-    from tm_core.ui import keypoints
+    from tm_core import keypoints, kinds, media
+    from tm_core.ui import keypoints as keypoints_ui
 
     at = gathered(rps_train)
     s = sess(at)
@@ -136,13 +102,13 @@ def test_new_hands_project_takes_photos_refuses_a_corrupt_file_and_flags_the_pic
     assert captions.count("no hand") == 1, captions
     assert any("1 without a hand: no hand was found in 1 of 12 pictures" in w.value for w in at.warning)
     assert sum("without a hand" in w.value for w in at.warning) == 1  # none in paper, scissors
-    thumb = keypoints.thumbnail(s.encoder_name, s.project.get_class("paper").samples[0].id,
+    thumb = keypoints_ui.thumbnail(s.encoder_name, s.project.get_class("paper").samples[0].id,
                                 s.project.get_class("paper").samples[0].data)
     assert (thumb == np.array(keypoints.DOT, np.uint8)).all(axis=2).sum() > 20  # the landmarks' dots
     # the webcam recorder pads its frames whole, as for pose
     assert no_webrtc_component[-1]["key"] == "gather-camera"
     recorder, = frame_targets(no_webrtc_component[-1])
-    assert recorder.prepare is keypoints.pad_frame
+    assert recorder.prepare is kinds.pad_frame
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +128,7 @@ def trained(rps_train):
         return at, s.current
 
 
+@pytest.mark.slow
 def test_train_page_reports_the_picture_without_a_hand_and_leaves_it_out_unless_kept(trained):
     at, rec = trained
     s = sess(at)
@@ -191,15 +158,16 @@ def test_train_page_reports_the_picture_without_a_hand_and_leaves_it_out_unless_
     assert not at.exception
 
 
+@pytest.mark.slow
 def test_test_page_names_held_out_photos_and_says_when_no_hand_is_found(trained, rps_train, no_webrtc_component):
     at, rec = trained
     at.switch_page("pages/test.py").run()
     assert not at.exception
-    from tm_core.ui import keypoints
+    from tm_core import keypoints, kinds
 
     assert no_webrtc_component[-1]["key"] == "test-camera"
     live, = frame_targets(no_webrtc_component[-1])
-    assert live.prepare is keypoints.pad_frame and isinstance(live.predictor, keypoints.KeypointPredictor)
+    assert live.prepare is kinds.pad_frame and isinstance(live.predictor, keypoints.KeypointPredictor)
     assert live.predictor.encoder.kind == "hands" and live.predictor.head is rec.run.head
     up = lambda: uploader(at, "test-upload:")  # noqa: E731
     for cls in CLASSES:
@@ -220,6 +188,7 @@ def test_test_page_names_held_out_photos_and_says_when_no_hand_is_found(trained,
     assert any("broken.jpg: " in e.value for e in at.error)
 
 
+@pytest.mark.slow
 def test_hands_export_prepares_every_file_and_its_snippets_run_as_written(trained, rps_train, tmp_path, monkeypatch):
     from tm_core import export
 

@@ -12,17 +12,7 @@ import pytest
 from PIL import Image, ImageOps
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
-
-
-@pytest.fixture(autouse=True)
-def no_webrtc_component(monkeypatch):
-    """streamlit-webrtc's component cannot run under AppTest (TESTING.md): the browser test covers it."""
-    import streamlit_webrtc
-
-    drawn = []
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: drawn.append(kw))
-    return drawn
+from conftest import app, click, frame_targets, sess, uploader
 
 
 @pytest.fixture(scope="module")
@@ -44,38 +34,12 @@ def hats(clothing_train) -> list[Path]:
     return sorted((clothing_train / "hat").iterdir())[:3]
 
 
-def app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    assert not at.exception
-    return at
-
-
-def sess(at):
-    return at.session_state["teachable_studio"]
-
-
-def click(at, label: str) -> None:
-    next(b for b in at.button if b.label == label).click().run()
-    assert not at.exception, at.exception
-
-
-def uploader(at, prefix: str):
-    return next(u for u in at.file_uploader if u.key.startswith(prefix))
-
-
 def pose_app() -> AppTest:
     """A new pose project made with the Gather page's "New project" control."""
     at = app()
     at.radio(key="new:kind").set_value("pose").run()
     click(at, "Start a new pose project")
     return at
-
-
-def frame_targets(kw) -> list:
-    """What a stubbed webrtc_streamer call's video callback feeds (BurstRecorder, LivePrediction)."""
-    cells = kw["video_frame_callback"].__closure__ or ()
-    return [t for c in cells if isinstance(c.cell_contents, tuple) for t in c.cell_contents]
 
 
 def jpegs(items) -> list[tuple[str, bytes, str]]:
@@ -117,19 +81,18 @@ def test_new_pose_project_pads_pictures_draws_skeletons_and_flags_pictures_witho
     assert any("3 without a person" in w.value for w in at.warning)
     assert not any("mirrored" in w.value and "without a person" in w.value for w in at.warning)
     # the webcam recorder pads its frames too (not the image projects' centre crop)
-    from tm_core.ui import keypoints
+    from tm_core import kinds
 
     assert no_webrtc_component[-1]["key"] == "gather-camera"
     recorder, = frame_targets(no_webrtc_component[-1])
-    assert recorder.prepare is keypoints.pad_frame
+    assert recorder.prepare is kinds.pad_frame
     frame = np.asarray(Image.open(io.BytesIO(frames[0])).convert("RGB"))
-    assert np.array_equal(keypoints.prepare_frame("pose")(frame), media.pad_image(Image.fromarray(frame)))
+    assert np.array_equal(kinds.prepare_frame("pose")(frame), media.pad_image(Image.fromarray(frame)))
 
 
 def test_skeleton_is_drawn_where_the_person_is_on_the_frame_and_the_padded_picture(frames):
-    from tm_core import media
+    from tm_core import keypoints, media
     from tm_core.encoders import get_encoder
-    from tm_core.ui import keypoints
 
     enc = get_encoder("movenet_lightning")
     frame = np.asarray(Image.open(io.BytesIO(frames[0])).convert("RGB"))  # 640×360
@@ -191,10 +154,10 @@ def test_test_page_predicts_a_held_out_frame_and_says_when_no_person_is_found(tr
     at.switch_page("pages/test.py").run()
     assert not at.exception
     assert no_webrtc_component[-1]["key"] == "test-camera"
-    from tm_core.ui import keypoints
+    from tm_core import keypoints, kinds
 
     live, = frame_targets(no_webrtc_component[-1])
-    assert live.prepare is keypoints.pad_frame and isinstance(live.predictor, keypoints.KeypointPredictor)
+    assert live.prepare is kinds.pad_frame and isinstance(live.predictor, keypoints.KeypointPredictor)
     up = lambda: uploader(at, "test-upload:")  # noqa: E731
     for name, data, expected in (("held_out.jpg", frames[70], "original"),
                                  ("held_out_mirrored.jpg", mirrored_jpeg(frames[72]), "mirrored")):
@@ -253,13 +216,14 @@ def test_overfitting_lesson_leaves_out_pictures_without_a_person_too(trained):
 def test_live_prediction_pads_frames_draws_the_skeleton_and_says_when_nobody_is_there(trained, frames, hats):
     import time
 
-    from tm_core.ui import keypoints, webrtc
+    from tm_core import keypoints, kinds
+    from tm_core.live import LivePrediction
     from tm_core.ui.state import encoder
 
     rec = sess(trained).current
     model = keypoints.KeypointPredictor(encoder(rec.encoder), rec.run.head, rec.run.class_names)
-    live = webrtc.LivePrediction(model, alpha=1.0, mirror=True)
-    live.prepare = keypoints.prepare_frame("pose")
+    live = LivePrediction(model, alpha=1.0, mirror=True)
+    live.prepare = kinds.prepare_frame("pose")
 
     def feed(frame: np.ndarray) -> np.ndarray:
         out = live.on_frame(frame)
@@ -283,11 +247,11 @@ def test_live_prediction_pads_frames_draws_the_skeleton_and_says_when_nobody_is_
 
 def test_back_to_an_image_project_the_webcam_recorder_crops_again(no_webrtc_component):
     """The recorder is one object per browser session: its frame preparation follows the project kind."""
-    from tm_core.ui import keypoints, webrtc
+    from tm_core import kinds
 
     at = pose_app()
-    assert frame_targets(no_webrtc_component[-1])[0].prepare is keypoints.pad_frame
+    assert frame_targets(no_webrtc_component[-1])[0].prepare is kinds.pad_frame
     at.radio(key="new:kind").set_value("image").run()
     click(at, "Start a new image project")
     recorder, = frame_targets(no_webrtc_component[-1])
-    assert recorder.prepare is webrtc._crop
+    assert recorder.prepare is kinds.crop_frame

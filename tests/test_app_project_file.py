@@ -16,13 +16,6 @@ from tm_core.ui import state
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 
 
-@pytest.fixture(autouse=True)
-def no_webrtc_component(monkeypatch):
-    import streamlit_webrtc
-
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: None)
-
-
 def trained_app(rps_train) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()
@@ -43,6 +36,7 @@ def opener(at):
     return next(u for u in at.file_uploader if u.key.startswith("open-project:"))
 
 
+@pytest.mark.slow
 def test_save_then_open_in_a_new_tab_gives_the_same_project_and_model(rps_train):
     at = trained_app(rps_train)
     sess = at.session_state["teachable_studio"]

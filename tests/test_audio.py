@@ -6,7 +6,6 @@ Real clips only (speech_commands: 16 kHz, 1 s; fsdd_digits: 8 kHz, trimmed), the
 import json
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -137,7 +136,7 @@ def test_views_are_deterministic_label_preserving_and_only_of_training_samples(a
     cache = FeatureCache()
     cache.embed(audio_encoder, ds.samples)
     split = split_per_class(ds.labels, 0.2, 0)
-    feats, labels = augment.embed_views(cache, audio_encoder, ds, split)
+    _feats, labels = augment.embed_views(cache, audio_encoder, ds, split)
     assert len(labels) == augment.AUDIO_VIEWS * len(split.train)
     assert np.array_equal(labels[: len(split.train)], ds.labels[split.train])
     test_ids = {ds.samples[i].id for i in split.test}
@@ -185,6 +184,7 @@ def audio_export(audio_encoder, speech, tmp_path_factory):
     return out, Predictor(audio_encoder, run.head, ds.class_names), ds.class_names, unseen
 
 
+@pytest.mark.slow
 def test_exported_audio_models_predict_what_the_app_predicts(audio_export):
     out, predictor, names, unseen = audio_export
     app = predictor.predict(unseen)
@@ -195,6 +195,7 @@ def test_exported_audio_models_predict_what_the_app_predicts(audio_export):
     assert np.abs(tflite.predict(unseen) - app).max() < 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["keras", "tflite_float32"])
 def test_audio_snippets_run_as_written(audio_export, speech, tmp_path, kind):
     out, predictor, names, _ = audio_export
@@ -216,6 +217,7 @@ def cli(*args):
                           timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
+@pytest.mark.slow
 def test_cli_trains_evaluates_and_predicts_audio(speech, tmp_path):
     data, test = tmp_path / "data", tmp_path / "test"
     for cls in ("background_noise", *WORDS):

@@ -6,16 +6,14 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tm_core import augment, media
+from tm_core import augment
 from tm_core.features import FeatureCache
 from tm_core.project import Project
 from tm_core.training import split_per_class
 
+from conftest import photos
+
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
-
-
-def photos(root: Path, cls: str, n: int, offset: int = 0) -> list[Path]:
-    return sorted((root / cls).iterdir())[offset:offset + n]
 
 
 @pytest.fixture(scope="module")
@@ -124,14 +122,6 @@ def test_pose_and_hand_projects_get_no_views(rps_project, encoder):
 # --- the Train page and the CLI ------------------------------------------------------------------
 
 
-@pytest.fixture
-def no_webrtc_component(monkeypatch):
-    """streamlit-webrtc's component cannot run under AppTest (TESTING.md): the browser tests cover it."""
-    import streamlit_webrtc
-
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: None)
-
-
 def test_train_page_toggle_preview_and_training_on_views(rps_train, no_webrtc_component):
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()
@@ -171,6 +161,7 @@ def test_train_page_toggle_preview_and_training_on_views(rps_train, no_webrtc_co
     assert s.augment is augment.on_by_default("image")
 
 
+@pytest.mark.slow
 def test_cli_trains_an_image_model_on_views(rps_train, tmp_path):
     import json
     import os

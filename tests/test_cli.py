@@ -40,6 +40,7 @@ def trained_dir(clothing_train, tmp_path_factory):
     return root, out, r
 
 
+@pytest.mark.slow
 def test_train_prints_one_line_per_epoch_and_writes_every_export(trained_dir):
     _, out, r = trained_dir
     lines = r.stdout.strip().splitlines()
@@ -55,6 +56,7 @@ def test_train_prints_one_line_per_epoch_and_writes_every_export(trained_dir):
     assert len(run["history"]) == 12 and run["n_test"] == 8 and run["held_out"]["n"] == 8
 
 
+@pytest.mark.slow
 def test_evaluate_prints_only_json(trained_dir, clothing_train):
     root, out, _ = trained_dir
     test = subset(clothing_train, root / "test", 10, offset=50)  # photos the model never saw
@@ -68,6 +70,7 @@ def test_evaluate_prints_only_json(trained_dir, clothing_train):
     assert set(result["per_class"]) == {"hat", "pants", "shoes", "t-shirt"}
 
 
+@pytest.mark.slow
 def test_predict_each_file(trained_dir, clothing_train):
     _, out, _ = trained_dir
     shoe = sorted((clothing_train / "shoes").iterdir())[70]
@@ -81,6 +84,7 @@ def test_predict_each_file(trained_dir, clothing_train):
     assert plain.stdout.startswith(f"{shoe}: shoes ")
 
 
+@pytest.mark.slow
 def test_predict_bad_file_among_good_ones(trained_dir, clothing_train, capsys):
     root, out, _ = trained_dir
     good = sorted((clothing_train / "pants").iterdir())[80]
@@ -125,6 +129,7 @@ def test_train_bad_input(tmp_path, clothing_train, capsys):
     assert not out.exists() and not (tmp_path.parent / "escape").exists()
 
 
+@pytest.mark.slow
 def test_evaluate_and_predict_bad_input(trained_dir, tmp_path, clothing_train, capsys):
     _, out, _ = trained_dir
     one_line_error(capsys, ["evaluate", tmp_path, clothing_train], "model.keras is missing")

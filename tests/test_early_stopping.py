@@ -14,7 +14,8 @@ import pytest
 
 from tm_core import charts
 from tm_core.errors import InputError
-from tm_core.experiments import EarlyStop, early_stop_epoch, early_stop_text, history_frame, summary_frame
+from tm_core.experiments import EarlyStop, early_stop_epoch, history_frame, summary_frame
+from tm_core.lessons import early_stop_text
 from tm_core.training import EPSILON, EpochStats, Run, Split, TrainConfig, init_head, train
 
 OVERFITS = TrainConfig(epochs=150, learning_rate=0.01)  # many epochs, a high learning rate
@@ -221,7 +222,8 @@ def test_overlay_chart_marks_where_each_run_would_stop_and_what_it_keeps(full_ru
 # ---------------------------------------------------------------------------------------------
 # The pages (AppTest, real photos through the real encoder)
 
-from test_app import click, filled_app, no_webrtc_component, sess  # noqa: E402,F401  (helpers and the webrtc stub)
+from conftest import click, sess  # noqa: E402
+from test_app import filled_app  # noqa: E402
 
 
 def early_train_page(rps_train, epochs=150, lr=0.01, patience=5):
@@ -239,7 +241,7 @@ def early_train_page(rps_train, epochs=150, lr=0.01, patience=5):
 
 def test_train_page_toggle_stops_early_and_says_which_epoch_it_kept(rps_train):
     at = early_train_page(rps_train)
-    assert any("Stop when the test loss stops improving" == t.label for t in at.toggle)
+    assert any(t.label == "Stop when the test loss stops improving" for t in at.toggle)
     assert any("does nothing" in c.value and "held-out" in c.value for c in at.caption)  # said when it cannot work
     config = sess(at).config
     assert config.early_stopping and config.patience == 5 and config.epochs == 150
@@ -281,6 +283,7 @@ def test_a_stop_with_early_stopping_on_keeps_the_lowest_test_loss_so_far(rps_tra
     assert any(f"Stopped after 12 of 50 epochs; kept epoch {kept}'s weights" in i.value for i in at.info)
 
 
+@pytest.mark.slow
 def test_overfitting_page_marks_where_early_stopping_would_have_stopped(rps_train):
     at = filled_app(rps_train, n=12)
     at.switch_page("pages/train.py").run()
@@ -317,6 +320,7 @@ def test_overfitting_page_marks_where_early_stopping_would_have_stopped(rps_trai
 # The command line
 
 
+@pytest.mark.slow
 def test_cli_train_with_early_stopping(rps_train, tmp_path, capsys):
     from test_cli import one_line_error, subset
 

@@ -183,13 +183,6 @@ def test_a_download_is_checked_against_the_md5_keras_pins(server, monkeypatch):
     assert assets.resolve(EFFNET).read_bytes() == body
 
 
-@pytest.fixture
-def no_webrtc_component(monkeypatch):
-    import streamlit_webrtc
-
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: None)
-
-
 def test_train_page_labels_unavailable_networks_and_refuses_them(rps_train, no_webrtc_component):
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
@@ -214,6 +207,7 @@ def test_train_page_labels_unavailable_networks_and_refuses_them(rps_train, no_w
     assert not at.error and not train_button().disabled
 
 
+@pytest.mark.slow
 def test_larger_backbones_build_with_the_app_preprocessing():
     """Architecture only (no weights here, none faked): 1280-d pooled output from the app's normalised pixels.
 

@@ -83,7 +83,7 @@ def test_cache_embeds_each_sample_once_and_can_stop(encoder, rps_split):
 
 
 def test_predictor_matches_head_on_embeddings(rps_trained):
-    run, predictor, _, x_test, y_test, _ = rps_trained
+    _run, predictor, _, x_test, y_test, _ = rps_trained
     probs = predictor.predict(x_test)
     assert probs.shape == (90, 3)
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)

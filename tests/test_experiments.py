@@ -13,10 +13,10 @@ from tm_core.experiments import (
     epoch_sweep,
     first_per_class,
     history_frame,
-    lesson_text,
     samples_sweep,
     summary_frame,
 )
+from tm_core.lessons import lesson_text
 from tm_core.training import EpochStats, Run, Split, TrainConfig, init_head, split_per_class
 
 
@@ -130,7 +130,7 @@ def test_samples_sweep_trains_on_the_first_n_of_each_class_and_tests_on_the_same
     # 15 % of 40 held out = 6, so 34 left per class; 100 per class is the same set as "all" and is skipped
     assert [label for label, _ in runs] == ["2 per class", "5 per class", "all (34 per class)"]
     full = runs[-1][1].split
-    for (label, run), n in zip(runs, (2, 5, 34)):
+    for (_label, run), n in zip(runs, (2, 5, 34)):
         np.testing.assert_array_equal(run.split.test, full.test)
         assert len(run.split.train) == 3 * n and len(np.intersect1d(run.split.train, run.split.test)) == 0
         for c in range(3):

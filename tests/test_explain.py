@@ -9,7 +9,7 @@ from tm_core.evaluation import evaluate_run
 from tm_core.project import Dataset, Sample, sample_id
 from tm_core.training import TrainConfig, train
 
-from test_app import app, click, no_webrtc_component, photos, sess  # noqa: F401  (the webcam stub is autouse)
+from conftest import app, click, photos, sess
 
 
 def dataset_of(images, labels, class_names) -> Dataset:
@@ -58,7 +58,7 @@ def test_mistakes_from_a_run_record_and_without_held_out_samples(rps_run):
 def test_a_training_photo_is_its_own_nearest_sample(encoder, clothing_train):
     from conftest import split_photos
 
-    classes, (x, y, _), (x_new, _, _) = split_photos(clothing_train, 15, 3)
+    _classes, (x, y, _), (x_new, _, _) = split_photos(clothing_train, 15, 3)
     features = encoder.encode(x)
     picks = [0, 17, 33, 59]
     order, sims = explain.nearest(encoder.encode(x[picks]), features, k=3)  # embedded again, on their own
@@ -125,6 +125,7 @@ def test_occlusion_map_has_the_grid_shape_and_matches_the_model(encoder, rps_tra
         explain.occlusion_map(encoder, run.head, image, class_index=3)
 
 
+@pytest.mark.slow
 def test_covering_where_the_map_is_hottest_lowers_the_class_more_than_the_coldest(encoder, rps_trained):
     """The pixel map (each pixel the mean drop of the patches over it) points at what matters:
     grey over its hottest fifth lowers the true class more than grey over its coldest fifth.

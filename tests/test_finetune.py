@@ -38,8 +38,9 @@ def test_block_inputs_are_the_backbone_activations_entering_block_16(encoder, rp
     assert np.abs(blocks.encode(finetune.mirrored(x[0])) - got[:1]).max() > 0.1
 
 
+@pytest.mark.slow
 def test_fine_tuning_trains_the_block_and_head_with_batchnorm_frozen(encoder, tuned):
-    run, ft, _, _, split, seen = tuned
+    run, ft, _, _, _split, seen = tuned
     assert [s.epoch for s in seen] == [1, 2, 3] and ft.history == seen and not ft.stopped
     assert all(s.test_accuracy is not None and 0 <= s.test_accuracy <= 1 for s in seen)
     assert set(ft.weights) >= {"block_16_expand", "block_16_depthwise", "block_16_project", "Conv_1", "Conv_1_bn"}
@@ -54,6 +55,7 @@ def test_fine_tuning_trains_the_block_and_head_with_batchnorm_frozen(encoder, tu
     assert finetune.FineTunedEncoder(encoder, ft).backbone is not encoder.backbone
 
 
+@pytest.mark.slow
 def test_app_predictions_are_the_fine_tuned_model(encoder, tuned, rps_split):
     """The whole backbone with the new block weights predicts what the fine-tuning model predicted."""
     _, ft, _, inputs, split, _ = tuned
@@ -70,6 +72,7 @@ def test_app_predictions_are_the_fine_tuned_model(encoder, tuned, rps_split):
     assert ft.history[-1].test_accuracy == pytest.approx(float((expected.argmax(1) == y_test).mean()))
 
 
+@pytest.mark.slow
 def test_exported_keras_and_tflite_carry_the_fine_tuned_block(encoder, tuned, rps_split, tmp_path):
     from tm_core import export
 
@@ -90,6 +93,7 @@ def test_exported_keras_and_tflite_carry_the_fine_tuned_block(encoder, tuned, rp
     assert np.abs(frozen - app).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_stop_keeps_the_epochs_done(encoder, tuned):
     run, _, _, inputs, split, _ = tuned
     labels = np.concatenate([np.arange(len(split.train)) % 3, np.arange(len(split.test)) % 3])
@@ -99,6 +103,7 @@ def test_stop_keeps_the_epochs_done(encoder, tuned):
     assert ft.stopped and len(ft.history) == 2
 
 
+@pytest.mark.slow
 def test_unsupported_encoders_and_bad_settings_are_refused(encoder, tuned):
     from tm_core.encoders import get_encoder
 
@@ -115,13 +120,12 @@ def test_unsupported_encoders_and_bad_settings_are_refused(encoder, tuned):
         finetune.fine_tune(encoder, run.head, inputs, np.zeros(len(inputs), int), split)
 
 
+@pytest.mark.slow
 def test_train_page_fine_tunes_when_asked_and_the_test_page_uses_that_model(rps_train, monkeypatch):
     from pathlib import Path
 
-    import streamlit_webrtc
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: None)  # not runnable under AppTest
     at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "streamlit_app.py"), default_timeout=300)
     at.run()
     s = at.session_state["teachable_studio"]

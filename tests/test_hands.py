@@ -19,10 +19,10 @@ from PIL import Image, ImageOps
 from tm_core import export, media
 from tm_core.encoders import hand_features
 from tm_core.features import FeatureCache
+from tm_core.keypoints import KeypointPredictor
 from tm_core.predict import ExportedModel, TFLiteModel
 from tm_core.project import Project
 from tm_core.training import TrainConfig, train
-from tm_core.ui.keypoints import KeypointPredictor
 
 REPO = Path(__file__).resolve().parent.parent
 CLASSES = ("rock", "paper", "scissors")
@@ -108,6 +108,7 @@ def test_real_photo_mirrored_moved_and_shrunk_gives_nearly_the_same_hand(hands_e
         assert gap < 0.15 < 0.5 < raw, (gap, raw)
 
 
+@pytest.mark.slow
 def test_views_find_hands_the_plain_photo_misses(hands_encoder, rps_train):
     """Tightly cropped photos: one plain look finds fewer hands than the padded views (measured on all
     450: 0.62 against 0.97)."""
@@ -151,6 +152,7 @@ def unseen(rps_train):
     return np.stack([padded(p) for p in files]), np.repeat(np.arange(3), 8), files
 
 
+@pytest.mark.slow
 def test_hand_model_tells_rock_paper_scissors_and_exports_match_the_app(hands_encoder, hands_run, unseen, tmp_path):
     run, ds = hands_run
     images, labels, _ = unseen
@@ -169,6 +171,7 @@ def test_hand_model_tells_rock_paper_scissors_and_exports_match_the_app(hands_en
     assert live.argmax() == probs[0].argmax()
 
 
+@pytest.mark.slow
 def test_landmarks_only_model_exports_to_tflite_with_the_same_answers(landmarks_only, rps_train, unseen, tmp_path):
     p = Project("hands", class_names=list(CLASSES))
     list(p.add_files((c, f.name, f.read_bytes()) for c in CLASSES for f in photos(rps_train, c, 0, 10, 15)))
@@ -185,6 +188,7 @@ def test_landmarks_only_model_exports_to_tflite_with_the_same_answers(landmarks_
     assert np.abs(TFLiteModel(tmp_path / "model_float32.tflite").predict(blocks) - app).max() < 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["keras", "tflite_float32"])
 def test_hand_snippets_run_as_written(hands_encoder, hands_run, unseen, tmp_path, kind):
     run, ds = hands_run
@@ -202,6 +206,7 @@ def test_hand_snippets_run_as_written(hands_encoder, hands_run, unseen, tmp_path
     assert r.returncode == 0 and r.stdout.strip() == "no hand found", r.stdout + r.stderr
 
 
+@pytest.mark.slow
 def test_cli_trains_hands_and_leaves_out_pictures_without_a_hand(rps_train, clothing_train, tmp_path):
     data, test = tmp_path / "data", tmp_path / "test"
     for c in CLASSES:

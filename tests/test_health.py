@@ -16,11 +16,9 @@ from tm_core.features import FeatureCache
 from tm_core.project import Project
 from tm_core.training import TrainConfig, split_per_class, train
 
+from conftest import photos
+
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
-
-
-def photos(root: Path, cls: str, n: int, offset: int = 0) -> list[Path]:
-    return sorted((root / cls).iterdir())[offset:offset + n]
 
 
 def fill(project: Project, cls: str, files) -> None:
@@ -144,8 +142,9 @@ def pants_split_in_two(encoder, clothing_train):
     return p, ds, features, run, ev
 
 
+@pytest.mark.slow
 def test_a_real_model_that_mixes_two_classes_is_told_so(pants_split_in_two):
-    p, ds, features, run, ev = pants_split_in_two
+    _p, ds, features, _run, ev = pants_split_in_two
     findings = health.check(ds, features, ev)
     confused = [f for f in findings if f.kind == "confusion"]
     assert confused and all(set(f.classes) == {"pants A", "pants B"} for f in confused)
@@ -177,13 +176,6 @@ def test_features_that_do_not_match_the_samples_are_refused(rps_train):
 
 
 # --- the pages ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def no_webrtc_component(monkeypatch):
-    import streamlit_webrtc
-
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: None)
 
 
 def app_with(s) -> AppTest:
@@ -238,6 +230,7 @@ def test_gather_page_checks_the_data_and_shows_the_samples_involved(rps_train, f
     assert any("changed since the last check" in c.value for c in at.caption)
 
 
+@pytest.mark.slow
 def test_train_page_says_which_classes_the_model_mixes_up(pants_split_in_two):
     from tm_core.ui.state import Session
 

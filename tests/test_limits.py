@@ -46,9 +46,6 @@ def test_a_project_file_over_the_limit_is_refused(rps_train, monkeypatch):
 
 
 def test_the_gather_page_says_the_project_is_full(rps_train, monkeypatch):
-    import streamlit_webrtc
-
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: None)
     monkeypatch.setattr(limits, "SAMPLES", 5)
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()

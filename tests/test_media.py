@@ -192,6 +192,20 @@ def test_float_tiff_is_scaled():
     assert np.asarray(media.load_image(encode(wide, "TIFF")))[0, :, 0].tolist() == [0, 128, 255]
 
 
+def test_a_high_bit_picture_is_scaled_band_by_band_and_turned_upright():
+    # taller than one band (262,144 pixels): min and max come from every band, then each band is scaled
+    values = np.zeros((600, 1000), np.float32)
+    values[0, 0], values[-1, -1], values[300, 500] = -5.0, 15.0, 5.0
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    data = encode(Image.fromarray(values), "TIFF", exif=exif.tobytes())
+    out = np.asarray(media.load_image(data))
+    assert out.shape == (1000, 600, 3)  # turned upright after scaling to 8 bits
+    upright = np.rot90(values, -1)
+    expected = np.rint((upright + 5.0) * (255.0 / 20.0)).astype(np.uint8)
+    assert np.array_equal(out[..., 0], expected)
+
+
 def test_grey_and_one_bit_images_become_rgb():
     grey = media.load_image(encode(Image.new("L", (4, 4), 100), "PNG"))
     assert grey.mode == "RGB" and grey.getpixel((1, 1)) == (100, 100, 100)
@@ -287,7 +301,7 @@ def test_truncated_jpeg_is_refused(rps_train):
 
 def test_oversize_files_are_refused(rps_train, tmp_path, monkeypatch):
     data = real_jpeg(rps_train)
-    monkeypatch.setattr(media, "MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr(media.files, "MAX_FILE_BYTES", 1000)
     err = refused(data, "big.jpg")
     assert err.name == "big.jpg" and err.reason.startswith("is too large (") and "the limit is 1000 bytes" in err.reason
     path = tmp_path / "big2.jpg"
@@ -342,7 +356,7 @@ def test_decode_images_works_while_the_consumer_works(monkeypatch):
         time.sleep(0.05)
         return real(source, name, size, pad=pad)
 
-    monkeypatch.setattr(media, "image_to_array", slow)
+    monkeypatch.setattr(media.parallel, "image_to_array", slow)
     data = encode(Image.new("RGB", (40, 30), (9, 99, 199)), "PNG")
     gen = media.decode_images(((f"{i}.png", data) for i in range(8)), size=8, workers=2, lookahead=8)
     next(gen)
@@ -534,7 +548,7 @@ def bomb_zip() -> bytes:
 
 def test_zip_bomb_member_is_skipped_from_its_header(bomb_zip, monkeypatch):
     assert len(bomb_zip) < 2**20
-    monkeypatch.setattr(media, "MAX_FILE_BYTES", 2**20)
+    monkeypatch.setattr(media.files, "MAX_FILE_BYTES", 2**20)
     listing = media.read_zip(bomb_zip, "bomb.zip")
     assert [f.name for f in listing.files] == ["rock/a.jpg", "rock/b.jpg"]
     [err] = listing.skipped
@@ -547,7 +561,7 @@ def test_zip_member_lying_about_its_size_is_skipped_as_damaged(bomb_zip, monkeyp
     local = zipfile.ZipFile(io.BytesIO(bomb_zip)).getinfo("rock/bomb.jpg").header_offset
     struct.pack_into("<I", lie, local + 22, 100)
     struct.pack_into("<I", lie, central_record(lie, "rock/bomb.jpg") + 24, 100)
-    monkeypatch.setattr(media, "MAX_FILE_BYTES", 2**20)
+    monkeypatch.setattr(media.files, "MAX_FILE_BYTES", 2**20)
     listing = media.read_zip(bytes(lie), "liar.zip")
     assert [f.name for f in listing.files] == ["rock/a.jpg", "rock/b.jpg"]
     [err] = listing.skipped
@@ -567,18 +581,18 @@ def test_zip_total_unpacked_size_is_capped(monkeypatch):
         return original_read(self, n)
 
     monkeypatch.setattr(zipfile.ZipExtFile, "read", spy_read)
-    monkeypatch.setattr(media, "MAX_ARCHIVE_BYTES", 2 * 2**20 + 2**19)
+    monkeypatch.setattr(media.datasets, "MAX_ARCHIVE_BYTES", 2 * 2**20 + 2**19)
     with pytest.raises(InputError) as info:
         media.read_zip(buf.getvalue(), "big.zip")
     assert str(info.value) == "big.zip: unpacks to more than 2.5 MB, the limit for one zip file"
     # each member is read with a cap (the budget left, plus one byte to notice going over), never "all of it"
     assert requested == [5 * 2**19 + 1, 3 * 2**19 + 1, 2**19 + 1]
-    monkeypatch.setattr(media, "MAX_ARCHIVE_BYTES", 5 * 2**20)
+    monkeypatch.setattr(media.datasets, "MAX_ARCHIVE_BYTES", 5 * 2**20)
     assert len(media.read_zip(buf.getvalue(), "big.zip").files) == 5
 
 
 def test_zip_with_too_many_files_is_refused(monkeypatch):
-    monkeypatch.setattr(media, "MAX_ARCHIVE_FILES", 5)
+    monkeypatch.setattr(media.datasets, "MAX_ARCHIVE_FILES", 5)
     data = make_zip({f"rock/{i}.jpg": b"x" for i in range(6)} | {"rock/": b""})
     with pytest.raises(InputError) as info:
         media.read_zip(data, "many.zip")
@@ -603,6 +617,6 @@ def test_broken_and_empty_zips_are_refused(rps_zip_entries, tmp_path):
     with pytest.raises(InputError) as info:
         media.read_zip(make_zip({"a.jpg": b"x", "__MACOSX/rock/b.jpg": b"y"}), "flat.zip")
     assert info.value.name == "flat.zip" and "has no class folders" in info.value.reason
-    with pytest.raises(InputError, match="gone.zip: does not exist"):
+    with pytest.raises(InputError, match=r"gone\.zip: does not exist"):
         media.read_zip(tmp_path / "gone.zip")
     assert media.read_zip(good).classes == ["paper", "rock", "scissors"]

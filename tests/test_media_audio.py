@@ -206,7 +206,7 @@ def test_empty_missing_folder_and_oversize(tmp_path, word, monkeypatch):
     assert refused(b"\x00\x01").name == "audio file"
 
     data = encode(word)
-    monkeypatch.setattr(media, "MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr(media.files, "MAX_FILE_BYTES", 1000)
     err = refused(data, "big.wav")
     assert err.reason.startswith("is too large (31.3 KB") and "the limit is 1000 bytes" in err.reason
     (tmp_path / "big2.wav").write_bytes(data)

@@ -115,7 +115,7 @@ def pose_export(pose_encoder, frames, tmp_path_factory):
 
 
 def test_pose_head_tells_left_from_right_and_exports_match_the_app(pose_export, frames):
-    out, predictor, run = pose_export
+    out, predictor, _run = pose_export
     unseen = np.stack([padded(f) for f in frames[55:75:2]] + [padded(mirrored_jpeg(f)) for f in frames[56:75:2]])
     labels = np.array([0] * 10 + [1] * 10)
     app = predictor.predict(unseen)
@@ -127,6 +127,7 @@ def test_pose_head_tells_left_from_right_and_exports_match_the_app(pose_export, 
     assert np.abs(head.predict(feats) - app).max() < 1e-5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["keras", "tflite_float32"])
 def test_pose_snippets_run_as_written(pose_export, frames, tmp_path, kind):
     out, predictor, run = pose_export
@@ -144,6 +145,7 @@ def test_pose_snippets_run_as_written(pose_export, frames, tmp_path, kind):
     assert r.returncode == 0 and r.stdout.strip() == "no person found", r.stdout + r.stderr
 
 
+@pytest.mark.slow
 def test_cli_trains_pose_and_leaves_out_pictures_without_a_person(frames, clothing_train, tmp_path):
     data, test = tmp_path / "data", tmp_path / "test"
     for root, idx in ((data, range(0, 50, 2)), (test, range(51, 75, 3))):

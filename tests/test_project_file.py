@@ -8,10 +8,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from tm_core import project_file
+from tm_core import project_reader
 from tm_core.errors import InputError
 from tm_core.features import FeatureCache
-from tm_core.project import BACKGROUND, Project, new_group
+from tm_core.project import BACKGROUND, Project
 from tm_core.project_file import ProjectFile, SavedRun, open_project, save
 from tm_core.training import TrainConfig, grouped_split, train
 
@@ -164,10 +164,10 @@ def test_broken_files_are_refused_with_the_reason(case, good):
 
 
 def test_oversized_members_and_files_are_refused(good, monkeypatch):
-    monkeypatch.setattr(project_file, "MAX_SAMPLE_BYTES", 1000)
+    monkeypatch.setattr(project_reader, "MAX_SAMPLE_BYTES", 1000)
     with pytest.raises(InputError, match="too large"):
         open_project(good)
-    monkeypatch.setattr(project_file, "MAX_FILE_BYTES", len(good) - 1)
+    monkeypatch.setattr(project_reader, "MAX_FILE_BYTES", len(good) - 1)
     with pytest.raises(InputError, match="larger than"):
         open_project(good)
 

@@ -1,7 +1,9 @@
-"""The honest held-out split: a recording (burst, upload, sound file) never on both sides; samples marked
-"test only" are tested on and never trained on; the Gather page shows each sample's side."""
+"""The honest held-out split: a recording (a webcam burst, a sound file, a sub-folder imported as one) never
+on both sides; separate files are separate recordings; samples marked "test only" are tested on and never
+trained on; the Gather page shows each sample's side."""
 
 import io
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +12,15 @@ from streamlit.testing.v1 import AppTest
 
 from tm_core import media
 from tm_core.project import Project, new_group
-from tm_core.training import (END_OF_RECORDING, MARKED, RANDOM, RECORDINGS, grouped_split, held_out_count,
-                              split_per_class)
+from tm_core.training import (
+    END_OF_RECORDING,
+    MARKED,
+    RANDOM,
+    RECORDINGS,
+    grouped_split,
+    held_out_count,
+    split_per_class,
+)
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 
@@ -31,7 +40,7 @@ def test_no_recording_is_on_both_sides_and_every_class_trains(seed):
             size = int(rng.integers(5, 40))
             labels += [c] * size
             groups += [f"burst-{c}-{b}"] * size
-        for p in range(int(rng.integers(0, 6))):
+        for _p in range(int(rng.integers(0, 6))):
             labels.append(c)
             groups.append("")
     labels = np.array(labels)
@@ -82,13 +91,13 @@ def test_every_recording_larger_than_the_share_holds_out_the_smallest_whole():
     assert set(split.test[labels[split.test] == 0]) == set(range(50, 90))  # burst b, whole
 
 
-def test_uploads_bursts_and_sound_files_carry_their_recording(rps_train, datasets_dir):
+def test_uploaded_files_bursts_and_sound_files_carry_their_recording(rps_train, datasets_dir):
     p = Project("image", ["rock", "paper"])
     rock = sorted((rps_train / "rock").iterdir())
     first = [s for s in p.add_files(("rock", f.name, f.read_bytes()) for f in rock[:4])]
     second = [s for s in p.add_files(("rock", f.name, f.read_bytes()) for f in rock[4:7])]
-    assert len({s.group for s in first}) == 1 and len({s.group for s in second}) == 1
-    assert first[0].group != second[0].group and first[0].group.startswith("upload-")
+    assert len(first) == 4 and len(second) == 3
+    assert {s.group for s in first + second} == {""}  # separate photos: each a sample of its own
     frame = media.image_to_array((sorted((rps_train / "paper").iterdir())[0]).read_bytes())
     burst = new_group("burst")
     for shift in range(3):  # three frames of one burst
@@ -102,36 +111,57 @@ def test_uploads_bursts_and_sound_files_carry_their_recording(rps_train, dataset
     assert p.dataset().test_only is None  # nothing marked any more
 
     audio = Project("audio")
-    wav = next((datasets_dir / "fsdd_digits").rglob("*.wav"))
-    added = list(audio.add_files([("Class 2", wav.name, wav.read_bytes())] * 1))
-    assert added and len({s.group for s in added}) == 1  # the windows of one file stay together
+    a, b = sorted((datasets_dir / "fsdd_digits").rglob("*.wav"))[:2]
+    added = list(audio.add_files([("Class 2", a.name, a.read_bytes()), ("Class 2", b.name, b.read_bytes())]))
+    by_file = {}
+    for s in added:
+        by_file.setdefault(s.name.split(" · ")[0], set()).add(s.group)
+    assert set(by_file) == {a.name, b.name}
+    assert all(len(g) == 1 for g in by_file.values())  # the windows of one file stay together ...
+    assert by_file[a.name] != by_file[b.name] and next(iter(by_file[a.name])).startswith("file-")  # ... two files: two
 
 
-def test_zip_upload_is_one_recording_per_class(rps_train):
+def rps_zip(rps_train, folders: bool = False) -> bytes:
+    """rock/ and paper/ of 10 real photos each; with ``folders``, in two sub-folders of 5 (two "videos")."""
     import zipfile
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         for cls in ("rock", "paper"):
-            for f in sorted((rps_train / cls).iterdir())[:10]:
-                z.writestr(f"{cls}/{f.name}", f.read_bytes())
+            for i, f in enumerate(sorted((rps_train / cls).iterdir())[:10]):
+                z.writestr(f"{cls}/video {i // 5}/{f.name}" if folders else f"{cls}/{f.name}", f.read_bytes())
+    return buf.getvalue()
+
+
+def test_a_zip_of_class_folders_is_one_recording_per_file(rps_train):
     p = Project("image", [])
-    list(p.add_listing(media.read_zip(buf.getvalue(), "rps.zip")))
+    list(p.add_listing(media.read_zip(rps_zip(rps_train), "rps.zip")))
     ds = p.dataset()
-    assert len(set(ds.groups)) == 1
+    assert len(ds.samples) == 20 and set(ds.groups) == {""}
     split = grouped_split(ds.labels, 0.15, 0, ds.groups)
-    assert split.how == {0: END_OF_RECORDING, 1: END_OF_RECORDING}
+    plain = split_per_class(ds.labels, 0.15, 0)  # single samples: Teachable Machine's random 15 %
+    assert list(split.test) == list(plain.test) and split.how == {0: RANDOM, 1: RANDOM}
+
+
+def test_sub_folders_of_a_class_folder_can_be_one_recording_each(rps_train):
+    p = Project("image", [])
+    list(p.add_listing(media.read_zip(rps_zip(rps_train, folders=True), "rps.zip"), by_folder=True))
+    ds = p.dataset()
+    assert len(ds.samples) == 20 and len(set(ds.groups)) == 4 and "" not in ds.groups
+    for c in (0, 1):  # two folders of 5 in each class
+        assert sorted(Counter(g for g, y in zip(ds.groups, ds.labels) if y == c).values()) == [5, 5]
+    split = grouped_split(ds.labels, 0.15, 0, ds.groups)
+    assert split.how == {0: RECORDINGS, 1: RECORDINGS}
+    train, test = sides(split, ds.groups)
+    assert not train & test and len(test) == 2  # one whole folder held out per class
+    flat = Project("image", [])  # the same zip without the option: each file its own recording
+    list(flat.add_listing(media.read_zip(rps_zip(rps_train, folders=True), "rps.zip")))
+    assert set(flat.dataset().groups) == {""}
 
 
 # --- the pages ---------------------------------------------------------------------------------
 
-@pytest.fixture(autouse=True)
-def no_webrtc_component(monkeypatch):
-    import streamlit_webrtc
-
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: None)
-
-
+@pytest.mark.slow
 def test_gather_marks_test_only_and_train_shows_each_side(rps_train):
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()
@@ -140,7 +170,7 @@ def test_gather_marks_test_only_and_train_shows_each_side(rps_train):
     for i, name in enumerate(("rock", "paper")):
         uid = sess.project.classes[i].uid
         at.text_input[i].set_value(name).run()
-        for batch in (files[name][:8], files[name][8:16]):  # two uploads: two recordings
+        for batch in (files[name][:8], files[name][8:16]):  # two uploads of 8 photos each
             up = next(u for u in at.file_uploader if u.key.startswith(f"up:{uid}"))
             up.set_value([(f.name, f.read_bytes(), "image/jpeg") for f in batch]).run()
             assert not at.exception
@@ -165,12 +195,12 @@ def test_gather_marks_test_only_and_train_shows_each_side(rps_train):
     ds, split = rec.dataset, rec.run.split
     ids = [s.id for s in ds.samples]
     assert {ids[i] for i in split.test if ds.labels[i] == 0} == marked  # rock: exactly the marked ones
-    paper_test = {ds.samples[i].group for i in split.test if ds.labels[i] == 1}
-    paper_train = {ds.samples[i].group for i in split.train if ds.labels[i] == 1}
-    assert len(paper_test) == 1 and not paper_test & paper_train  # one whole upload held out
+    paper_test = [i for i in split.test if ds.labels[i] == 1]
+    assert len(paper_test) == held_out_count(16, 0.15) == 2  # two uploads of photos: 16 samples of their own
+    assert split.how[1] == RANDOM
     text = "\n".join(m.value for m in at.markdown)
     assert "the 4 samples you marked *test only*" in text
-    assert "1 whole recording" in text
+    assert "**paper**: 2 single samples chosen at random." in text
 
     at.switch_page("pages/gather.py").run()
     captions = [c for img in at.get("image") for c in img.captions]

@@ -22,7 +22,7 @@ from tm_core.store import DamagedProject, ProjectStore, new_token
 from tm_core.training import TrainConfig, train
 from tm_core.ui import state
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+from conftest import APP, sess  # the shared AppTest helpers
 
 
 def rps_project(rps_train, n=4) -> Project:
@@ -226,13 +226,16 @@ def test_a_damaged_saved_project_is_refused_with_the_reason_and_kept_aside(tmp_p
     store = ProjectStore(tmp_path)
     store.rps = rps_train
     token = new_token()
-    sample = lambda folder: next(folder.rglob("*.png"))
+    def sample(folder):
+        return next(folder.rglob("*.png"))
     damage_and_load(store, token, lambda f: sample(f).write_bytes(b"not a picture"), "png cannot be decoded")
     damage_and_load(store, token, lambda f: sample(f).unlink(), "is missing")
-    cut = lambda f: (f / "current").write_text((f / "current").read_text()[:200])
+    def cut(f):
+        return (f / "current").write_text((f / "current").read_text()[:200])
     damage_and_load(store, token, cut, "not valid JSON")
     damage_and_load(store, token, lambda f: (f / "current").write_text("garbage"), "revision file is damaged")
-    blobs = lambda f: [p.write_bytes(b"PK") for p in (f / "blobs").iterdir()]
+    def blobs(f):
+        return [p.write_bytes(b"PK") for p in (f / "blobs").iterdir()]
     damage_and_load(store, token, blobs, "head of run 1 cannot be read")
     asides = [f for f in tmp_path.iterdir() if ".damaged-" in f.name]
     assert len(asides) == 5  # none overwritten
@@ -314,13 +317,6 @@ def test_an_interrupted_delete_leaves_nothing_half_there(tmp_path, rps_train):
 
 # --- in the app ----------------------------------------------------------------------------------------
 
-@pytest.fixture(autouse=True)
-def no_webrtc_component(monkeypatch):
-    import streamlit_webrtc
-
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: None)
-
-
 def new_tab(token: str | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=180)
     if token is not None:
@@ -328,10 +324,6 @@ def new_tab(token: str | None = None) -> AppTest:
     at.run()
     assert not at.exception
     return at
-
-
-def sess(at):
-    return at.session_state["teachable_studio"]
 
 
 def upload(at, rps_train, n=8):

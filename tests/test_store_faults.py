@@ -61,7 +61,7 @@ def variant(pool: Project, emb: dict[str, np.ndarray], rng, n: int) -> ProjectFi
     x = np.stack([emb[i] for i in ids])
     run = train(x, ds.labels, ds.class_names, TrainConfig(epochs=int(rng.integers(1, 3)), seed=int(rng.integers(1e6)),
                                                           hidden_units=16))
-    return ProjectFile(p, {"encoder": "e", "save": n}, [SavedRun(f"Run {n}", "e", run, ids, ds.labels)], 0,
+    return ProjectFile(p, {"encoder": "e"}, [SavedRun(f"Run {n}", "e", run, ids, ds.labels)], 0,
                        {"e": (ids, x)})
 
 

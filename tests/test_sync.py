@@ -152,14 +152,16 @@ def test_runs_of_both_tabs_are_kept_with_distinct_labels(base, photos):
 
 
 def test_settings_last_writer_per_field(base):
-    mine, theirs = tab(base), tab(base)
+    loaded = tab(base)  # what both tabs loaded
+    mine, theirs = tab(loaded), tab(loaded)
     mine.settings["config"]["epochs"] = 20
     theirs.settings["config"]["learning_rate"] = 0.01
     theirs.settings["augment"] = True
-    merged, _ = merge(snapshot(base), mine, theirs)
-    assert merged.settings["config"] == {"epochs": 20, "learning_rate": 0.01} and merged.settings["augment"] is True
+    merged, _ = merge(snapshot(loaded), mine, theirs)
+    assert merged.settings["config"] == {**loaded.settings["config"], "epochs": 20, "learning_rate": 0.01}
+    assert merged.settings["augment"] is True
     mine.settings["config"]["learning_rate"] = 0.05  # both changed it: this save is the last writer
-    merged, _ = merge(snapshot(base), mine, theirs)
+    merged, _ = merge(snapshot(loaded), mine, theirs)
     assert merged.settings["config"]["learning_rate"] == 0.05
 
 

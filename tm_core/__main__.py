@@ -2,7 +2,7 @@
 
     python -m tm_core train DATA_DIR --out OUT_DIR [--kind image|audio --epochs N --batch-size N
                                                     --learning-rate X --encoder NAME --seed N
-                                                    --early-stopping --patience N]
+                                                    --early-stopping --patience N --folder-recordings]
     python -m tm_core evaluate OUT_DIR TEST_DIR      # JSON on stdout, progress on stderr
     python -m tm_core predict OUT_DIR FILE...
 
@@ -23,8 +23,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: keep its logs quiet
 
-from tm_core.errors import InputError, TMError  # noqa: E402
-from tm_core.training import TrainConfig  # noqa: E402
+from tm_core.errors import InputError, TMError
+from tm_core.training import TrainConfig
 
 EXIT_BAD_INPUT = 2
 
@@ -85,60 +85,51 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise InputError(str(out), "exists and is not a folder")
     listing = _listing(args.data_dir)
 
-    from tm_core import augment, export
-    from tm_core.evaluation import evaluate_run
-    from tm_core.features import FeatureCache
+    from tm_core import augment, export, workflow
     from tm_core.project import Project, Sample
-    from tm_core.training import split_per_class, train
+    from tm_core.session import Session
 
     log(f"loading encoder {args.encoder}")
     encoder = get_encoder(args.encoder, args.kind)
-    project = Project(args.kind, class_names=[])
-    skipped: list[InputError] = []
+    sess = Session(project=Project(args.kind, class_names=[]), config=config, encoder_name=encoder.name)
+    project, skipped = sess.project, []
 
-    def samples():
-        for item in project.add_listing(listing):
+    def samples():  # the same import as the app's: each file (or, with --folder-recordings, sub-folder) one recording
+        for item in project.add_listing(listing, by_folder=args.folder_recordings):
             if isinstance(item, Sample):
                 yield item
             else:
                 skipped.append(item)
 
-    cache = FeatureCache()
     t0 = time.perf_counter()
     progress = Progress("embedding", len(listing.files))
-    cache.embed(encoder, samples(), on_progress=lambda done, _: progress(done + len(skipped)))
+    sess.cache.embed(encoder, samples(), on_progress=lambda done, _: progress(done + len(skipped)))
     embed_s = time.perf_counter() - t0
     _report_skipped(skipped)
     for name, n in project.counts().items():
         if n == 0:
             log(f"class '{name}' has no usable {'sounds' if args.kind == 'audio' else 'images'}: left out")
-    project.check_trainable(require_background=False)
     if args.kind == "audio" and not (project.background and project.background.samples):
         log("note: no background_noise folder: the model will not know silence or room noise "
             "(the app asks for a Background Noise class)")
-    ds = project.dataset()
-    features = cache.matrix(encoder.name, ds.samples)
+    ds, features = workflow.embed(project, sess.cache, encoder, require_background=False)  # all cached by now
     log(f"{len(ds.samples)} samples in {len(ds.class_names)} classes embedded in {embed_s:.1f} s")
-    if args.kind in ("pose", "hands"):
-        from tm_core.encoders.pose_features import found  # pose and hand features end with the presence value
-
-        missing = ~found(features)
-        thing = "person" if args.kind == "pose" else "hand"
-        for i, name in enumerate(ds.class_names):
-            n = int(missing[ds.labels == i].sum())
-            if n:
-                log(f"class '{name}': no {thing} found in {n} of {int((ds.labels == i).sum())} pictures"
-                    + ("" if args.keep_missing else ": left out"))
-        if missing.any() and not args.keep_missing:
-            ds, features = ds.subset(~missing), features[~missing]
-    split = split_per_class(ds.labels, config.test_fraction, config.seed)
-    extra = None
+    missing = workflow.nothing_found(args.kind, features)
+    thing = "person" if args.kind == "pose" else "hand"
+    for i, name in enumerate(ds.class_names):
+        if n := int(missing[ds.labels == i].sum()):
+            log(f"class '{name}': no {thing} found in {n} of {int((ds.labels == i).sum())} pictures"
+                + ("" if args.keep_missing else ": left out"))
     if args.augment and not augment.default_views(args.kind):
         log(f"--augment: {args.kind} projects have no altered copies; training on the samples only")
-    elif args.augment:
-        t0 = time.perf_counter()
-        extra = augment.embed_views(cache, encoder, ds, split, on_progress=Progress("augmenting", None))
-        log(f"{len(extra[1])} augmented views of the training samples embedded in {time.perf_counter() - t0:.1f} s")
+    t0, augmenting = time.perf_counter(), Progress("augmenting", None)
+    prepared = workflow.prepare(project, sess.cache, encoder, config, augment_views=args.augment,
+                                keep_missing=args.keep_missing, require_background=False,
+                                on_progress=lambda stage, d, n: stage == workflow.AUGMENTING and augmenting(d, n))
+    if prepared.extra is not None:
+        log(f"{len(prepared.extra[1])} augmented views of the training samples embedded in "
+            f"{time.perf_counter() - t0:.1f} s")
+    ds, features, split = prepared.dataset, prepared.features, prepared.split
     log(f"training {config.epochs} epochs" + (f", early stopping with patience {config.patience}" if config.early_stopping else ""))
     if config.early_stopping and not len(split.test):
         log("note: no samples are held out (each class needs at least 2), so early stopping does nothing")
@@ -149,7 +140,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         test = "" if s.test_loss is None else f"  test_loss {s.test_loss:.4f}  test_acc {s.test_accuracy:.4f}"
         print(f"epoch {s.epoch:>{width}}/{config.epochs}  loss {s.loss:.4f}  acc {s.accuracy:.4f}{test}", flush=True)
 
-    run = train(features, ds.labels, ds.class_names, config, split=split, on_epoch=on_epoch, extra=extra)
+    rec = workflow.train(sess, prepared, config, on_epoch=on_epoch)
+    run, held_out = rec.run, rec.evaluation
     if run.early_stopped_at is not None:
         log(f"stopped early at epoch {run.early_stopped_at}; kept epoch {run.kept_epoch}'s weights "
             f"(test loss {run.kept_stats().test_loss:.4f}, the lowest)")
@@ -157,8 +149,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         log(f"early stopping did not stop; kept epoch {run.kept_epoch}'s weights (test loss "
             f"{run.kept_stats().test_loss:.4f}, the lowest)")
     run.info.update(encoder=encoder.name, kind=args.kind, counts=project.counts(), skipped=[str(e) for e in skipped],
-                    augmented_views=0 if extra is None else int(len(extra[1])))
-    held_out = evaluate_run(run, features, ds.labels)
+                    augmented_views=0 if prepared.extra is None else int(len(prepared.extra[1])),
+                    held_out_ids=[ds.samples[i].id for i in split.test])
     if held_out.accuracy is not None:
         per = ", ".join(f"{k} {v:.2f}" for k, v in held_out.per_class.items() if v is not None)
         log(f"held-out accuracy {held_out.accuracy:.4f} on {len(run.split.test)} samples ({per})")
@@ -268,14 +260,23 @@ def parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     p = argparse.ArgumentParser(prog="python -m tm_core", description="Teachable Studio's engine: train, evaluate and run image and audio classifiers.")
     sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train on DATA_DIR/<class>/<files> and write every export into OUT_DIR")
+    t = sub.add_parser("train", help="train on DATA_DIR/<class>/<files> and write every export into OUT_DIR",
+                       description="Train on DATA_DIR/<class>/<files> exactly as the app's Train page does, and write "
+                       "every export into OUT_DIR. The held-out samples are chosen as in the app: a recording is never "
+                       "on both sides. Each file is a recording of its own (a photo is one sample; a sound file's "
+                       "one-second windows stay together), as when the same files are uploaded in the app; with "
+                       "--folder-recordings each sub-folder inside a class folder is one recording (e.g. the frames "
+                       "of one video), held out or trained on whole.")
     t.add_argument("data_dir", metavar="DATA_DIR", help="folder (or .zip) of class folders of images or sounds")
     t.add_argument("--out", required=True, metavar="OUT_DIR", help="folder for model.keras, keras_model.h5, labels.txt, *.tflite, run.json")
     t.add_argument("--kind", default="image", choices=KINDS, help="project kind (default: image)")
     t.add_argument("--epochs", type=int, default=d.epochs, help=f"passes over the training samples (default {d.epochs})")
     t.add_argument("--batch-size", type=int, default=d.batch_size, help=f"samples per weight update (default {d.batch_size})")
     t.add_argument("--learning-rate", type=float, default=d.learning_rate, help=f"size of each update (default {d.learning_rate})")
-    t.add_argument("--test-fraction", type=float, default=d.test_fraction, help=f"share of each class held out (default {d.test_fraction})")
+    t.add_argument("--test-fraction", type=float, default=d.test_fraction, help=f"share of each class held out, whole recordings at a time (default {d.test_fraction})")
+    t.add_argument("--folder-recordings", action="store_true", help="each sub-folder inside a class folder "
+                   "(DATA_DIR/<class>/<recording>/<files>, e.g. the frames of one video) is one recording: held out "
+                   "or trained on whole (default: each file is a recording of its own)")
     t.add_argument("--encoder", default=None, help="image: mobilenet_v2_0.35 (default, Teachable Machine's) or "
                    "mobilenet_v1_0.25 (faster); audio: yamnet_speech (default) or yamnet_embedding; pose: movenet_lightning; "
                    "hands: hand_landmarks_mobilenet (default, landmarks + picture) or hand_landmarks (landmarks only)")

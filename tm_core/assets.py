@@ -160,7 +160,7 @@ def _missing_message(asset: Asset, root: Path | None, cached: Path, reason: str)
         missing = "" if root.is_dir() else ", a folder that does not exist"
         looked = f"TM_MODELS_DIR={root} (as {asset.subdir}/{asset.filename} and {asset.filename}{missing})"
     source = f"Official URL: {asset.url}" if asset.url else "There is no official download of this exact file"
-    where = f"download it from {asset.url}" if asset.url else "get a copy (see MODELS.md of the shared models folder)"
+    where = f"download it from {asset.url}" if asset.url else "get a copy of this exact file"
     return (
         f"Pretrained file {asset.filename} [{asset.description}] is missing: {reason}.\n"
         f"Looked in: {looked}; the download cache {cached}\n"

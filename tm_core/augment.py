@@ -17,7 +17,7 @@ Background Noise mixed in at 5 to 20 dB below the sound. Three views per sample.
 
 from __future__ import annotations
 
-from typing import Collection, Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 from PIL import Image

@@ -7,7 +7,7 @@ A cache belongs to one user's session; it is never shared.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 

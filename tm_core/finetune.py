@@ -15,13 +15,14 @@ export (``tm_core.export``) use one model, as for a frozen encoder. No Streamlit
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
 from tm_core.errors import InputError
-from tm_core.training import EPSILON, EpochStats, Head, Split
+from tm_core.loop import EpochStats, epoch_loop
+from tm_core.training import EPSILON, Head, Split
 
 START_LAYER = {  # encoder → the layer whose output enters the block that is fine-tuned
     "mobilenet_v2_0.35": "block_15_add",
@@ -51,7 +52,7 @@ class FineTuneConfig:
     mirror: bool = True
     seed: int = 0
 
-    def validate(self) -> "FineTuneConfig":
+    def validate(self) -> FineTuneConfig:
         if not (isinstance(self.epochs, int) and 1 <= self.epochs <= 1000):
             raise InputError("fine-tuning epochs", "must be a whole number from 1 to 1000")
         if not 0 < float(self.learning_rate) <= 0.1:
@@ -175,8 +176,8 @@ def fine_tune(
     ``extra`` = (block inputs, labels) of views of *training* samples (e.g. mirrored): trained on,
     never tested. ``should_stop`` is asked before each epoch: the epochs done are kept.
     """
-    import tensorflow as tf
     import keras
+    import tensorflow as tf
 
     config = (config or FineTuneConfig()).validate()
     if not supported(encoder.name):
@@ -209,29 +210,15 @@ def fine_tune(
         p = np.clip(predict_blocks(model, xs), EPSILON, 1 - EPSILON)
         return float(-np.log(p[np.arange(len(ys)), ys]).mean()), float((p.argmax(1) == ys).mean())
 
-    rng = np.random.default_rng(config.seed + 7)
-    history: list[EpochStats] = []
-    stopped = False
+    def train_batch(b: np.ndarray) -> tuple[float, float]:
+        loss_b, correct_b = step(tf.constant(xtr[b]), tf.constant(ytr[b]))
+        return float(loss_b), float(correct_b)
+
     start = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        if should_stop is not None and should_stop():
-            stopped = True
-            break
-        order = rng.permutation(len(ytr))
-        loss_sum = correct = 0.0
-        for i in range(0, len(order), config.batch_size):
-            b = order[i : i + config.batch_size]
-            loss_b, correct_b = step(tf.constant(xtr[b]), tf.constant(ytr[b]))
-            loss_sum += float(loss_b)
-            correct += float(correct_b)
-        stats = EpochStats(epoch, loss_sum / len(ytr), correct / len(ytr), None, None)
-        if len(yte):
-            stats.test_loss, stats.test_accuracy = evaluate(xte, yte)
-        history.append(stats)
-        if on_epoch is not None:
-            on_epoch(stats)
-    return FineTuned(encoder.name, start_layer, _tuned_weights(block), _head_of(model), config, history, stopped,
-                     time.perf_counter() - start)
+    done = epoch_loop(config.epochs, len(ytr), config.batch_size, np.random.default_rng(config.seed + 7), train_batch,
+                      (lambda: evaluate(xte, yte)) if len(yte) else None, on_epoch=on_epoch, should_stop=should_stop)
+    return FineTuned(encoder.name, start_layer, _tuned_weights(block), _head_of(model), config, done.history,
+                     done.stopped, time.perf_counter() - start)
 
 
 def predict_blocks(model, inputs: np.ndarray, batch_size: int = 64) -> np.ndarray:

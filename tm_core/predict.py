@@ -4,16 +4,19 @@
 folder written by ``export.export_all`` (what the CLI's evaluate and predict use);
 ``TFLiteModel`` runs an exported ``.tflite`` file. Image models take RGB uint8 224×224
 images, as ``media.image_to_array`` makes them; audio models take 1-second float32 windows at
-16 kHz, as ``media.clip_windows`` cuts them.
+16 kHz, as ``media.clip_windows`` cuts them. A sound of any length is classified by
+:func:`predict_clip`: the mean of its one-second windows' probabilities.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from tm_core import media
 from tm_core.errors import InputError
 
 
@@ -30,6 +33,41 @@ class Predictor:
         single = np.ndim(inputs) == len(self.encoder.input_shape)
         probs = self.head.predict_proba(self.encoder.encode(inputs))
         return probs[0] if single else probs
+
+
+@dataclass
+class ClipPrediction:
+    """A sound's answer: each one-second window's probabilities, and their mean (the answer shown)."""
+
+    windows: list[np.ndarray]  # as ``media.clip_windows`` cut them
+    per_window: np.ndarray  # (windows, classes)
+    probs: np.ndarray  # (classes,): the mean over the windows
+
+    @property
+    def top(self) -> int:
+        """The class the clip is said to be."""
+        return int(self.probs.argmax())
+
+    @property
+    def best_window(self) -> int:
+        """The window most like the clip's class (the one to compare with training samples)."""
+        return int(self.per_window[:, self.top].argmax())
+
+
+def predict_windows(model, windows: list[np.ndarray], name: str = "clip") -> ClipPrediction:
+    """Classify a sound already cut into one-second windows (any model with ``predict``: a
+    ``Predictor``, an ``ExportedModel``, a ``TFLiteModel``); no window is an ``InputError`` naming ``name``."""
+    if not len(windows):
+        raise InputError(name, "has no sound to classify")
+    per_window = np.asarray(model.predict(np.stack(windows)))
+    return ClipPrediction(list(windows), per_window, per_window.mean(axis=0))
+
+
+def predict_clip(model, wave: np.ndarray, name: str = "clip") -> ClipPrediction:
+    """Classify a 16 kHz mono sound of any length (as ``media.load_audio`` reads it): its
+    one-second windows (``media.clip_windows``, Teachable Machine's "extract samples") each
+    predicted, the answer their mean."""
+    return predict_windows(model, media.clip_windows(wave), name)
 
 
 class Smoother:

@@ -9,24 +9,53 @@ from __future__ import annotations
 import hashlib
 import io
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 import numpy as np
 
-from tm_core import limits
+from tm_core import kinds, limits, media
 from tm_core.errors import InputError
+from tm_core.kinds import BACKGROUND
 
-KINDS = ("image", "audio", "pose", "hands")
-BACKGROUND = "Background Noise"  # audio projects: the class of silence and room noise, as in Teachable Machine
+KINDS = tuple(kinds.KINDS)  # what each kind is: tm_core.kinds
 BACKGROUND_FOLDERS = ("background_noise", "_background_noise_", "background noise")  # imported as that class
-STARTER_CLASSES = {"image": ("Class 1", "Class 2"), "audio": (BACKGROUND, "Class 2"),
-                   "pose": ("Class 1", "Class 2"), "hands": ("Class 1", "Class 2")}
+STARTER_CLASSES = {name: kind.starter_classes for name, kind in kinds.KINDS.items()}
 
 
 def new_group(source: str) -> str:
     """A fresh recording id (``"burst-1a2b3c4d"``): samples sharing it stay on one side of the split."""
     return f"{source}-{uuid.uuid4().hex[:8]}"
+
+
+class Recordings:
+    """Which recording each imported file's samples belong to: the one rule for every import (the app's
+    uploads and zips, and ``python -m tm_core train``), so the held-out split is the same everywhere.
+
+    Separate files are separate recordings: a photo is a sample of its own (group ``""``), and the
+    one-second windows of one sound file share that file's recording. With ``by_folder``, every
+    sub-folder inside a class folder (``rock/video 1/0001.jpg``: the frames of one video) is one
+    recording. A webcam burst is one recording too (the Gather page gives its frames one group).
+    """
+
+    def __init__(self, by_folder: bool = False):
+        self.by_folder = by_folder
+        self._folders: dict[tuple[str, str], str] = {}
+
+    @staticmethod
+    def sub_folder(class_name: str, name: str) -> str:
+        """The folders between the class folder and the file in ``name`` ("" when the file is directly in it)."""
+        parts = name.replace("\\", "/").split("/")
+        if class_name not in parts[:-1]:
+            return ""
+        return "/".join(parts[parts.index(class_name) + 1:-1])
+
+    def group(self, class_name: str, name: str, several: bool) -> str:
+        """The group of file ``name`` of folder ``class_name``; ``several``: the file gives several samples."""
+        folder = self.sub_folder(class_name, name) if self.by_folder else ""
+        if folder:
+            return self._folders.setdefault((class_name, folder), new_group("folder"))
+        return new_group("file") if several else ""
 
 
 def sample_id(data: np.ndarray) -> str:
@@ -73,7 +102,7 @@ class Sample:
     side of the held-out split; "" = a recording of its own (a single photo).
     """
 
-    __slots__ = ("id", "png", "name", "group", "_array")
+    __slots__ = ("_array", "group", "id", "name", "png")
 
     def __init__(self, id: str, data: np.ndarray | None = None, name: str = "", group: str = "", *,
                  png: bytes | None = None):
@@ -84,7 +113,7 @@ class Sample:
             object.__setattr__(self, key, value)
 
     @classmethod
-    def of_picture(cls, picture: np.ndarray, name: str = "", group: str = "", sid: str | None = None) -> "Sample":
+    def of_picture(cls, picture: np.ndarray, name: str = "", group: str = "", sid: str | None = None) -> Sample:
         """A picture sample kept as PNG bytes (``sid``: its id if already known)."""
         return cls(sample_id(picture) if sid is None else sid, name=name, group=group, png=png_bytes(picture))
 
@@ -156,7 +185,7 @@ class Dataset:
         """Each sample's recording (see ``Sample.group``), for ``training.grouped_split``."""
         return [s.group for s in self.samples]
 
-    def subset(self, keep: np.ndarray) -> "Dataset":
+    def subset(self, keep: np.ndarray) -> Dataset:
         """Only the samples where ``keep`` is True (e.g. those where a person was found); every class
         must keep at least one."""
         keep = np.asarray(keep, bool)
@@ -301,11 +330,12 @@ class Project:
             raise InputError(sid, f"class '{class_name}' has no sample with this id")
 
     def add_files(self, items: Iterable[tuple[str, str, object]], *, workers: int = 2, group: str | None = None,
-                  test_only: bool = False) -> Iterator[Sample | InputError]:
+                  test_only: bool = False, by_folder: bool = False) -> Iterator[Sample | InputError]:
         """Decode ``(class_name, name, bytes | path)`` items into the project, creating classes as needed.
 
-        The files are one upload, so they share one recording ``group`` (a new one unless given):
-        the held-out split keeps them on one side. ``test_only`` marks every added sample so.
+        Each file is a recording of its own (:class:`Recordings`; with ``by_folder``, each sub-folder
+        of a class folder is one), unless ``group`` names one recording for them all: the held-out
+        split keeps a recording on one side. ``test_only`` marks every added sample so.
 
         Images become one sample each; an audio file becomes one sample per second (Teachable
         Machine's "extract samples", see ``media.clip_windows``). Yields each added sample (or the
@@ -313,17 +343,17 @@ class Project:
         embed batches while the next files are still decoding. Duplicates of a sample already in
         the class are skipped silently.
         """
-        from tm_core import media
-
         classes: list[str] = []
-        group = new_group("upload") if group is None else group
+        groups: list[str] = []
+        recordings = Recordings(by_folder)
 
         def sources():
-            for class_name, name, source in items:
-                class_name = self.class_for(class_name)
+            for folder, name, source in items:
+                class_name = self.class_for(folder)
                 if not self.has_class(class_name):
                     class_name = self.add_class(class_name).name
                 classes.append(class_name)
+                groups.append(recordings.group(folder, name, self.kind == "audio") if group is None else group)
                 yield name, source
 
         if self.kind == "audio":
@@ -337,30 +367,31 @@ class Project:
                         yield self.full_error()
                         return
                     sample = self.add_sample(classes[i], window, f"{name} · {k + 1}/{len(windows)}" if len(windows) > 1
-                                             else name, group, test_only)
+                                             else name, groups[i], test_only)
                     if sample is not None:
                         yield sample
             return
-        keypoints = self.kind in ("pose", "hands")  # the whole picture: the body or hand may be anywhere
-        size = media.KEYPOINT_IMAGE_SIZE if keypoints else media.IMAGE_SIZE
-        for i, (name, result) in enumerate(media.decode_images(sources(), size, workers=workers, pad=keypoints)):
+        # the kind's size and centre crop or pad (pose, hands: the body or hand may be anywhere)
+        for i, (name, result) in enumerate(kinds.decode_images(self.kind, sources(), workers=workers)):
             if isinstance(result, InputError):
                 yield result
                 continue
             if self.full():
                 yield self.full_error()
                 return
-            sample = self.add_sample(classes[i], result, name, group, test_only)
+            sample = self.add_sample(classes[i], result, name, groups[i], test_only)
             if sample is not None:
                 yield sample
 
-    def add_listing(self, listing, *, workers: int = 2) -> Iterator[Sample | InputError]:
-        """``add_files`` for a ``media.TreeListing`` (a folder or zip of class folders): one upload, one group."""
+    def add_listing(self, listing, *, workers: int = 2, by_folder: bool = False) -> Iterator[Sample | InputError]:
+        """``add_files`` for a ``media.TreeListing`` (a folder or zip of class folders): each file a
+        recording of its own, or with ``by_folder`` each sub-folder of a class folder one recording."""
         for class_name in listing.classes:
             if not self.has_class(self.class_for(class_name)):
                 self.add_class(class_name)
         yield from listing.skipped
-        yield from self.add_files(((f.class_name, f.name, f.source) for f in listing.files), workers=workers)
+        yield from self.add_files(((f.class_name, f.name, f.source) for f in listing.files), workers=workers,
+                                  by_folder=by_folder)
 
     # views
     def counts(self) -> dict[str, int]:

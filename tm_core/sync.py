@@ -214,7 +214,7 @@ def _merge_runs(base: Snapshot | None, mine: ProjectFile, theirs: ProjectFile, n
         if k in mk:
             m = mk[k]
             vb, vm, vt = br.get(k), run_version(m), run_version(t)
-            if vm == vt or vm == vb:
+            if vm in (vt, vb):
                 out.append(t)
             elif vt == vb:
                 out.append(m)

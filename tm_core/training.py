@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterator
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from tm_core.errors import InputError
+from tm_core.loop import EarlyStopping, EpochStats, epoch_loop, lowest_test_loss_epoch  # noqa: F401 - re-exported
 
 EPSILON = 1e-7  # Keras' (and TensorFlow.js') backend epsilon: Adam's, and the clip of evaluated probabilities
 
@@ -52,7 +53,7 @@ class TrainConfig:
     early_stopping: bool = False
     patience: int = 5
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         checks = [
             ("epochs", isinstance(self.epochs, int) and 1 <= self.epochs <= 10_000, "a whole number from 1 to 10000"),
             ("batch size", isinstance(self.batch_size, int) and 1 <= self.batch_size <= 4096, "a whole number from 1 to 4096"),
@@ -67,15 +68,6 @@ class TrainConfig:
             if not ok:
                 raise InputError(name, f"must be {need}")
         return self
-
-
-@dataclass
-class EpochStats:
-    epoch: int  # 1-based
-    loss: float  # mean over the epoch's batches, as Keras and Teachable Machine report it
-    accuracy: float
-    test_loss: float | None  # on the held-out samples after the epoch; None without any
-    test_accuracy: float | None
 
 
 @dataclass
@@ -185,13 +177,14 @@ def grouped_split(labels: np.ndarray, fraction: float, seed: int, groups=None, t
     """Hold out about ``fraction`` of each class without a recording on both sides.
 
     Near-identical frames of one webcam burst on both sides make a test look perfect (Teachable
-    Machine's random 15 % does that). Here samples sharing a ``groups`` value (one burst, one upload,
-    one sound file; ``""`` = a sample of its own) stay together:
+    Machine's random 15 % does that). Here samples sharing a ``groups`` value (one burst, one sound
+    file, one sub-folder imported as a recording; ``""`` = a sample of its own, such as an uploaded
+    photo: see ``project.Recordings``) stay together:
 
     - a class with samples marked ``test_only`` is tested on exactly those and trained on the rest;
     - otherwise whole recordings are held out, picked at random with ``seed``, as close to the
       fraction as they come (the smallest one, whole, when every recording is larger than that);
-    - a class that is a single recording (one upload, one burst) holds out its *last* samples in the
+    - a class that is a single recording (one burst, one sound recording) holds out its *last* samples in the
       order they were added: the end of the recording, not frames scattered through it. The one
       case where a recording is on both sides, so the page says so.
 
@@ -243,12 +236,6 @@ def grouped_split(labels: np.ndarray, fraction: float, seed: int, groups=None, t
             (test if j in chosen else train).extend(u)
         how[int(c)] = RANDOM if all(len(u) == 1 for u in units) else RECORDINGS
     return Split(np.sort(np.array(train, np.int64)), np.sort(np.array(test, np.int64)), how)
-
-
-def lowest_test_loss_epoch(history: list[EpochStats]) -> int | None:
-    """The epoch with the lowest test loss (the earliest of equals); None without test losses."""
-    tested = [s for s in history if s.test_loss is not None and np.isfinite(s.test_loss)]
-    return int(min(tested, key=lambda s: (s.test_loss, s.epoch)).epoch) if tested else None
 
 
 def _copy(head: Head) -> Head:
@@ -386,59 +373,43 @@ def train(
         ytr = np.concatenate([ytr, np.asarray(extra[1], np.int64)])
     onehot = np.eye(k, dtype=np.float32)[ytr]
 
-    head = initial_head or init_head(x.shape[1], k, config.hidden_units, config.seed)
-    head = _copy(head)
+    head = _copy(initial_head or init_head(x.shape[1], k, config.hidden_units, config.seed))
     opt = _Adam([head.w1, head.b1, head.w2], config.learning_rate)
-    rng = np.random.default_rng(config.seed + 1)
-    history: list[EpochStats] = []
-    stopped = False
+
+    def train_batch(b: np.ndarray) -> tuple[float, float]:
+        """One Adam step on the rows ``b``; their summed loss and how many were right."""
+        xb, tb = xtr[b], onehot[b]
+        h = xb @ head.w1
+        h += head.b1
+        np.maximum(h, 0, out=h)
+        z = h @ head.w2
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        s = e.sum(axis=1, keepdims=True)
+        p = e / s
+        loss = float((np.log(s[:, 0]) - (z * tb).sum(1)).sum())  # cross-entropy from logits
+        correct = float((p.argmax(1) == ytr[b]).sum())
+        d = (p - tb) / len(b)  # d loss / d logits for softmax + mean cross-entropy
+        gw2 = h.T @ d
+        dh = d @ head.w2.T
+        dh *= h > 0
+        opt.step([xb.T @ dh, dh.sum(0), gw2])
+        return loss, correct
+
+    def after_epoch(_stats: EpochStats, best: Head | None) -> None:
+        if on_head is not None:
+            on_head(_copy(best if best is not None else head))
+
     watch = config.early_stopping and len(yte) > 0
-    best: Head | None = None  # with early stopping: the head of the lowest test loss so far
-    best_loss, best_epoch, early_stopped_at = float("inf"), None, None
     start = time.perf_counter()
     # One BLAS thread: these matrices are tiny, and a second BLAS thread spin-waiting for a core
     # that another process holds made 50 epochs take 10-30 s instead of 0.5 s (benchmarks/head_training.py).
     with one_blas_thread():
-        for epoch in range(1, config.epochs + 1):
-            if should_stop is not None and should_stop():
-                stopped = True
-                break
-            order = rng.permutation(len(ytr))
-            loss_sum = correct = 0.0
-            for i in range(0, len(order), config.batch_size):
-                b = order[i : i + config.batch_size]
-                xb, tb = xtr[b], onehot[b]
-                h = xb @ head.w1
-                h += head.b1
-                np.maximum(h, 0, out=h)
-                z = h @ head.w2
-                z -= z.max(axis=1, keepdims=True)
-                e = np.exp(z)
-                s = e.sum(axis=1, keepdims=True)
-                p = e / s
-                loss_sum += float((np.log(s[:, 0]) - (z * tb).sum(1)).sum())  # cross-entropy from logits
-                correct += float((p.argmax(1) == ytr[b]).sum())
-                d = (p - tb) / len(b)  # d loss / d logits for softmax + mean cross-entropy
-                gw2 = h.T @ d
-                dh = d @ head.w2.T
-                dh *= h > 0
-                opt.step([xb.T @ dh, dh.sum(0), gw2])
-            stats = EpochStats(epoch, loss_sum / len(ytr), correct / len(ytr), None, None)
-            if len(yte):
-                stats.test_loss, stats.test_accuracy = _loss_acc(head, xte, yte)
-            history.append(stats)
-            if watch:
-                if stats.test_loss < best_loss:  # strictly lower: an equal loss is no improvement
-                    best, best_loss, best_epoch = _copy(head), stats.test_loss, epoch
-                elif best_epoch is not None and epoch - best_epoch >= config.patience and epoch < config.epochs:
-                    early_stopped_at = epoch
-            if on_head is not None:
-                on_head(_copy(best if best is not None else head))
-            if on_epoch is not None:
-                on_epoch(stats)
-            if early_stopped_at is not None:
-                break
-    if best is not None:
-        head = best
-    return Run(config, list(class_names), history, head, split, stopped, time.perf_counter() - start,
-               early_stopped_at=early_stopped_at, kept_epoch=best_epoch)
+        done = epoch_loop(config.epochs, len(ytr), config.batch_size, np.random.default_rng(config.seed + 1),
+                          train_batch, (lambda: _loss_acc(head, xte, yte)) if len(yte) else None,
+                          early_stopping=EarlyStopping(config.patience, config.epochs) if watch else None,
+                          snapshot=lambda: _copy(head), after_epoch=after_epoch, on_epoch=on_epoch,
+                          should_stop=should_stop)
+    return Run(config, list(class_names), done.history, done.best if done.best is not None else head, split,
+               done.stopped, time.perf_counter() - start, early_stopped_at=done.early_stopped_at,
+               kept_epoch=done.kept_epoch)

@@ -6,7 +6,7 @@ with a fake camera playing a real video. WebRTC stays on loopback: the server ru
 ``TM_WEBRTC_LOOPBACK=1`` (aioice offers only 127.0.0.1) and Chromium may pair with it.
 
 Without /usr/bin/chromium or Playwright the browser tests are skipped, except under CI
-(env ``CI`` set), where they fail. See ../shared/TESTING.md for the facts behind the flags.
+(env ``CI`` set), where they fail. See docs/testing.md for the facts behind the flags.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ them all together. The server's memory (VmRSS of its whole process group) is sam
 background thread.
 
 No Streamlit or TensorFlow is imported here; :func:`expected_result` imports ``tm_core`` (and so
-TensorFlow) only when called, after ``streamlit_webrtc`` (the import-order trap in TESTING.md).
+TensorFlow) only when called, after ``streamlit_webrtc`` (the import-order trap in docs/testing.md).
 """
 
 from __future__ import annotations
@@ -330,7 +330,7 @@ class Prober:
     """An idle student who switches between the Gather and Train pages and times each switch
     (click to the new page's heading), noting how many students were busy at the click."""
 
-    PAGES = [("2 · Train", "Train"), ("1 · Gather", "Gather examples")]
+    PAGES = (("2 · Train", "Train"), ("1 · Gather", "Gather examples"))
 
     def __init__(self, browser, url: str):
         self.context = browser.new_context(viewport={"width": 1280, "height": 1000})

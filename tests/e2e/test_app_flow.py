@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tm_core.training import held_out_count
+
 from .test_webrtc_live import IFRAME, START_ATTEMPTS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -165,11 +167,13 @@ def test_gather_train_stop_and_test_live(server, page, tmp_path):
     done = int(re.search(r"Stopped after (\d+)", stopped.inner_text())[1])
     assert epochs_seen[-1] <= done < 1000
     page.get_by_text("Under the hood").wait_for()
-    # The honest split: paper's zip photos and its burst are two recordings, one held out whole; rock is
-    # one zip upload, so its last photos are held out, and the page says that test is easier.
+    # The honest split: each photo of the zip is a sample of its own, the burst one recording. Rock holds
+    # out 2 of its 10 photos at random; paper holds out single photos only (its burst is larger than the
+    # 15 % it holds out, so it stays whole on the training side), and the page says so.
     text = main_text(page)
-    assert re.search(r"paper: \d+ samples from 1 whole recording", text), text[-1500:]
-    assert "rock: the last 2 samples of one recording" in text, text[-1500:]
+    assert "rock: 2 single samples chosen at random." in text, text[-1500:]
+    held = re.search(r"paper: (\d+) single samples \(a webcam burst or a sound recording is never split", text)
+    assert held and int(held[1]) == held_out_count(10 + frames, 0.15), text[-1500:]
 
     # Test live: the bars show every class and move with the video.
     open_page(page, "4 · Test & export", "Test & export")

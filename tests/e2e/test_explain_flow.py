@@ -49,7 +49,7 @@ def test_mistakes_panel_and_where_the_model_looked(server, page, tmp_path):
     said = re.findall(r"true (paper|rock|scissors) · said (paper|rock|scissors) \((\d+)\s%\)", text)
     summary = re.search(r"It got (\d+) of the (\d+) held-out samples wrong", text)
     if summary:  # every wrong one shown (at most 12), each with every class's probability
-        wrong, held_out = int(summary[1]), int(summary[2])
+        wrong, _held_out = int(summary[1]), int(summary[2])
         assert len(said) == min(wrong, 12) and all(t != s for t, s, _ in said), said
         assert len(re.findall(r"paper \d+\s% · rock \d+\s% · scissors \d+\s%", text)) == len(said)
         panel = page.locator("[data-testid='stExpander']").filter(has_text="Under the hood")

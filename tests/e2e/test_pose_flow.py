@@ -20,7 +20,7 @@ from .conftest import FAKE_VIDEO
 from .test_app_flow import main_text, open_page, start_camera, upload_zip
 from .test_webrtc_live import IFRAME
 
-# pixels of the skeleton's dots (tm_core.ui.keypoints.DOT = (255, 80, 40)) in the video shown, after VP8
+# pixels of the skeleton's dots (tm_core.keypoints.DOT = (255, 80, 40)) in the video shown, after VP8
 COUNT_DOTS = """v => { const c = document.createElement('canvas'); c.width = v.videoWidth; c.height = v.videoHeight;
   const g = c.getContext('2d'); g.drawImage(v, 0, 0); const d = g.getImageData(0, 0, c.width, c.height).data;
   let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i + 1] < 130 && d[i + 2] < 100) n++;

@@ -1,7 +1,7 @@
 """Live camera in a real browser: WebRTC frames reach the model, bars move, a burst records.
 
 Chromium's fake camera plays a real video (a person seated on a rug) through streamlit-webrtc
-over 127.0.0.1 into ``tm_core.ui.webrtc``; the app is tests/e2e/apps/live_app.py.
+over 127.0.0.1 through ``tm_core.ui.webrtc`` into ``tm_core.live``; the app is tests/e2e/apps/live_app.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 APP = Path(__file__).resolve().parent / "apps" / "live_app.py"
 IFRAME = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
-START_ATTEMPTS = 3  # streamlit-webrtc drops about 1 fresh connection in 20 (TESTING.md)
+START_ATTEMPTS = 3  # streamlit-webrtc drops about 1 fresh connection in 20 (docs/testing.md)
 BURST_FPS, BURST_DELAY, BURST_SECONDS = 24, 1.0, 3.0  # as in the app
 SCREENSHOT = None  # e.g. "/tmp/e2e_live.png" while developing
 

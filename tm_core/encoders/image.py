@@ -8,8 +8,8 @@ crop). The one pixel normalisation, ``x / 127.5 - 1``, is the first layer of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from tm_core import explain, media
+from tm_core import explain, kinds, media
+from tm_core.predict import ClipPrediction
 from tm_core.project import sample_id
 from tm_core.ui import keypoints, state
 
@@ -42,7 +43,7 @@ def _show_sample(rec, sample, caption: str, width: int) -> None:
     if kind == "audio":
         st.image(media.spectrogram_image(sample.data), caption=caption, width=width)
         st.audio(sample.data, sample_rate=media.SAMPLE_RATE)
-    elif keypoints.is_keypoint(kind):
+    elif kinds.is_keypoint(kind):
         st.image(keypoints.thumbnail(rec.encoder, sample.id, sample), caption=caption, width=width)
     else:
         st.image(sample.png or sample.data, caption=caption, width=width)
@@ -115,12 +116,11 @@ def test_picture(rec, image: np.ndarray, probs: np.ndarray) -> None:
         _neighbours(rec, query)
 
 
-def test_sound(rec, windows: list[np.ndarray], per_window: np.ndarray) -> None:
+def test_sound(rec, answer: ClipPrediction) -> None:
     """Under a tested sound: the training samples most like its most confident second."""
-    top = int(per_window.mean(axis=0).argmax())
-    best = int(per_window[:, top].argmax())
-    window = np.asarray(windows[best], np.float32)
+    top, best = answer.top, answer.best_window
+    window = np.asarray(answer.windows[best], np.float32)
     query = _memo((rec.id, sample_id(window), "embedding"), lambda: state.model_encoder(rec).encode(window[None])[0])
-    if len(windows) > 1:
+    if len(answer.windows) > 1:
         st.caption(f"Compared: second {best + 1}, the one most like {rec.run.class_names[top]}.")
     _neighbours(rec, query)

@@ -7,13 +7,12 @@ The findings themselves come from :mod:`tm_core.health`.
 from __future__ import annotations
 
 import hashlib
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import streamlit as st
-from PIL import Image
 
-from tm_core import health, media
+from tm_core import health, kinds, media
 from tm_core.project import Dataset, Sample
 from tm_core.ui import state
 
@@ -23,7 +22,7 @@ SHOWN_SAMPLES = 8  # thumbnails per row
 
 
 def words(kind: str) -> tuple[str, str]:
-    return ("sound", "sounds") if kind == "audio" else ("picture", "pictures")
+    return kinds.words(kind)
 
 
 def near_copy_encoder(sess: state.Session) -> tuple[str, Callable[[Sample], np.ndarray] | None]:
@@ -37,7 +36,7 @@ def near_copy_encoder(sess: state.Session) -> tuple[str, Callable[[Sample], np.n
         if sess.encoder_name in health.NEAR_COPY:
             return sess.encoder_name, None
         return (health.PICTURE_ENCODER if kind == "image" else "yamnet_speech"), None
-    return health.PICTURE_ENCODER, lambda s: media.fit_image(Image.fromarray(s.data), media.IMAGE_SIZE)
+    return health.PICTURE_ENCODER, lambda s: kinds.crop_frame(s.data)
 
 
 def fingerprint(ds: Dataset) -> str:

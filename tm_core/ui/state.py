@@ -4,161 +4,37 @@ A user's project, embeddings, runs and models live in ``st.session_state`` (neve
 global or a shared cache), and a copy on disk that only the token in the user's page address
 reaches (``tm_core.store``: a reload restores it). Encoders are shared through
 ``st.cache_resource``: they are frozen, and every session uses them read-only.
+
+The session model itself (``Session``, ``RunRecord``, ``PendingRun``) is UI-free, in
+``tm_core.session`` (re-exported here), and the training steps are ``tm_core.workflow``: this
+module only binds them to Streamlit (the shared encoders, the session in ``st.session_state``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import logging
+import os
 import sys
 import threading
-from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import asdict, fields
 
 import numpy as np
 import streamlit as st
 
-from tm_core.augment import on_by_default
-from tm_core.encoders import default_encoder
+from tm_core import store, workflow
+from tm_core.encoders import default_encoder, encoder_names
 from tm_core.errors import InputError
-from tm_core.evaluation import Evaluation, evaluate_run
+from tm_core.evaluation import evaluate_run
 from tm_core.features import FeatureCache
-from tm_core.project import Dataset, Project
-from tm_core.training import EpochStats, Head, Run, Split, TrainConfig, grouped_split, lowest_test_loss_epoch
+from tm_core.project import Dataset, Project, ProjectClass
+from tm_core.project_file import ProjectFile, SavedRun
+from tm_core.session import PendingRun, RunRecord, Session  # noqa: F401 - the session model, re-exported
+from tm_core.training import TrainConfig
 
 KEY = "teachable_studio"
-
-
-@dataclass
-class RunRecord:
-    """A finished (or stopped) training run, kept so runs can be compared on the Overfitting page."""
-
-    id: int
-    label: str  # e.g. "Run 3 · 50 epochs · lr 0.001"
-    run: Run
-    encoder: str
-    dataset: Dataset  # the samples and labels it was trained on (same order as its split)
-    evaluation: Evaluation  # on its held-out samples
-    seen: list[str] | None = None  # ids of every project sample it was trained from, when some were left out
-    features: np.ndarray | None = None  # one embedding per dataset sample: mistakes and nearest samples use them
-    finetuned: object | None = None  # tm_core.finetune.FineTuned when the last block was fine-tuned (run.head is its head)
-
-
-@dataclass
-class PendingRun:
-    """A training in progress, updated after every epoch, so a Stop (a rerun that interrupts the
-    script) keeps the epochs already done: the next script run turns it into a stopped run."""
-
-    config: TrainConfig
-    encoder: str
-    dataset: Dataset
-    features: np.ndarray
-    split: Split
-    history: list[EpochStats] = field(default_factory=list)
-    head: Head | None = None
-    info: dict = field(default_factory=dict)  # goes to Run.info, e.g. how many augmented views were trained on
-    seen: list[str] | None = None  # as RunRecord.seen
-    finished: Run | None = None  # what train() returned, when it ran to its end (or stopped early by itself)
-
-
-@dataclass
-class Session:
-    project: Project = field(default_factory=Project)
-    cache: FeatureCache = field(default_factory=FeatureCache)
-    config: TrainConfig = field(default_factory=TrainConfig)
-    encoder_name: str = field(default_factory=default_encoder)
-    runs: list[RunRecord] = field(default_factory=list)
-    current: RunRecord | None = None  # the model the Test page uses
-    pending: PendingRun | None = None
-    exports: dict[int, dict[str, bytes]] = field(default_factory=dict)  # run id -> file name -> bytes (latest run only)
-    next_run_id: int = 1
-    # image, audio: also train on altered copies of the training samples (tm_core.augment); the default per kind
-    augment: bool = field(default_factory=lambda: on_by_default("image"))
-    keep_missing: bool = False  # pose, hands: also train on samples where nothing was found
-    finetune: bool = False  # images: fine-tune the backbone's last block after the head (see tm_core.finetune)
-    token: str = ""  # the project's key on the server (tm_core.store), kept in the page address
-    saved: tuple | None = None  # ``fingerprint()`` when the server copy was last synced (see ``autosave``)
-    base: object | None = None  # tm_core.sync.Snapshot of that copy: what the next merge starts from
-    revision: str | None = None  # the store's revision of that copy (another tab's save changes it)
-    unsaved: str = ""  # why the last save failed (a full or read-only disk); "" when saved
-
-    def add_run(self, run: Run, encoder: str, dataset: Dataset, features: np.ndarray, label: str = "",
-                seen: list[str] | None = None) -> RunRecord:
-        rid = self.next_run_id
-        self.next_run_id += 1
-        c = run.config
-        label = label or f"Run {rid} · {c.epochs} epochs · batch {c.batch_size} · lr {c.learning_rate:g}"
-        if run.stopped:
-            label += f" · stopped at {len(run.history)}"
-        elif run.early_stopped_at is not None:
-            label += f" · early stop at {run.early_stopped_at}, kept {run.kept_epoch}"
-        record = RunRecord(rid, label, run, encoder, dataset, evaluate_run(run, features, dataset.labels), seen, features)
-        self.runs.append(record)
-        return record
-
-    def finish_pending(self) -> RunRecord | None:
-        """Keep a finished training, or an interrupted one as a stopped run (if it finished an epoch), and make it current.
-
-        With early stopping on, an interrupted run's head is the one of its lowest test loss so
-        far (``train`` hands that to ``on_head``), and ``kept_epoch`` says so.
-        """
-        p, self.pending = self.pending, None
-        if p is None or p.head is None:
-            return None
-        if p.finished is not None:
-            run = p.finished
-            run.info = {**run.info, **p.info}
-        else:
-            kept = lowest_test_loss_epoch(p.history) if p.config.early_stopping else None
-            run = Run(p.config, p.dataset.class_names, list(p.history), p.head, p.split,
-                      stopped=len(p.history) < p.config.epochs, info=dict(p.info), kept_epoch=kept)
-        self.current = self.add_run(run, p.encoder, p.dataset, p.features, seen=p.seen)
-        return self.current
-
-    def new_project(self, kind: str) -> None:
-        """Start over with an empty ``Project(kind)``: embeddings, runs, model and exports go too."""
-        self.project = Project(kind)
-        self.cache = FeatureCache()
-        self.runs, self.current, self.pending, self.exports = [], None, None, {}
-        self.encoder_name = default_encoder(kind)
-        self.augment = on_by_default(kind)
-        self.keep_missing = False
-
-    def fingerprint(self) -> tuple:
-        """Everything a saved project holds, cheaply compared: what ``autosave`` checks for changes."""
-        p = self.project
-        return (p.kind, tuple((c.name, c.uid, c.enabled, c.background, tuple(s.id for s in c.samples),
-                               tuple(sorted(c.test_only))) for c in p.classes),
-                repr(self.config), self.encoder_name, self.augment, self.keep_missing, len(self.cache),
-                tuple((id(r.run), r.label, r.finetuned is None) for r in self.runs),
-                None if self.current is None else id(self.current))
-
-    def project_changed_since(self, record: RunRecord | None) -> bool:
-        """True when the enabled classes or their samples differ from what ``record`` was trained on."""
-        if record is None:
-            return False
-        ds = self.project.dataset()
-        seen = record.seen if record.seen is not None else [s.id for s in record.dataset.samples]
-        return (ds.class_names != record.dataset.class_names or [s.id for s in ds.samples] != seen
-                or _marked(ds) & {s.id for s in record.dataset.samples} != _marked(record.dataset))
-
-    def sample_splits(self) -> dict[str, str]:
-        """Sample id → "train" or "test" in the current model's split (samples it did not see are absent)."""
-        rec = self.current
-        if rec is None:
-            return {}
-        ids = [s.id for s in rec.dataset.samples]
-        out = {ids[i]: "train" for i in rec.run.split.train}
-        out.update({ids[i]: "test" for i in rec.run.split.test})
-        return out
-
-
-def _marked(ds: Dataset) -> set[str]:
-    return set() if ds.test_only is None else {s.id for s, m in zip(ds.samples, ds.test_only) if m}
-
-
-def split_for(ds: Dataset, config: TrainConfig) -> Split:
-    """The held-out split of ``ds``: recordings kept on one side, marked samples test only."""
-    return grouped_split(ds.labels, config.test_fraction, config.seed, ds.groups, ds.test_only)
 
 
 def session() -> Session:
@@ -204,20 +80,13 @@ def encoder(name: str):
     return enc
 
 
-def embed_dataset(sess: Session, on_progress: Callable[[int, int], None] | None = None) -> tuple[Dataset, np.ndarray]:
-    """Embed what is not cached yet of the project's enabled classes; returns (dataset, features).
-
-    Embeddings of deleted samples are dropped first. A Stop (a rerun) interrupts between batches;
-    the batches already embedded stay cached for the next try.
-    """
-    sess.project.check_trainable()
-    sess.cache.forget({s.id for c in sess.project.classes for s in c.samples})
-    ds = sess.project.dataset()
-    enc = encoder(sess.encoder_name)
-    todo = sess.cache.missing(enc.name, ds.samples)
-    cached = len(ds.samples) - len(todo)
-    sess.cache.embed(enc, todo, on_progress=(lambda d, _t: on_progress(cached + d, len(ds.samples))) if on_progress else None)
-    return ds, sess.cache.matrix(enc.name, ds.samples)
+def prepare(sess: Session, config: TrainConfig, *, augment_views: bool = False,
+            on_progress: workflow.Progress | None = None) -> workflow.Prepared:
+    """``workflow.prepare`` of this session's project with its shared encoder and its choices (keep
+    pictures where nothing was found). A Stop (a rerun) interrupts between batches; what was embedded
+    stays in ``sess.cache`` for the next try."""
+    return workflow.prepare(sess.project, sess.cache, encoder(sess.encoder_name), config, augment_views=augment_views,
+                            keep_missing=sess.keep_missing, on_progress=on_progress)
 
 
 @st.cache_resource(show_spinner=False)
@@ -234,71 +103,12 @@ def model_encoder(rec: RunRecord):
     return rec.finetuned.encoder(base) if rec.finetuned is not None else base
 
 
-def fine_tune(sess: Session, rec: RunRecord, on_progress: Callable[[int, int], None] | None = None,
+def fine_tune(sess: Session, rec: RunRecord, on_progress: workflow.Progress | None = None,
               on_epoch: Callable | None = None) -> RunRecord:
-    """Fine-tune the last block of ``rec``'s encoder from its head; ``rec`` then holds the fine-tuned model.
-
-    The block inputs of every sample (and a mirrored copy of each training one) are cached like
-    embeddings. A Stop (a rerun) interrupts it: ``rec`` stays the frozen model it was.
-    """
-    from dataclasses import replace
-
-    from tm_core import finetune
-    from tm_core.evaluation import evaluate
-
-    blocks = block_inputs(rec.encoder)
-    ds, split = rec.dataset, rec.run.split
-    train_samples = [ds.samples[i] for i in split.train]
-    total = len(ds.samples) + len(train_samples)
-    sess.cache.embed(blocks, ds.samples, on_progress=(lambda d, _t: on_progress(d, total)) if on_progress else None)
-    sess.cache.embed(blocks, train_samples, view=1, transform=lambda smp: finetune.mirrored(smp.data),
-                     on_progress=(lambda d, _t: on_progress(len(ds.samples) + d, total)) if on_progress else None)
-    inputs = sess.cache.matrix(blocks.name, ds.samples)
-    mirror = sess.cache.matrix(blocks.name, train_samples, view=1)
-    ft = finetune.fine_tune(encoder(rec.encoder), rec.run.head, inputs, ds.labels, split,
-                            extra=(mirror, ds.labels[split.train]), on_epoch=on_epoch)
-    info = dict(rec.run.info, fine_tuned={"epochs": len(ft.history), "learning_rate": ft.config.learning_rate,
-                                          "test_accuracy_before": rec.evaluation.accuracy})
-    rec.run = replace(rec.run, head=ft.head, info=info)
-    rec.finetuned = ft
-    model = ft.encoder(encoder(rec.encoder))
-    # The fine-tuned network's embeddings of every sample: the mistakes and nearest samples panels
-    # read them with the new head (the frozen ones would no longer match it).
-    rec.features = np.concatenate([model.encode(np.stack([s.data for s in ds.samples[i:i + 64]]))
-                                   for i in range(0, len(ds.samples), 64)])
-    if len(split.test):
-        rec.evaluation = evaluate(ft.head.predict_proba(rec.features[split.test]), ds.labels[split.test], ds.class_names)
-    rec.label += " · last block fine-tuned"
-    sess.exports.pop(rec.id, None)
-    return rec
-
-
-def usable_dataset(sess: Session, ds: Dataset, features: np.ndarray) -> tuple[Dataset, np.ndarray, int]:
-    """Pose and hand projects: the samples where nothing was found left out (unless ``sess.keep_missing``).
-
-    Returns (dataset, features, how many were left out); other kinds come back as they are.
-    Raises ``InputError`` naming a class that would be left with no sample.
-    """
-    from tm_core.ui import keypoints
-
-    if not keypoints.is_keypoint(sess.project.kind) or sess.keep_missing or not len(features):
-        return ds, features, 0
-    missing = ~keypoints.found(features)
-    if not missing.any():
-        return ds, features, 0
-    return ds.subset(~missing), features[~missing], int(missing.sum())
-
-
-def embed_views(sess: Session, ds: Dataset, split: Split,
-                on_progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Augmented views of the training part of ``split`` (image and audio projects; empty for pose, hands), cached.
-
-    Like :func:`embed_dataset`, a Stop (a rerun) interrupts between batches and what was embedded
-    stays in ``sess.cache`` for the next try.
-    """
-    from tm_core import augment
-
-    return augment.embed_views(sess.cache, encoder(sess.encoder_name), ds, split, on_progress=on_progress)
+    """``workflow.fine_tune`` with the shared encoder and block inputs: ``rec`` then holds the fine-tuned
+    model. A Stop (a rerun) interrupts it: ``rec`` stays the frozen model it was."""
+    return workflow.fine_tune(sess, rec, encoder(rec.encoder), block_inputs(rec.encoder), on_progress=on_progress,
+                              on_epoch=on_epoch)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,10 +171,8 @@ def keep_keras_session() -> bool:
 
         def clean_problem_modules_except_keras() -> None:
             if "matplotlib.pyplot" in sys.modules:
-                try:
+                with contextlib.suppress(Exception):  # as Streamlit: never fail a run over this
                     sys.modules["matplotlib.pyplot"].close("all")
-                except Exception:  # noqa: BLE001 - as Streamlit: never fail a run over this
-                    pass
 
         clean_problem_modules_except_keras.keeps_keras = True  # type: ignore[attr-defined]
         clean_problem_modules_except_keras.original = current  # type: ignore[attr-defined]
@@ -382,8 +190,6 @@ keep_keras_session()
 # --- saving and opening the whole project (tm_core.project_file) ------------------------------------
 
 def saved_run(r: RunRecord):
-    from tm_core.project_file import SavedRun
-
     return SavedRun(r.label, r.encoder, r.run, [s.id for s in r.dataset.samples], r.dataset.labels,
                     r.finetuned, r.features if r.finetuned is not None else None)
 
@@ -393,8 +199,6 @@ def project_file(sess: Session):
     a fine-tuned block's weights and that network's embeddings) and the cached embeddings, so
     reopening needs no backbone pass. A run trained on samples deleted since is left out: a project
     file names its runs' samples, and one naming samples it does not hold would not open again."""
-    from tm_core.project_file import ProjectFile
-
     known = {s.id for c in sess.project.classes for s in c.samples}
     kept = [r for r in sess.runs if {s.id for s in r.dataset.samples} <= known]
     current = next((i for i, r in enumerate(kept) if r is sess.current), None)
@@ -403,16 +207,12 @@ def project_file(sess: Session):
 
 
 def settings_of(sess: Session) -> dict:
-    from dataclasses import asdict
-
     return {"config": asdict(sess.config), "encoder": sess.encoder_name, "augment": sess.augment,
             "keep_missing": sess.keep_missing}
 
 
-def own_copy(project):
+def own_copy(project: Project) -> Project:
     """The project with containers of its own (the samples, which never change, are shared)."""
-    from tm_core.project import Project, ProjectClass
-
     out = Project(project.kind, [])
     out.max_samples = project.max_samples
     out.classes = [ProjectClass(c.name, list(c.samples), c.enabled, c.uid, c.background, set(c.test_only))
@@ -423,8 +223,6 @@ def own_copy(project):
 def run_record(rid: int, saved, pf, cache: FeatureCache, notes: list[str]) -> RunRecord | None:
     """A saved run as this session keeps it (its evaluation, its embeddings), or None with a note
     when it cannot be used here."""
-    from tm_core.encoders import encoder_names
-
     by_id = {s.id: s for c in pf.project.classes for s in c.samples}
     marked = set().union(*(c.test_only for c in pf.project.classes))
     samples = [by_id[sid] for sid in saved.sample_ids]
@@ -454,10 +252,6 @@ def run_record(rid: int, saved, pf, cache: FeatureCache, notes: list[str]) -> Ru
 
 
 def apply_settings(sess: Session, pf, notes: list[str]) -> None:
-    from dataclasses import fields
-
-    from tm_core.encoders import encoder_names
-
     s = pf.settings
     known = {f.name for f in fields(TrainConfig)}
     try:
@@ -510,11 +304,6 @@ def project_store():
     be made (the app then works as before, without keeping projects across reloads). A folder that
     cannot be written (read-only, full) still gives the store: projects are opened from it, and the
     sidebar says while saving fails (``autosave``)."""
-    import logging
-    import os
-
-    from tm_core import store
-
     where = os.environ.get("TM_DATA_DIR", "")
     with _stores_lock:
         if where not in _stores:
@@ -531,8 +320,6 @@ def project_store():
 
 
 def new_token() -> str:
-    from tm_core import store
-
     return store.new_token()
 
 

@@ -16,6 +16,7 @@ says so, and saving is tried again every :data:`RETRY` seconds, so it resumes by
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
@@ -134,10 +135,8 @@ def restore(sess: state.Session) -> None:
     store = state.project_store()
     if store is None:
         return
-    try:
+    with contextlib.suppress(OSError):  # a read-only or vanished folder: nothing to sweep now
         store.sweep()
-    except OSError:  # a read-only or vanished folder: nothing to sweep now
-        pass
     token = st.query_params.get(state.PARAM)
     if token:
         try:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
-from tm_core import health
+from tm_core import health, kinds, project_file
 from tm_core.errors import InputError
+from tm_core.ui import state
 from tm_core.ui.state import RunRecord, Session
 
 # What image uploaders offer: the formats people have. media decodes every format Pillow reads
@@ -61,10 +64,6 @@ def where_it_is_kept(sess: Session | None = None) -> None:
     """The sidebar's lines on how the project is kept on the server (when it is): saved as the student
     works, or plainly not (a full or read-only disk) with the way out; a saved copy that could not be
     opened; what a merge with another tab's changes could not keep as both tabs had it."""
-    import time
-
-    from tm_core.ui import state
-
     store = state.project_store()
     if store is None:
         return
@@ -94,8 +93,6 @@ def where_it_is_kept(sess: Session | None = None) -> None:
 
 def start_over(sess: Session) -> None:
     """A button that deletes the project from the server and starts an empty one of the same kind."""
-    from tm_core.ui import state
-
     with st.popover("Start over", icon=":material/delete_forever:", width="stretch"):
         n = sum(sess.project.counts().values())
         st.write(f"Delete this {sess.project.kind} project from this server and start an empty one: its {n} "
@@ -110,9 +107,6 @@ def start_over(sess: Session) -> None:
 
 def save_and_open(sess: Session) -> None:
     """Download the whole project as one file, or open one (it replaces the project in this tab)."""
-    from tm_core import project_file
-    from tm_core.ui import state
-
     st.download_button("Save project", lambda: project_file.save(state.project_file(sess)),
                        file_name=f"{sess.project.kind}-project{project_file.SUFFIX}", mime="application/zip",
                        icon=":material/download:", on_click="ignore", width="stretch",
@@ -160,7 +154,7 @@ def class_warnings(sess: Session) -> list[str]:
                          + (f": aim for at least {few} (one second each), said in different ways." if audio else
                             f": aim for at least {few}, from different angles and backgrounds."))
     counts = {c.name: len(c) for c in project.classes if c.enabled and not (audio and c.background)}
-    unequal = health.imbalance(counts, ("sound", "sounds") if audio else ("picture", "pictures"))
+    unequal = health.imbalance(counts, kinds.words(project.kind))
     if unequal is not None:
         notes.append(unequal.sentence)
     return notes

@@ -16,6 +16,7 @@ if str(REPO) not in sys.path:
 import streamlit as st  # noqa: E402
 from streamlit_webrtc import WebRtcMode, webrtc_streamer  # noqa: E402
 
+from tm_core.live import BurstRecorder, LivePrediction  # noqa: E402
 from tm_core.ui import webrtc  # noqa: E402
 
 CLASSES = ("rock", "paper")
@@ -25,8 +26,8 @@ BURST = {"fps": 24, "delay": 1.0, "duration": 3.0}  # shorter than Teachable Mac
 st.set_page_config(page_title="Live test app")
 st.title("Live test app")
 
-live = webrtc.session_object("live", lambda: webrtc.LivePrediction(alpha=0.5, mirror=True))
-recorder = webrtc.session_object("burst", lambda: webrtc.BurstRecorder(**BURST))
+live = webrtc.session_object("live", lambda: LivePrediction(alpha=0.5, mirror=True))
+recorder = webrtc.session_object("burst", lambda: BurstRecorder(**BURST))
 
 # Rendered early and unconditionally: a component that is sometimes skipped loses its connection.
 ctx = webrtc_streamer(
@@ -59,7 +60,7 @@ def tiny_predictor():
     return Predictor(enc, run.head, list(CLASSES))
 
 
-live.set_predictor(tiny_predictor())
+webrtc.use_model(live, tiny_predictor())
 st.text("model: ready")
 
 if st.button("Record"):

@@ -12,12 +12,13 @@ import time
 import numpy as np
 import pytest
 
+from tm_core.live import BurstRecorder, LivePrediction
 from tm_core.ui import state, webrtc
 
 
 @pytest.fixture(autouse=True)
 def _streamlit_unpatched(monkeypatch):
-    """LivePrediction.set_predictor patches Streamlit's ScriptRunner; undo it after each test."""
+    """state.keep_keras_session (webrtc.use_model calls it) patches Streamlit's ScriptRunner; undo it after each test."""
     from streamlit.runtime.scriptrunner import script_runner
 
     monkeypatch.setattr(script_runner, "_clean_problem_modules", script_runner._clean_problem_modules)
@@ -35,7 +36,7 @@ def camera(seed: int = 0, h: int = 360, w: int = 640) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
 
 
-def feed(rec: webrtc.BurstRecorder, clock: Clock, fps: float, seconds: float, frame=None) -> None:
+def feed(rec: BurstRecorder, clock: Clock, fps: float, seconds: float, frame=None) -> None:
     frame = camera() if frame is None else frame
     start = clock.t
     for i in range(int(round(seconds * fps))):
@@ -85,7 +86,7 @@ def test_streamlit_no_longer_clears_the_keras_session(monkeypatch):
 
 def test_burst_teachable_machine_defaults():
     clock = Clock()
-    rec = webrtc.BurstRecorder(clock=clock)
+    rec = BurstRecorder(clock=clock)
     assert (rec.fps, rec.delay, rec.duration, rec.hold_to_record) == (24, 3.0, 6.0, False)
     assert rec.status() == ("idle", 0.0, 0)
     rec.on_frame(camera())  # not armed: ignored
@@ -111,7 +112,7 @@ def test_burst_crop_is_the_sample_crop():
     from tm_core import media
 
     clock = Clock()
-    rec = webrtc.BurstRecorder(delay=0, duration=1, clock=clock)
+    rec = BurstRecorder(delay=0, duration=1, clock=clock)
     frame = camera(3, 480, 640)
     rec.start()
     rec.on_frame(frame)
@@ -120,7 +121,7 @@ def test_burst_crop_is_the_sample_crop():
 
 def test_burst_slow_camera_keeps_every_frame_and_stop_ends_early():
     clock = Clock()
-    rec = webrtc.BurstRecorder(delay=0, duration=6, clock=clock)
+    rec = BurstRecorder(delay=0, duration=6, clock=clock)
     rec.start()
     feed(rec, clock, 15, 2.0)
     assert rec.status()[2] == 30
@@ -133,7 +134,7 @@ def test_burst_slow_camera_keeps_every_frame_and_stop_ends_early():
 
 def test_burst_hold_to_record_and_cap():
     clock = Clock()
-    rec = webrtc.BurstRecorder(hold_to_record=True, max_frames=50, clock=clock)
+    rec = BurstRecorder(hold_to_record=True, max_frames=50, clock=clock)
     rec.start()
     state, left, _ = rec.status()
     assert state == "recording" and left == float("inf")
@@ -150,7 +151,7 @@ def test_burst_hold_to_record_and_cap():
 
 
 def test_burst_is_thread_safe():
-    rec = webrtc.BurstRecorder(fps=100, delay=0, duration=30)  # the real clock
+    rec = BurstRecorder(fps=100, delay=0, duration=30)  # the real clock
     rec.start()
     frame = camera(1, 120, 160)
 
@@ -194,7 +195,7 @@ def wait_until(check, timeout=5.0):
 
 def test_live_prediction_never_queues_and_draws_the_top_class():
     pred = SlowPredictor(delay=0.1)
-    live = webrtc.LivePrediction(pred, alpha=1.0)
+    live = LivePrediction(pred, alpha=1.0)
     frame = np.zeros((360, 640, 3), np.uint8)
     try:
         assert live.latest()[0] is None
@@ -222,7 +223,7 @@ def test_live_prediction_mirrors_the_view_not_the_model_input():
             return super().predict(image)
 
     pred = Recording(delay=0)
-    live = webrtc.LivePrediction(pred, mirror=True, overlay=False)
+    live = LivePrediction(pred, mirror=True, overlay=False)
     frame = np.zeros((224, 224, 3), np.uint8)
     frame[:, :50] = 255  # bright on the left
     try:
@@ -236,7 +237,7 @@ def test_live_prediction_mirrors_the_view_not_the_model_input():
 
 def test_live_prediction_swap_discards_the_old_models_answer():
     old, new = SlowPredictor((0.9, 0.1), delay=0.3), SlowPredictor((0.1, 0.2, 0.7), ("a", "b", "c"), delay=0)
-    live = webrtc.LivePrediction(old, alpha=0.5)
+    live = LivePrediction(old, alpha=0.5)
     frame = camera()
     try:
         live.on_frame(frame)
@@ -262,9 +263,9 @@ def test_video_callback_feeds_every_target_and_survives_errors():
             raise RuntimeError("boom")
 
     clock = Clock()
-    rec = webrtc.BurstRecorder(delay=0, duration=5, clock=clock)
+    rec = BurstRecorder(delay=0, duration=5, clock=clock)
     rec.start()
-    live = webrtc.LivePrediction(SlowPredictor(delay=0), mirror=True)
+    live = LivePrediction(SlowPredictor(delay=0), mirror=True)
     try:
         frame = av.VideoFrame.from_ndarray(camera(), format="rgb24")
         out = webrtc.video_callback(Broken(), rec, live)(frame)
@@ -277,9 +278,10 @@ def test_video_callback_feeds_every_target_and_survives_errors():
 
 
 SESSION_SCRIPT = """
+from tm_core.live import BurstRecorder
 from tm_core.ui import webrtc
 import streamlit as st
-rec = webrtc.session_object("burst", webrtc.BurstRecorder)
+rec = webrtc.session_object("burst", BurstRecorder)
 st.text(str(id(rec)))
 """
 

@@ -1,0 +1,42 @@
+"""Export a trained model so it predicts outside the app exactly what the app predicted.
+
+- :mod:`tm_core.export.models`: the model files (Keras, Teachable Machine's .h5, TFLite) and
+  :func:`export_all`, which writes them into a folder (the CLI's ``train --out``).
+- :mod:`tm_core.export.downloads`: what each kind of project offers to download (which files, which
+  zip, how each is described) and :func:`prepare`, every download as bytes (the Test page).
+- :mod:`tm_core.export.snippets`: the Python that runs each download, as written.
+"""
+
+from tm_core.export.downloads import (
+    AUDIO_FILES,
+    FILES,
+    HANDS_FILES,
+    POSE_FILES,
+    Download,
+    audio_keras_zip,
+    calibrates,
+    calibration,
+    downloads,
+    files_for,
+    prepare,
+    snippet_for,
+    tm_keras_zip,
+    zip_files,
+)
+from tm_core.export.models import (
+    build_model,
+    build_tm_model,
+    calibration_images,
+    export_all,
+    export_bytes,
+    labels_text,
+    save_tflite,
+)
+from tm_core.export.snippets import audio_snippet, keypoint_snippet, snippet
+
+__all__ = [
+    "AUDIO_FILES", "FILES", "HANDS_FILES", "POSE_FILES", "Download", "audio_keras_zip", "audio_snippet", "build_model",
+    "build_tm_model", "calibrates", "calibration", "calibration_images", "downloads", "export_all", "export_bytes",
+    "files_for", "keypoint_snippet", "labels_text", "prepare", "save_tflite", "snippet", "snippet_for", "tm_keras_zip",
+    "zip_files",
+]

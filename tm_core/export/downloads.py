@@ -1,0 +1,148 @@
+"""What each kind of project offers to download: which files, which of them go in one zip, how each
+is described, and the snippet that runs it. The Test page shows :func:`downloads` and calls
+:func:`prepare` and :func:`snippet_for`; nothing here knows about pages.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tm_core import kinds, media
+from tm_core.export.models import calibration_images, export_bytes
+from tm_core.export.snippets import audio_snippet, keypoint_snippet, snippet
+
+FILES = ("model.keras", "keras_model.h5", "labels.txt", "model_float32.tflite", "model_int8.tflite")
+AUDIO_FILES = ("model.keras", "audio_layers.py", "labels.txt", "model_float32.tflite")
+POSE_FILES = ("model.keras", "pose_features.py", "movenet_singlepose_lightning_int8_4.tflite", "labels.txt",
+              "model_float32.tflite")
+HANDS_FILES = ("model.keras", "hand_features.py", "hand_landmarker_full.task", "labels.txt", "model_float32.tflite")
+
+
+@dataclass(frozen=True)
+class Download:
+    form: str  # which snippet runs it: keras, tm_h5, tflite_float32, tflite_int8
+    label: str  # the button's label
+    file: str  # the file name (a key of what :func:`prepare` returns)
+    what: str  # one sentence for the student
+
+
+def files_for(kind: str) -> tuple[str, ...]:
+    """Every file the export of a ``kind`` project writes."""
+    return {"audio": AUDIO_FILES, "pose": POSE_FILES, "hands": HANDS_FILES}.get(kind, FILES)
+
+
+def zip_files(files: dict[str, bytes], names: tuple[str, ...]) -> bytes:
+    """Some of the export files in one zip, for a single download."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in names:
+            z.writestr(name, files[name])
+    return buf.getvalue()
+
+
+def tm_keras_zip(files: dict[str, bytes]) -> bytes:
+    """``keras_model.h5`` + ``labels.txt`` in one zip, as Teachable Machine's Keras download."""
+    return zip_files(files, ("keras_model.h5", "labels.txt"))
+
+
+def audio_keras_zip(files: dict[str, bytes]) -> bytes:
+    """``model.keras`` + ``audio_layers.py`` + ``labels.txt``: the Keras model needs the layer file beside it."""
+    return zip_files(files, ("model.keras", "audio_layers.py", "labels.txt"))
+
+
+def _keypoint_downloads(kind: str) -> list[Download]:
+    """A keypoint project's downloads: one zip with every file, and the model alone as TFLite."""
+    what = kinds.thing(kind)
+    features = "pose_features.py" if kind == "pose" else "hand_features.py"
+    model = "head" if kind == "pose" else "model"  # the hands model also takes the picture
+    return [
+        Download("keras", "Everything (.zip)", f"{kind}_model.zip",
+                 f"model.keras, the keypoint model, {features} (the app's normalisation of the keypoints) "
+                 f"and labels.txt: unzip them into one folder. Input: any photo; the whole picture is padded to a "
+                 f"square, the keypoints found become the numbers the model was trained on, and it names the class "
+                 f"(or says no {what} was found)."),
+        Download("tflite_float32", f"TFLite float32 {model}", "model_float32.tflite",
+                 f"The {model} as TFLite, for phones and small boards: put it beside the unzipped files. Same "
+                 "predictions as the app."),
+    ]
+
+
+def downloads(kind: str) -> list[Download]:
+    """The download buttons of a ``kind`` project, in the order shown."""
+    if kind == "audio":
+        return [
+            Download("keras", "Keras (.zip)", "keras_audio.zip",
+                     "model.keras + audio_layers.py + labels.txt: unzip them into one folder. Input: 1 second of "
+                     "16 kHz mono sound (16000 float32 values in [-1, 1]); the spectrogram is computed inside."),
+            Download("tflite_float32", "TFLite float32", "model_float32.tflite",
+                     "For phones and small boards (LiteRT). Same input, same predictions as the app."),
+        ]
+    if kinds.is_keypoint(kind):
+        return _keypoint_downloads(kind)
+    return [
+        Download("keras", "model.keras", "model.keras",
+                 "Keras 3: the whole model, preprocessing inside. Input: RGB pixels (uint8), 224×224."),
+        Download("tm_h5", "Teachable Machine Keras (.zip)", "converted_keras.zip",
+                 "keras_model.h5 + labels.txt in Teachable Machine's layout: its published snippet runs it as is."),
+        Download("tflite_float32", "TFLite float32", "model_float32.tflite",
+                 "For phones and small boards (LiteRT). Same predictions as the app."),
+        Download("tflite_int8", "TFLite int8", "model_int8.tflite",
+                 "Much smaller, for small devices; on hard pictures it may disagree with the app."),
+    ]
+
+
+def calibrates(kind: str) -> bool:
+    """Whether the export of a ``kind`` project calibrates an int8 model on the samples (the slow part)."""
+    return kind == "image"
+
+
+class _Pixels(Sequence):
+    """Samples' pixels, each decoded only when asked for (calibration uses a hundred at most)."""
+
+    def __init__(self, samples: Sequence):
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i):
+        return self.samples[i].data
+
+
+def calibration(kind: str, samples: Sequence) -> np.ndarray:
+    """What the int8 export calibrates on: pictures of some of ``samples`` (image projects), else nothing."""
+    if kind == "audio":
+        return np.zeros((0, media.SAMPLE_RATE), np.float32)
+    if not calibrates(kind):  # pose, hands: the head on keypoint features, no int8 version
+        return np.zeros((0,))
+    return calibration_images(_Pixels(samples))
+
+
+def prepare(encoder, head, class_names: list[str], training_samples: Sequence,
+            on_step: Callable[[str], None] | None = None) -> dict[str, bytes]:
+    """Every file :func:`downloads` offers for the encoder's kind, as bytes: the exported files and the
+    kind's zip. ``training_samples``: the samples trained on (``.data``: the int8 version calibrates on them)."""
+    kind = encoder.kind
+    files = export_bytes(encoder, head, class_names, calibration(kind, training_samples), on_step=on_step)
+    if kind == "audio":
+        files["keras_audio.zip"] = audio_keras_zip(files)
+    elif kinds.is_keypoint(kind):
+        files[_keypoint_downloads(kind)[0].file] = zip_files(files, files_for(kind))
+    else:
+        files["converted_keras.zip"] = tm_keras_zip(files)
+    return files
+
+
+def snippet_for(encoder, form: str, class_names: list[str]) -> str:
+    """Python that runs the download ``form`` of this encoder's kind on a photo or clip, as written."""
+    if encoder.kind == "audio":
+        return audio_snippet(form, class_names)
+    if kinds.is_keypoint(encoder.kind):
+        with_picture = getattr(encoder, "picture", None) is not None  # hands + MobileNet: the picture is an input too
+        return keypoint_snippet(encoder.kind, form, class_names, with_picture=with_picture)
+    return snippet(form, class_names)

@@ -1,0 +1,178 @@
+"""Python snippets that run the downloaded files outside the app, as written (tests run each one)."""
+
+from __future__ import annotations
+
+_LOAD_PHOTO = '''image = ImageOps.fit(Image.open("photo.jpg").convert("RGB"), (224, 224), Image.Resampling.LANCZOS)'''
+
+
+_LOAD_CLIP = '''wave, rate = sf.read("clip.wav", dtype="float32", always_2d=True)  # wav, flac, ogg or mp3
+wave = soxr.resample(wave.mean(axis=1), rate, 16000).astype(np.float32)  # 16 kHz mono
+if len(wave) < 16000:  # a short clip is centred in one second of silence, as in the app
+    wave = np.pad(wave, ((16000 - len(wave)) // 2, 16000 - len(wave) - (16000 - len(wave)) // 2))
+windows = [wave[i:i + 16000] for i in range(0, len(wave) - 15999, 16000)]  # 1-second windows'''
+
+
+def audio_snippet(kind: str, class_names: list[str]) -> str:
+    """Python that runs a downloaded audio model on ``clip.wav`` as written (kind: keras, tflite_float32)."""
+    names = f"class_names = {list(class_names)!r}"
+    if kind == "keras":
+        return f'''# model.keras, audio_layers.py and labels.txt in one folder; pip install keras tensorflow soundfile soxr
+import numpy as np
+import soundfile as sf
+import soxr
+import keras
+import audio_layers  # noqa: F401  (registers YAMNet's log-mel layer that model.keras uses)
+
+model = keras.saving.load_model("model.keras")
+{names}
+{_LOAD_CLIP}
+for second, probs in enumerate(model.predict(np.stack(windows), verbose=0)):
+    print(f"{{second}} s: {{class_names[int(np.argmax(probs))]}} {{float(probs.max()):.2f}}")
+'''
+    if kind == "tflite_float32":
+        return f'''import numpy as np
+import soundfile as sf
+import soxr
+from ai_edge_litert.interpreter import Interpreter  # pip install ai-edge-litert soundfile soxr
+
+interpreter = Interpreter(model_path="model_float32.tflite")
+interpreter.allocate_tensors()
+inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+{names}
+{_LOAD_CLIP}
+for second, window in enumerate(windows):
+    interpreter.set_tensor(inp["index"], window[None])  # (1, 16000) float32 in [-1, 1]
+    interpreter.invoke()
+    probs = interpreter.get_tensor(out["index"])[0]
+    print(f"{{second}} s: {{class_names[int(np.argmax(probs))]}} {{float(probs.max()):.2f}}")
+'''
+    raise ValueError(f"unknown audio snippet kind {kind!r}")
+
+
+_PAD_PHOTO = '''image = ImageOps.exif_transpose(Image.open("photo.jpg")).convert("RGB")
+image = ImageOps.pad(image, (256, 256), Image.Resampling.LANCZOS, color=(0, 0, 0))  # the whole picture, as the app'''
+
+_POSE_FEATURES = '''movenet = Interpreter(model_path="movenet_singlepose_lightning_int8_4.tflite")
+movenet.allocate_tensors()
+image = image.resize((192, 192), Image.Resampling.BILINEAR)
+movenet.set_tensor(movenet.get_input_details()[0]["index"], np.asarray(image, dtype=np.uint8)[None])
+movenet.invoke()
+yxs = movenet.get_tensor(movenet.get_output_details()[0]["index"])[0, 0]  # 17 × (y, x, score)
+features = pose_features.pose_features(yxs[:, [1, 0, 2]]).astype(np.float32)[None]'''
+
+_HAND_FEATURES = '''options = vision.HandLandmarkerOptions(
+    base_options=BaseOptions(model_asset_path="hand_landmarker_full.task"), num_hands=hand_features.NUM_HANDS,
+    min_hand_detection_confidence=hand_features.DETECTION_CONFIDENCE,
+    min_hand_presence_confidence=hand_features.DETECTION_CONFIDENCE)
+with vision.HandLandmarker.create_from_options(options) as landmarker:
+    def detect(canvas):  # every hand in one view of the picture: 21 (x, y) in 0..1 of that view
+        result = landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=canvas))
+        return [np.array([[p.x, p.y] for p in hand]) for hand in result.hand_landmarks]
+
+    keypoints = hand_features.keypoints(np.asarray(image), detect)  # the app's views of the picture, combined
+features = hand_features.hand_block(keypoints)[None]'''
+
+
+def keypoint_snippet(project_kind: str, kind: str, class_names: list[str], with_picture: bool = False) -> str:
+    """Python that runs the keypoint model (MoveNet, or MediaPipe's hand landmarker), the app's
+    normalisation and the downloaded model on ``photo.jpg`` (kind: keras, tflite_float32). Needs
+    pose_features.py / hand_features.py and the keypoint model file beside it. ``with_picture``:
+    the hands model also takes the picture (224×224 RGB uint8) beside the hand's numbers."""
+    names = f"class_names = {list(class_names)!r}"
+    inputs = "[picture, features]" if with_picture else "features"
+    if kind == "keras":
+        load, run = '''import keras
+
+model = keras.saving.load_model("model.keras")''', f"probs = model.predict({inputs}, verbose=0)[0]"
+    elif kind == "tflite_float32":
+        load = '''model = Interpreter(model_path="model_float32.tflite")
+model.allocate_tensors()'''
+        feed = ('''for inp in model.get_input_details():  # the picture (4-d) and the hand's numbers
+        model.set_tensor(inp["index"], picture if len(inp["shape"]) == 4 else features)''' if with_picture else
+                '''model.set_tensor(model.get_input_details()[0]["index"], features)''')
+        run = f'''{feed}
+    model.invoke()
+    probs = model.get_tensor(model.get_output_details()[0]["index"])[0]'''
+    else:
+        raise ValueError(f"unknown {project_kind} snippet kind {kind!r}")
+    keras_pip = " keras tensorflow" if kind == "keras" else ""
+    if project_kind == "pose":
+        head = f'''# every downloaded file in one folder; pip install numpy pillow ai-edge-litert{keras_pip}
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+from PIL import Image, ImageOps
+
+import pose_features  # the app's keypoint normalisation'''
+        module, what, features = "pose_features", "person", _POSE_FEATURES
+    else:
+        litert = "" if kind == "keras" else "\nfrom ai_edge_litert.interpreter import Interpreter"
+        head = f'''# every downloaded file in one folder; pip install numpy pillow mediapipe{keras_pip or " ai-edge-litert"}
+import mediapipe as mp
+import numpy as np{litert}
+from mediapipe.tasks.python import BaseOptions, vision
+from PIL import Image, ImageOps
+
+import hand_features  # the app's views of the picture and its hand normalisation'''
+        module, what, features = "hand_features", "hand", _HAND_FEATURES
+        if with_picture:
+            features += '''
+picture = np.asarray(image.resize((224, 224), Image.Resampling.BILINEAR), dtype=np.uint8)[None]'''
+    return f'''{head}
+{load}
+{names}
+{_PAD_PHOTO}
+{features}
+if not {module}.found(features)[0]:
+    print("no {what} found")
+else:
+    {run}
+    print(class_names[int(np.argmax(probs))], float(probs.max()))
+'''
+
+
+def snippet(kind: str, class_names: list[str]) -> str:
+    """Python that runs the downloaded file on ``photo.jpg`` as written (kind: keras, tm_h5, tflite_float32, tflite_int8)."""
+    names = f"class_names = {list(class_names)!r}"
+    if kind == "keras":
+        return f'''import numpy as np
+import keras
+from PIL import Image, ImageOps
+
+model = keras.saving.load_model("model.keras")
+{names}
+{_LOAD_PHOTO}
+probs = model.predict(np.asarray(image)[None], verbose=0)[0]  # RGB uint8 in: preprocessing is inside
+print(class_names[int(np.argmax(probs))], float(probs.max()))
+'''
+    if kind == "tm_h5":
+        return f'''# Teachable Machine's own Keras snippet works unchanged (unzip keras_model.h5 and labels.txt first)
+import numpy as np
+from keras.models import load_model
+from PIL import Image, ImageOps
+
+model = load_model("keras_model.h5", compile=False)
+class_names = open("labels.txt", encoding="utf-8").readlines()
+data = np.ndarray(shape=(1, 224, 224, 3), dtype=np.float32)
+{_LOAD_PHOTO}
+data[0] = (np.asarray(image).astype(np.float32) / 127.5) - 1
+prediction = model.predict(data, verbose=0)
+index = int(np.argmax(prediction))
+print(class_names[index][2:].strip(), float(prediction[0][index]))
+'''
+    if kind in ("tflite_float32", "tflite_int8"):
+        file = "model_float32.tflite" if kind == "tflite_float32" else "model_int8.tflite"
+        return f'''import numpy as np
+from ai_edge_litert.interpreter import Interpreter  # pip install ai-edge-litert
+from PIL import Image, ImageOps
+
+interpreter = Interpreter(model_path="{file}")
+interpreter.allocate_tensors()
+inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+{names}
+{_LOAD_PHOTO}
+interpreter.set_tensor(inp["index"], np.asarray(image, dtype=np.uint8)[None])  # RGB pixels 0..255
+interpreter.invoke()
+probs = interpreter.get_tensor(out["index"])[0]
+print(class_names[int(np.argmax(probs))], float(probs.max()))
+'''
+    raise ValueError(f"unknown snippet kind {kind!r}")

@@ -1,0 +1,230 @@
+"""The lesson in words: plain sentences for a student, computed from the runs' own numbers.
+
+Used by the Overfitting page; the figures come from :mod:`tm_core.experiments` (best epoch,
+where early stopping would stop). Nothing draws here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tm_core.experiments import best_epoch, early_stop_epoch, stats_at, tested_epochs
+from tm_core.training import Run
+
+# Figures measured by the benchmarks and quoted in the Train page's help: the one place they are
+# written, beside the script that measures them (run it again, then change the figure here).
+MEASURED = {
+    "finetune": {  # benchmarks/finetune.py: held-out accuracy, frozen → last block fine-tuned
+        "rock-paper-scissors": (0.81, 0.86), "clothing": (0.98, 0.97), "extra_seconds": 20, "pictures": 450},
+    "augment_image": {  # benchmarks/augment.py: change of held-out accuracy (cross-validation), first training time
+        "rock-paper-scissors": 0.01, "clothing": -0.01, "seconds": (3, 16), "pictures": 450},
+    "augment_audio": {"words": 0.01, "spoken digits": -0.07},  # benchmarks/audio.py
+    "early_stopping": {"stopped": (11, 16), "of": 50},  # benchmarks/early_stopping.py: mean epoch where it stopped
+}
+
+
+def _points(x: float) -> str:
+    return f"{x * 100:+.0f} %".replace("-", "−")
+
+
+def finetune_help(epochs: int) -> str:
+    m = MEASURED["finetune"]
+    return (f"After the head has learned, the network's last block learns too, gently ({epochs} more passes, "
+            "with a mirrored copy of each training picture). Measured on real photos: " + ", ".join(
+                f"{k} {_pct(m[k][0])} → {_pct(m[k][1])}" for k in ("rock-paper-scissors", "clothing"))
+            + f". It takes about {m['extra_seconds']} seconds more for {m['pictures']} pictures on a small "
+            "2-core computer.")
+
+
+def augment_help(kind: str) -> str:
+    if kind == "audio":
+        m = MEASURED["augment_audio"]
+        return ("Three copies of each training sound, shifted in time, louder or softer, with your Background "
+                "Noise mixed in: more robust in a noisy room. On clean recordings it changed held-out accuracy little ("
+                + ", ".join(f"{k} {_points(v)}" for k, v in m.items()) + "), so it is off by default.")
+    m = MEASURED["augment_image"]
+    fast, slow = m["seconds"]
+    return ("Four copies of each training picture: every other one mirrored, each zoomed in, turned a little, made "
+            "brighter or darker. Measured by cross-validation it changed held-out accuracy by "
+            f"{_points(m['rock-paper-scissors'])} on rock-paper-scissors photos (within chance) and "
+            f"{_points(m['clothing'])} on clothing photos, and made the first training {round(slow / fast)} times "
+            f"slower ({slow} s instead of {fast} s for {m['pictures']} photos), so it is off by default.")
+
+
+def early_stopping_help() -> str:
+    lo, hi = MEASURED["early_stopping"]["stopped"]
+    return ("Early stopping: after each epoch, the loss on the held-out samples is checked. When it has not gone "
+            "down for *patience* epochs in a row, training stops and keeps the weights of the epoch where it was "
+            "lowest. It needs held-out samples (at least 2 per class); without them it does nothing. The held-out "
+            "samples then also pick the epoch, so their accuracy flatters the model a little. On our "
+            f"rock-paper-scissors and clothing photos it stopped after {lo} to {hi} epochs of "
+            f"{MEASURED['early_stopping']['of']} on average, with about the same accuracy on new pictures.")
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.0f} %"
+
+
+def _pictures(accuracy_difference: float, n_test: int) -> int:
+    """An accuracy difference on ``n_test`` held-out samples as a whole number of samples."""
+    return int(round(accuracy_difference * n_test))
+
+
+def _fell(best: float, final: float, n_test: int) -> bool:
+    """Did test accuracy fall from its best by more than noise: two more pictures wrong, or 5 points."""
+    drop = best - final
+    return drop > 1e-9 and (round(drop * n_test) >= 2 or drop >= 0.05)
+
+
+def _train_sentence(run: Run) -> str:
+    acc = [s.accuracy for s in run.history]
+    top = max(acc)
+    first_top = acc.index(top)
+    epoch_top = run.history[first_top].epoch
+    stayed = all(a >= top - 1e-9 for a in acc[first_top:])
+    if len(acc) == 1:
+        return f"After its only epoch, train accuracy was {_pct(acc[0])}."
+    if top >= 1 - 1e-9:
+        tail = " and stayed there" if stayed else ""
+        return f"Train accuracy reached 100 % by epoch {epoch_top}{tail}."
+    if first_top == len(acc) - 1:
+        return f"Train accuracy kept rising, from {_pct(acc[0])} at epoch 1 to {_pct(acc[-1])} at epoch {epoch_top}."
+    return f"Train accuracy rose from {_pct(acc[0])} to {_pct(top)} (epoch {epoch_top}) and ended at {_pct(acc[-1])}."
+
+
+def _test_sentences(run: Run) -> list[str]:
+    tested = tested_epochs(run)
+    b = best_epoch(run)
+    best = stats_at(run, b)
+    last = tested[-1]
+    n_test = len(run.split.test)
+    out = []
+    if b == last.epoch:
+        out.append(
+            f"Test accuracy was still at its best at the last epoch ({_pct(best.test_accuracy)} at epoch {b}): "
+            "more epochs might still help."
+        )
+    elif _fell(best.test_accuracy, last.test_accuracy, n_test):
+        out.append(
+            f"Test accuracy was best at epoch {b} ({_pct(best.test_accuracy)}) and ended at {_pct(last.test_accuracy)} "
+            f"({_pictures(best.test_accuracy - last.test_accuracy, n_test)} fewer of the {n_test} held-out pictures right): "
+            f"after epoch {b} the model learned details of the training pictures that do not help with new ones."
+        )
+    else:
+        after = [s.test_accuracy for s in tested if s.epoch >= b]
+        lo, hi = min(after), max(after)
+        spread = f"around {_pct(hi)}" if _pct(lo) == _pct(hi) else f"between {_pct(lo)} and {_pct(hi)}"
+        out.append(
+            f"Test accuracy levelled off: it was best at epoch {b} ({_pct(best.test_accuracy)}) and stayed {spread} "
+            f"to the end, so the epochs after {b} did not make it better on new pictures."
+        )
+    losses = [(s.epoch, s.test_loss) for s in tested if s.test_loss is not None]
+    if len(losses) >= 2:
+        low_epoch, low = min(losses, key=lambda e: (e[1], e[0]))
+        final = losses[-1][1]
+        if low_epoch < losses[-1][0] and final > low * 1.1 + 1e-3:
+            train_then = stats_at(run, low_epoch).loss
+            falling = " while train loss kept falling" if run.history[-1].loss < train_then else ""
+            out.append(
+                f"Test loss was lowest at epoch {low_epoch} ({low:.2f}) and rose to {final:.2f} by the end{falling}, "
+                "a classic sign of overfitting."
+            )
+        elif low_epoch < losses[-1][0]:
+            out.append(f"Test loss was lowest at epoch {low_epoch} ({low:.2f}) and stayed close to that ({final:.2f} at the end).")
+        else:
+            out.append(f"Test loss was still falling at the end ({losses[0][1]:.2f} at epoch {losses[0][0]}, {final:.2f} at epoch {low_epoch}).")
+    return out
+
+
+def _epochs_lesson(label: str, run: Run) -> str:
+    sentences = [_train_sentence(run)]
+    if not tested_epochs(run):
+        sentences.append("There were no held-out pictures, so this run cannot show how well the model does on new ones.")
+    else:
+        sentences += _test_sentences(run)
+    if len(sentences) < 4 and run.stopped:
+        sentences.append(f"The run was stopped after {len(run.history)} of {run.config.epochs} epochs.")
+    return " ".join(sentences[:4])
+
+
+def _samples_lesson(runs: Sequence[tuple[str, Run]]) -> str:
+    tested = [(label, run) for label, run in runs if tested_epochs(run)]
+    if len(tested) < 2:
+        return _epochs_lesson(*runs[-1])
+    (small_label, small), (big_label, big) = tested[0], tested[-1]
+    small_last, big_last = small.history[-1], big.history[-1]
+    sentences = [
+        f"Trained on {small_label}, the model ended at {_pct(small_last.accuracy)} train and "
+        f"{_pct(small_last.test_accuracy)} test accuracy; on {big_label}, at {_pct(big_last.accuracy)} train and "
+        f"{_pct(big_last.test_accuracy)} test, on the same held-out pictures."
+    ]
+    gap_small = small_last.accuracy - small_last.test_accuracy
+    gap_big = big_last.accuracy - big_last.test_accuracy
+    n_test = len(big.split.test)
+    more = _pictures(big_last.test_accuracy - small_last.test_accuracy, n_test)
+    gap = f"the gap between train and test accuracy went from {gap_small * 100:.0f} to {gap_big * 100:.0f} points"
+    if more >= 2:
+        sentences.append(
+            f"With more training pictures the model got {more} more of the {n_test} held-out pictures right, and {gap}."
+        )
+    elif more <= -2:
+        sentences.append(f"Here the larger training set got {-more} fewer of the {n_test} held-out pictures right, and {gap}.")
+    else:
+        sentences.append(
+            f"Here more training pictures hardly changed test accuracy ({more:+d} of {n_test} held-out pictures): "
+            "these classes may already be easy to tell apart."
+        )
+    if all(run.history[-1].accuracy >= 1 - 1e-9 for _, run in tested):
+        sentences.append("Train accuracy was 100 % in every run, so train accuracy alone does not tell how well a model works on new pictures.")
+    b = best_epoch(big)
+    sentences.append(f"Trained on {big_label}, the model had its best test accuracy at epoch {b} ({_pct(stats_at(big, b).test_accuracy)}).")
+    return " ".join(sentences[:4])
+
+
+def lesson_text(runs: Sequence[tuple[str, Run]]) -> str:
+    """Two to four plain sentences for a student, computed from the runs' numbers.
+
+    For runs that differ in training-set size (a samples sweep) it compares the smallest and
+    the largest; otherwise it tells the story of the longest run: when train accuracy topped
+    out, when test accuracy was best and whether it fell afterwards, and what test loss did.
+    """
+    runs = [(label, run) for label, run in runs if run.history]
+    if not runs:
+        return "No run has finished an epoch yet, so there is nothing to compare."
+    sizes = {len(run.split.train) for _, run in runs}
+    if len(sizes) > 1:
+        return _samples_lesson(runs)
+    label, run = max(runs, key=lambda r: len(r[1].history))
+    return _epochs_lesson(label, run)
+
+
+def early_stop_text(run: Run, patience: int) -> str | None:
+    """One sentence: where early stopping (``patience``) would have stopped ``run`` and what it would have kept.
+
+    A run trained with early stopping says what it did instead. None without held-out values.
+    """
+    if run.kept_epoch is not None:  # trained with early stopping: its head is the kept epoch's
+        kept = stats_at(run, run.kept_epoch)
+        last = run.history[-1]
+        did = (f"stopped at epoch {run.early_stopped_at}" if run.early_stopped_at is not None
+               else f"ran all {len(run.history)} epochs")
+        tail = "" if kept.epoch == last.epoch else f" ({_pct(last.test_accuracy)} at epoch {last.epoch})"
+        return (f"Trained with early stopping (patience {run.config.patience}): it {did} and kept epoch "
+                f"{kept.epoch}, test accuracy {_pct(kept.test_accuracy)}{tail}.")
+    stop = early_stop_epoch(run, patience)
+    if stop is None:
+        return None
+    kept, last = stats_at(run, stop.kept), run.history[-1]
+    if stop.stopped_at is None:
+        if kept.epoch == last.epoch:
+            return (f"With early stopping (patience {patience}) training would have run all {len(run.history)} epochs "
+                    f"and kept the last one: the test loss was still at its lowest.")
+        did = f"run all {len(run.history)} epochs"
+    else:
+        did = f"stopped at epoch {stop.stopped_at}"
+    if _pct(kept.test_accuracy) == _pct(last.test_accuracy):
+        than = ", the same as at the end"
+    else:
+        than = f" instead of {_pct(last.test_accuracy)} at the end"
+    return (f"With early stopping (patience {patience}) training would have {did} and kept epoch {kept.epoch}: "
+            f"test accuracy {_pct(kept.test_accuracy)}{than}.")

@@ -1,0 +1,37 @@
+"""The Test page's Export section: prepare every file the model's kind offers, then a download button,
+what the file is and the snippet that runs it, for each. The choices are :mod:`tm_core.export`'s."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tm_core import export
+from tm_core.ui import state
+from tm_core.ui.state import RunRecord, Session
+
+
+def downloads(sess: Session, rec: RunRecord) -> None:
+    st.subheader("Export")
+    kind = state.encoder(rec.encoder).kind
+    files = sess.exports.get(rec.id)
+    if files is None:
+        st.write("Export the model to use it outside the app. " +
+                 ("Preparing every format takes a while: the int8 version is calibrated on your own samples."
+                  if export.calibrates(kind) else "Preparing the files takes a moment."))
+        if st.button("Prepare export files"):
+            status = st.status("Exporting…", expanded=True)
+            training = [rec.dataset.samples[i] for i in rec.run.split.train]
+            files = export.prepare(state.model_encoder(rec), rec.run.head, rec.run.class_names, training,
+                                   on_step=status.write)
+            sess.exports = {rec.id: files}
+            status.update(label="Export files ready", state="complete")
+            st.rerun()
+        return
+    encoder = state.encoder(rec.encoder)  # which snippet: its kind (and for hands, whether it takes the picture)
+    for d in export.downloads(kind):
+        with st.container(border=True):
+            left, right = st.columns([1, 3])
+            left.download_button(d.label, files[d.file], icon=":material/download:", file_name=d.file,
+                                 key=f"dl:{d.form}", width="stretch")
+            right.caption(d.what)
+            right.code(export.snippet_for(encoder, d.form, rec.run.class_names), language="python")

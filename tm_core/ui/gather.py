@@ -1,0 +1,261 @@
+"""The Gather page's widgets: the page's words per kind, class cards (name, on/off, clear, delete,
+uploads, webcam photo or microphone), the zip import, and the report of what the last action added.
+
+What a sample is made of (crop or pad, one-second windows) is the engine's: ``project.add_files``
+and :mod:`tm_core.kinds`.
+"""
+
+from __future__ import annotations
+
+import re
+
+import streamlit as st
+
+from tm_core import kinds, media
+from tm_core.errors import InputError
+from tm_core.project import Sample
+from tm_core.ui import galleries, state
+from tm_core.ui.state import Session
+from tm_core.ui.widgets import FEW_BACKGROUND, FEW_SAMPLES, FEW_SOUNDS, UPLOAD_IMAGE_TYPES
+
+GESTURE_TIP = ("Gestures or hand shapes, like rock, paper, scissors? Start a **Hand pose** project under "
+               "**New project**: it learns the shape of the hand, and on rock-paper-scissors photos it had not seen "
+               "it was right more often than an image project.")
+BACKGROUND_CAPTION = (f"Record at least {FEW_BACKGROUND} seconds of your room without speaking: the model learns what "
+                      "silence and room noise sound like, so it does not hear your other classes in them. "
+                      "This class cannot be renamed, disabled or deleted.")
+
+
+def intro(kind: str) -> None:
+    """What to do on this page, in the words of the project's kind."""
+    then = "then go to **Train**."
+    if kind == "audio":
+        st.write("Give each class a name and add sounds of it: record with the microphone or upload sound files; "
+                 f"each second becomes one sample. Record at least {FEW_BACKGROUND} seconds of **Background Noise** "
+                 f"and {FEW_SOUNDS} seconds of each other class, {then}")
+    elif kind == "hands":
+        st.write("Give each class a name and add pictures of the hand shape or gesture: photos, a folder, or the "
+                 "webcam. The model learns the hand's shape from its 21 landmarks (drawn on each picture; left or "
+                 "right hand, near or far, turned or not: the same shape) and looks at the picture too. The whole "
+                 f"picture is used, padded to a square. Aim for at least {FEW_SAMPLES} examples per class, {then}")
+    elif kinds.is_keypoint(kind):
+        what = kinds.thing(kind)
+        st.write(f"Give each class a name and add pictures of a {what} in that pose: photos, a folder, or the webcam. "
+                 f"The model learns from the {what}'s keypoints (drawn on each picture), not from the pixels. The "
+                 f"whole picture is used, padded to a square. Aim for at least {FEW_SAMPLES} examples per class, "
+                 f"{then}")
+    else:
+        st.write("Give each class a name and add examples of it: photos, a folder, or the webcam. Aim for at least "
+                 f"{FEW_SAMPLES} varied examples per class (angles, light, backgrounds), {then}")
+        st.info(GESTURE_TIP, icon=":material/back_hand:")
+    st.caption(f"{kind.capitalize()} project")
+
+
+# ---------------------------------------------------------------------------------------------
+# Uploads are taken once: a counter in the widget's key gives a fresh, empty widget after each
+
+
+def nonce(key: str) -> int:
+    """A counter in a widget's key: bumping it gives a fresh, empty widget (uploads are taken once)."""
+    return st.session_state.setdefault(f"nonce:{key}", 0)
+
+
+def reset(key: str) -> None:
+    st.session_state[f"nonce:{key}"] = nonce(key) + 1
+
+
+def report(*messages: tuple[str, str]) -> None:
+    """What the last action added or refused, shown at the top until the next action replaces it.
+
+    Kept across reruns on purpose: the page reruns after taking an upload, and the camera
+    component can rerun it again at any time, so a show-once message could vanish unread.
+    """
+    st.session_state["report"] = list(messages)
+
+
+def show_report() -> None:
+    for kind, text in st.session_state.get("report", []):
+        getattr(st, kind)(text)
+
+
+def take(sess: Session, items, where: str) -> None:
+    """Add decoded items to the project and report what was added and what was not."""
+    added, errors = 0, []
+    with st.spinner(f"Reading {kinds.words(sess.project.kind)[1]} for {where}…"):
+        for result in items:
+            if isinstance(result, Sample):
+                added += 1
+            else:
+                errors.append(result)
+    messages = [("success" if added else "info", f"Added {added} sample{'s' if added != 1 else ''} to {where}.")]
+    if errors:
+        messages.append(("warning", f"{len(errors)} file{'s were' if len(errors) != 1 else ' was'} not added:\n\n"
+                         + "\n".join(f"- {e}" for e in errors[:30]) + ("\n- …" if len(errors) > 30 else "")))
+    report(*messages)
+
+
+def test_only(cls) -> bool:
+    """Whether new samples of ``cls`` go in as test only (the class card's toggle)."""
+    return bool(st.session_state.get(f"testonly:{cls.uid}", False))
+
+
+def add_files(sess: Session, cls, files) -> None:
+    """``(name, bytes)`` files (any iterable: read one at a time) into ``cls`` as one upload, reported."""
+    take(sess, sess.project.add_files(((cls.name, name, data) for name, data in files), test_only=test_only(cls)),
+         cls.name)
+
+
+def upload_into(sess: Session, cls, k: str, label: str, **options) -> None:
+    """A file uploader whose files all go to ``cls`` as one upload; taken once, then the uploader starts empty."""
+    files = st.file_uploader(label, key=f"{k}:{nonce(k)}", label_visibility="collapsed", **options)
+    if files:
+        add_files(sess, cls, ((f.name, f.getvalue()) for f in files))
+        state.release_uploads(*files)
+        reset(k)
+        st.rerun()
+
+
+def recorded_into(sess: Session, cls, k: str, value, name: str) -> None:
+    """A camera photo or a microphone recording, taken once into ``cls``."""
+    if value is not None:
+        add_files(sess, cls, [(name, value.getvalue())])
+        reset(k)
+        st.rerun()
+
+
+# ---------------------------------------------------------------------------------------------
+# A class card
+
+
+def split_controls(cls) -> bool:
+    """The class's test-only toggles; True when the gallery should show a test-only box per sample."""
+    left, right = st.columns(2)
+    left.toggle("Add new samples as test only", key=f"testonly:{cls.uid}",
+                help="Samples added while this is on are never trained on: the model is tested on them only.")
+    return right.toggle("Choose test-only samples", key=f"choose:{cls.uid}", disabled=not cls.samples,
+                        help="Tick samples to keep them for testing only. Under each one: train or test in the last "
+                             "training.")
+
+
+def class_header(sess: Session, cls, fixed: bool) -> None:
+    """Name, "Use in training", Clear and Delete (none of them for Background Noise but Clear)."""
+    project, key = sess.project, cls.uid
+    top = st.columns([4, 1.3, 1, 1], vertical_alignment="bottom")
+    new_name = top[0].text_input("Class name", cls.name, key=f"name:{key}:{cls.name}", disabled=fixed)
+    if new_name.strip() != cls.name:
+        try:
+            project.rename_class(cls.name, new_name)
+            st.rerun()
+        except InputError as e:
+            top[0].error(e.reason)
+    enabled = top[1].toggle("Use in training", cls.enabled, key=f"on:{key}", disabled=fixed,
+                            help="A disabled class keeps its samples but is left out of training.")
+    if enabled != cls.enabled:
+        try:
+            project.set_enabled(cls.name, enabled)
+            st.rerun()
+        except InputError as e:
+            top[1].error(e.reason)
+    if top[2].button("Clear", key=f"clear:{key}", disabled=not cls.samples, help="Remove every sample of this class"):
+        project.clear_class(cls.name)
+        st.rerun()
+    if not fixed:
+        with top[3].popover("Delete", help="Delete this class and its samples"):
+            st.write(f"Delete **{cls.name}** and its {len(cls)} samples?")
+            if st.button("Yes, delete", key=f"del:{key}", type="primary"):
+                project.delete_class(cls.name)
+                st.rerun()
+
+
+def picture_inputs(sess: Session, cls) -> None:
+    """Image, pose and hand classes: upload images or a folder, or take a webcam photo."""
+    key = cls.uid
+    upload, folder, camera = st.tabs(["Upload images", "Upload a folder", "Webcam photo"])
+    with upload:
+        upload_into(sess, cls, f"up:{key}", "Images", type=UPLOAD_IMAGE_TYPES, accept_multiple_files=True)
+    with folder:
+        upload_into(sess, cls, f"dir:{key}", "A folder of images", accept_multiple_files="directory")
+    with camera:
+        k = f"cam:{key}"
+        recorded_into(sess, cls, k, st.camera_input("Take a photo", key=f"{k}:{nonce(k)}"), "webcam photo")
+
+
+def sound_inputs(sess: Session, cls) -> None:
+    """Audio classes: record with the microphone (cut into 1-second samples), upload files or a folder."""
+    key = cls.uid
+    record, upload, folder = st.tabs(["Record", "Upload sounds", "Upload a folder"])
+    with record:
+        k = f"rec:{key}"
+        clip = st.audio_input("Record", key=f"{k}:{nonce(k)}", label_visibility="collapsed")
+        st.caption("Each second of the recording becomes one sample (Teachable Machine's \"extract samples\").")
+        recorded_into(sess, cls, k, clip, "recording")
+    with upload:
+        upload_into(sess, cls, f"up:{key}", "Sound files", type=list(media.AUDIO_EXTENSIONS),
+                    accept_multiple_files=True)
+        st.caption(f"{', '.join(media.AUDIO_EXTENSIONS)}; any length: each second becomes one sample.")
+    with folder:
+        upload_into(sess, cls, f"dir:{key}", "A folder of sounds", accept_multiple_files="directory")
+
+
+def class_card(sess: Session, cls) -> None:
+    audio = sess.project.kind == "audio"
+    fixed = audio and cls.background  # Background Noise: always there, always used, named as in Teachable Machine
+    with st.container(border=True):
+        class_header(sess, cls, fixed)
+        if fixed:
+            st.caption(BACKGROUND_CAPTION)
+        st.markdown(f"**{len(cls)}** sample{'s' if len(cls) != 1 else ''}" + (" (one second each)" if audio else "")
+                    + (f", {len(cls.test_only)} of them test only" if cls.test_only else ""))
+        choose = split_controls(cls)
+        (sound_inputs if audio else picture_inputs)(sess, cls)
+        galleries.samples_gallery(sess, cls, choose)
+
+
+# ---------------------------------------------------------------------------------------------
+# More classes: one at a time, or a zip of class folders; or a new project
+
+
+def add_class_or_zip(sess: Session) -> None:
+    project = sess.project
+    left, right = st.columns(2)
+    if left.button("Add a class", icon=":material/add:", width="stretch"):
+        project.add_class()
+        st.rerun()
+    with right.expander("Import a zip of class folders"):
+        if project.kind == "audio":
+            st.caption("A zip with one folder per class (`yes/1.wav`, `no/2.wav`, …); a `background_noise` folder "
+                       "goes into Background Noise. Folders become classes; existing classes with the same name get "
+                       "the new samples.")
+        else:
+            st.caption("A zip with one folder per class (`rock/1.jpg`, `paper/2.jpg`, …). "
+                       "Folders become classes; existing classes with the same name get the new samples.")
+        k = "zip"
+        archive = st.file_uploader("Zip file", type=["zip"], key=f"{k}:{nonce(k)}", label_visibility="collapsed")
+        if archive is not None:
+            try:
+                listing = media.read_zip(archive.getvalue(), archive.name)
+                for cls in list(project.classes):  # the untouched starter classes make way for the zip's
+                    if not cls.samples and re.fullmatch(r"Class \d+", cls.name) and cls.name not in listing.classes:
+                        project.delete_class(cls.name)
+                take(sess, project.add_listing(listing), f"{len(listing.classes)} classes from {archive.name}")
+            except InputError as e:
+                report(("error", str(e)))
+            state.release_uploads(archive)
+            reset(k)
+            st.rerun()
+
+
+def new_project_control(sess: Session) -> None:
+    """Start over with another kind of project (Teachable Machine's start page)."""
+    with st.popover("New project", icon=":material/add_circle:"):
+        kind = st.radio("Kind of project", list(kinds.KINDS), key="new:kind",
+                        format_func=lambda k: f"{kinds.KINDS[k].title} · {kinds.KINDS[k].pitch}")
+        n = sum(sess.project.counts().values())
+        confirmed = True
+        if n:
+            confirmed = st.checkbox(f"I understand that the {n} samples and the models of this project will be lost "
+                                    "(deleted from this server too)", key="new:confirm")
+        if st.button(f"Start a new {kind} project", type="primary", disabled=not confirmed):
+            state.new_project(kind)
+            st.session_state.pop("new:confirm", None)
+            st.rerun()

@@ -1,0 +1,68 @@
+"""The Gather page's webcam recorder (Teachable Machine's "record"): the camera, its settings, and a
+status line polled while recording. The frames are kept by :class:`tm_core.live.BurstRecorder` in
+the camera's thread and made into samples by :func:`tm_core.live.add_recording`."""
+
+from __future__ import annotations
+
+import streamlit as st
+import streamlit_webrtc
+from streamlit_webrtc import WebRtcMode
+
+from tm_core import kinds
+from tm_core.live import BurstRecorder, add_recording
+from tm_core.ui import webrtc
+from tm_core.ui.gather import report, test_only
+from tm_core.ui.state import Session
+
+
+def webcam_recorder(sess: Session) -> None:
+    """Pick a class, press Record: after the delay, frames are taken for the duration and added to the class."""
+    project = sess.project
+    recorder = webrtc.session_object("burst", BurstRecorder)
+    with st.container(border=True):
+        st.markdown("**:material/videocam: Record from the webcam**")
+        st.caption("Press **START** to turn the camera on, pick the class, then **Record**: after the delay, "
+                   "frames are taken for the duration and added to the class.")
+        cols = st.columns(4)
+        names = [c.name for c in project.classes]
+        target = cols[0].selectbox("Record into", names, key="burst:class") if names else None
+        fps = cols[1].number_input("Frames per second", 1, 30, 24, key="burst:fps")
+        delay = cols[2].number_input("Delay (s)", 0.0, 10.0, 3.0, step=0.5, key="burst:delay")
+        duration = cols[3].number_input("Duration (s)", 1.0, 30.0, 6.0, step=0.5, key="burst:duration")
+        recorder.prepare = kinds.prepare_frame(project.kind)  # one object per session: follows the project's kind
+        streamlit_webrtc.webrtc_streamer(  # looked up on each call: AppTest tests stub it
+            key="gather-camera", mode=WebRtcMode.SENDRECV, rtc_configuration=webrtc.rtc_configuration(),
+            media_stream_constraints={"video": True, "audio": False},
+            video_frame_callback=webrtc.video_callback(recorder))
+        left, right = st.columns(2)
+        if left.button("Record", icon=":material/fiber_manual_record:", disabled=target is None, width="stretch"):
+            recorder.configure(fps=fps, delay=delay, duration=duration)
+            recorder.start()
+            st.session_state["burst:into"] = target
+        if right.button("Stop recording", icon=":material/stop:", width="stretch"):
+            recorder.stop()
+        burst_status(sess, recorder)
+
+
+@st.fragment(run_every=0.5)
+def burst_status(sess: Session, recorder: BurstRecorder) -> None:
+    """Live count while recording; when done, the frames go into the class chosen at Record."""
+    phase, left, count = recorder.status()
+    into = st.session_state.get("burst:into")
+    if phase == "waiting":
+        st.info(f"Recording into **{into}** in {left:.1f} s…")
+    elif phase == "recording":
+        st.warning(f"Recording into **{into}**: {count} frames, {left:.1f} s left")
+    elif phase == "done":
+        frames = recorder.take()
+        project = sess.project
+        if into is not None and project.has_class(into):
+            done = add_recording(project, into, frames, test_only(project.get_class(into)))
+            if done.full is not None:
+                report(("warning", f"Added {done.added} webcam frames to {into}, then stopped: {done.full}."))
+            elif frames:
+                report(("success", f"Added {done.added} webcam frames to {into}."))
+            else:  # seen rarely right after a rerun: the stream was up but no frame reached the recorder
+                report(("warning", f"Added 0 webcam frames to {into}: no frame came from the camera while "
+                                   "recording. Press STOP and START on the camera, then Record again."))
+        st.rerun(scope="app")

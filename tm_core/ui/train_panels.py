@@ -1,0 +1,213 @@
+"""The Train page's panels: the "Advanced" knobs, the pictures where nothing was found, and the results
+with what is under the hood. Widgets only: the training itself is ``tm_core.workflow``."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import streamlit as st
+
+from tm_core import augment, charts, lessons, workflow
+from tm_core.encoders import available, default_encoder, encoder_label, encoder_names
+from tm_core.experiments import history_frame
+from tm_core.finetune import FineTuneConfig
+from tm_core.finetune import supported as finetune_supported
+from tm_core.training import END_OF_RECORDING, MARKED, RECORDINGS, TrainConfig
+from tm_core.ui import explain, health, keypoints, state
+from tm_core.ui.state import Session
+from tm_core.ui.widgets import pct
+
+BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512]
+DEFAULTS = TrainConfig()
+FINETUNE = FineTuneConfig()
+
+
+def reset_defaults(encoder_name: str, kind: str) -> None:
+    """Teachable Machine's settings back (a callback: it runs before the widgets are drawn)."""
+    for key in ("epochs", "batch_size", "learning_rate", "early_stopping", "patience"):
+        st.session_state[f"cfg:{key}"] = getattr(DEFAULTS, key)
+    st.session_state["cfg:encoder"] = encoder_name
+    st.session_state["cfg:augment"] = augment.on_by_default(kind)
+    st.session_state["cfg:finetune"] = False
+
+
+def settings(sess: Session) -> TrainConfig:
+    """The "Advanced" knobs, each with what it does in plain words; kept in the session."""
+    c = sess.config
+    for key in ("epochs", "batch_size", "learning_rate", "early_stopping", "patience"):
+        st.session_state.setdefault(f"cfg:{key}", getattr(c, key))
+    kind = sess.project.kind
+    names = encoder_names(kind)
+    if sess.encoder_name not in names:
+        sess.encoder_name = default_encoder(kind)
+    if st.session_state.get("cfg:encoder") not in names:  # e.g. the project kind changed
+        st.session_state["cfg:encoder"] = sess.encoder_name
+    with st.expander("Advanced", expanded=False):
+        epochs = st.number_input("Epochs", 1, 1000, step=1, key="cfg:epochs")
+        st.caption("One epoch = every training sample has been shown to the model once. "
+                   "More epochs learn more, up to a point: too many and it memorises the training pictures.")
+        batch = st.selectbox("Batch size", BATCH_SIZES, key="cfg:batch_size")
+        st.caption("How many samples the model looks at before each small correction of its weights.")
+        lr = st.number_input("Learning rate", 0.00001, 1.0, step=0.0001, format="%.5f", key="cfg:learning_rate")
+        st.caption("How big each correction is. Too big and learning jumps around; too small and it crawls.")
+        early = st.toggle("Stop when the test loss stops improving", key="cfg:early_stopping")
+        patience = st.number_input("Patience", 1, 1000, step=1, key="cfg:patience", disabled=not early)
+        st.caption(lessons.early_stopping_help())
+        status = {n: available(n, kind) for n in names}  # remembered answers: cheap on every rerun
+
+        def label(n: str) -> str:
+            ok, reason = status[n]
+            return encoder_label(n, kind) if ok else f"{encoder_label(n, kind)} (unavailable: {reason})"
+
+        enc = st.selectbox("Pretrained network", names, key="cfg:encoder", format_func=label)
+        if not status[enc][0]:
+            st.error(f"This network cannot be used here: {status[enc][1]}. Pick another one.")
+        if enc == "hand_landmarks_mobilenet":
+            st.caption("The hand's 21 landmarks, made into numbers for its shape only (not where it is, how big or "
+                       "which hand), beside MobileNetV2's numbers for the whole picture; only the small head on top "
+                       "is trained.")
+        elif keypoints.is_keypoint(kind):
+            st.caption(f"The frozen network that finds the {keypoints.thing(kind)}'s keypoints in each picture; they "
+                       "become numbers that do not depend on where it is or how big; only the small head on top is trained.")
+        else:
+            st.caption(f"The frozen network that turns each {'sound' if kind == 'audio' else 'picture'} into numbers; "
+                       "only the small head on top is trained.")
+        if kind == "image":
+            st.session_state.setdefault("cfg:finetune", sess.finetune)
+            can = finetune_supported(enc)
+            sess.finetune = st.toggle("Fine-tune the last block", key="cfg:finetune", disabled=not can) and can
+            st.caption(lessons.finetune_help(FINETUNE.epochs) if can else "Fine-tuning works with the MobileNetV2 networks only.")
+        if augment.default_views(kind):
+            st.session_state.setdefault("cfg:augment", sess.augment)
+            sess.augment = st.toggle("Also train on altered copies", key="cfg:augment")
+            st.caption(lessons.augment_help(kind))
+            if kind == "image":
+                view_preview(sess)
+        st.button("Reset to defaults", on_click=reset_defaults, args=(default_encoder(kind), kind))
+    if status[enc][0]:  # an unavailable choice is refused: the session keeps the last usable one
+        sess.encoder_name = enc
+    sess.config = replace(sess.config, epochs=int(epochs), batch_size=int(batch), learning_rate=float(lr),
+                          early_stopping=bool(early), patience=int(patience))
+    return sess.config
+
+
+def view_preview(sess: Session) -> None:
+    """One of the project's pictures beside the altered copies training would add of it."""
+    ds = sess.project.dataset()
+    if not ds.samples:
+        return
+    s = ds.samples[0]
+    n = augment.default_views("image")
+    st.image([s.png or s.data] + [augment.image_view(s.data, s.id, v) for v in range(1, n + 1)], width=96,
+             caption=["your picture"] + [f"copy {v}" for v in range(1, n + 1)])
+
+
+def nothing_found(sess: Session) -> None:
+    """Pose, hands: per class, the pictures where the keypoint model found nothing, and the choice to keep them."""
+    what = keypoints.thing(sess.project.kind)
+    progress = st.empty()
+    ds, features = workflow.embed(  # cached: training reuses these
+        sess.project, sess.cache, state.encoder(sess.encoder_name),
+        on_progress=lambda _stage, d, n: progress.progress(d / n, text=f"Finding keypoints: picture {d} of {n}"))
+    progress.empty()
+    missing = workflow.nothing_found(sess.project.kind, features)
+    if not missing.any():
+        return
+    for i, name in enumerate(ds.class_names):
+        mine = ds.labels == i
+        if missing[mine].any():
+            st.warning(f"No {what} found in {int(missing[mine].sum())} of {int(mine.sum())} pictures of **{name}**.")
+    st.session_state.setdefault("cfg:keep_missing", sess.keep_missing)
+    sess.keep_missing = st.toggle(f"Also train on pictures without a {what}", key="cfg:keep_missing")
+    st.caption(f"Off: they are left out ({int(missing.sum())} in all), since there is no {what} to learn from. "
+               f"On: the model also learns what \"no {what}\" looks like for those classes.")
+
+
+def held_out_text(rec) -> str:
+    """Per class, how its held-out samples were chosen (``training.grouped_split``), as a short list."""
+    split, ds = rec.run.split, rec.dataset
+    lines = []
+    for c, name in enumerate(ds.class_names):
+        test = split.test[ds.labels[split.test] == c]
+        how, n = split.how.get(c), len(test)
+        groups = len({ds.samples[i].group or ds.samples[i].id for i in test})
+        if how == MARKED:
+            lines.append(f"**{name}**: the {n} sample{'s' if n != 1 else ''} you marked *test only*.")
+        elif how == RECORDINGS:  # whole recordings, and samples of their own (photos) counted apart
+            singles = sum(1 for i in test if not ds.samples[i].group)
+            parts = [f"{n - singles} samples from {groups - singles} whole recording{'s' if groups - singles != 1 else ''}"
+                     ] if n > singles else []
+            parts += [f"{singles} single sample{'s' if singles != 1 else ''}"] if singles else []
+            lines.append(f"**{name}**: {' and '.join(parts)} (a webcam burst or a sound recording is never split "
+                         "between training and testing).")
+        elif how == END_OF_RECORDING:
+            lines.append(f"**{name}**: the last {n} samples of one recording. The frames just before them were "
+                         "trained on, so this test is easier than new samples would be: add a second recording or "
+                         "upload, or mark some samples *test only* on the Gather page.")
+        elif n:
+            lines.append(f"**{name}**: {n} single samples chosen at random.")
+        else:
+            lines.append(f"**{name}**: none (too few samples).")
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def under_the_hood(sess: Session) -> None:
+    rec = sess.current
+    if rec is None:
+        return
+    run, ev = rec.run, rec.evaluation
+    st.subheader("Results")
+    if run.stopped:
+        kept = ("; the model learned so far is kept" if run.kept_epoch is None
+                else f"; kept epoch {run.kept_epoch}'s weights (lowest test loss so far)")
+        st.info(f"Stopped after {len(run.history)} of {run.config.epochs} epochs{kept}.")
+    elif run.early_stopped_at is not None:
+        st.info(f"Stopped early at epoch {run.early_stopped_at}; kept epoch {run.kept_epoch}'s weights: the test loss "
+                f"had not gone below epoch {run.kept_epoch}'s for {run.config.patience} epochs.")
+    elif run.kept_epoch is not None:
+        st.info(f"Early stopping was on but did not stop: the test loss never went {run.config.patience} epochs "
+                f"without a new lowest. Kept epoch {run.kept_epoch}'s weights, where it was lowest.")
+    elif run.config.early_stopping:
+        st.info("Early stopping was on, but no samples were held out (each class needs at least 2), so it did "
+                "nothing: all the epochs ran.")
+    cols = st.columns(3)
+    shown = run.kept_stats()  # the epoch the model comes from
+    if rec.finetuned is not None and rec.finetuned.history:  # the model is the fine-tuned one: its last pass
+        shown = rec.finetuned.history[-1]
+    cols[0].metric("Train accuracy", pct(shown.accuracy))
+    cols[1].metric("Test accuracy (held-out)", pct(ev.accuracy if rec.finetuned is not None else shown.test_accuracy))
+    cols[2].metric("Epochs", len(run.history))
+    if run.info.get("left_out"):
+        n = run.info["left_out"]
+        st.info(f"{n} picture{'s' if n != 1 else ''} without a {keypoints.thing(sess.project.kind)} "
+                f"{'were' if n != 1 else 'was'} left out: it trained on {len(run.split.train) + len(run.split.test)} pictures.")
+    frame = history_frame([(rec.label, run)])
+    left, right = st.columns(2)
+    left.altair_chart(charts.metric_chart(frame, "accuracy", "Accuracy per epoch"))
+    right.altair_chart(charts.metric_chart(frame, "loss", "Loss per epoch"))
+    health.confusion_notes(sess)
+    with st.expander("Under the hood", expanded=True):
+        n_test = len(run.split.test)
+        if not n_test:
+            st.write("No samples were held out (each class needs at least 2), so there is nothing to test on.")
+            return
+        st.write(f"{n_test} samples were held out: the model never trained on them, so they show how it does on new "
+                 f"{'sounds' if sess.project.kind == 'audio' else 'pictures'}.")
+        st.markdown(held_out_text(rec))
+        if run.info.get("fine_tuned"):
+            ft = run.info["fine_tuned"]
+            st.write(f"Then the network's last block was fine-tuned ({ft['epochs']} more passes): held-out "
+                     f"accuracy went from {pct(ft['test_accuracy_before'])} to {pct(ev.accuracy)}. The charts show "
+                     "the head's training before that.")
+        if run.info.get("augmented_views"):
+            how = ("sounds (shifted in time, louder or softer, with your Background Noise mixed in)"
+                   if sess.project.kind == "audio" else "pictures (mirrored, zoomed in, turned a little, "
+                   "brighter or darker)")
+            st.write(f"It also trained on {run.info['augmented_views']} altered copies of the training {how}: "
+                     "never on held-out ones.")
+        left, right = st.columns(2)
+        left.altair_chart(charts.per_class_chart(ev))
+        right.altair_chart(charts.confusion_chart(ev))
+        st.caption("Confusion matrix: each row is the true class, each column what the model said. "
+                   "Everything on the diagonal is right; the rest shows which classes it mixes up.")
+        explain.mistakes_panel(rec)

@@ -1,0 +1,243 @@
+"""One training workflow for every front end: the Train and Overfitting pages and ``python -m tm_core train``.
+
+As in MediaPipe Model Maker's core, nothing here draws: hyperparameters are dataclasses
+(``TrainConfig``, ``FineTuneConfig``), the steps are plain verbs, and progress and stopping go
+through callbacks (``on_progress(stage, done, total)``, ``on_epoch``, ``should_stop``). A
+Streamlit Stop (a rerun that interrupts the script) or a Ctrl-C ends a step between batches:
+what was embedded stays cached, and a training's finished epochs are kept (``Session.pending``).
+
+:func:`prepare` makes a project's data ready for one encoder, in this order:
+
+1. embed what the cache lacks of the enabled classes (:func:`embed`);
+2. the usable subset: pose and hand samples where nothing was found are left out unless kept
+   (:func:`usable`);
+3. the honest held-out split: whole recordings, marked samples test only (:func:`split`);
+4. augmented views of the training part (image, audio), when asked.
+
+Then :func:`train` (one run, the Train page and the CLI), :func:`sweep` (the Overfitting page's
+epochs and samples lessons) and :func:`fine_tune` (the last block of an image network) add
+their runs to a :class:`~tm_core.session.Session`. The recordings themselves are decided when
+files are imported (``project.Recordings``), the same way for the app and the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from tm_core import augment, experiments
+from tm_core.encoders.pose_features import found
+from tm_core.evaluation import evaluate
+from tm_core.features import FeatureCache
+from tm_core.finetune import FineTuneConfig, mirrored, supported
+from tm_core.finetune import fine_tune as tune_block
+from tm_core.loop import EpochStats
+from tm_core.project import Dataset, Project
+from tm_core.session import PendingRun, RunRecord, Session
+from tm_core.training import Split, TrainConfig, grouped_split
+from tm_core.training import train as train_head
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+EMBEDDING, AUGMENTING, BLOCKS = "embedding", "augmenting", "block inputs"  # the stages on_progress names
+KEYPOINT_KINDS = ("pose", "hands")
+EPOCH_STEPS = (5, 20, 50, 200)  # the epochs lesson: one run per count
+SAMPLE_STEPS = (5, 10, 20, None)  # the samples lesson: training samples per class (None: all)
+
+
+def _stage(on_progress: Progress | None, stage: str, offset: int = 0, total: int | None = None):
+    if on_progress is None:
+        return None
+    return lambda done, n: on_progress(stage, offset + done, total if total is not None else n)
+
+
+@dataclass
+class Prepared:
+    """A project's data ready to train on with one encoder."""
+
+    dataset: Dataset  # the usable samples, in project order
+    features: np.ndarray  # one embedding per dataset sample
+    split: Split
+    extra: tuple[np.ndarray, np.ndarray] | None = None  # augmented views of training samples (features, labels)
+    left_out: int = 0  # pose, hands: samples where nothing was found, left out
+    seen: list[str] | None = None  # ids of every project sample it was prepared from, when some were left out
+
+    @property
+    def info(self) -> dict:
+        """What a run trained from this keeps in ``Run.info``."""
+        info = {"left_out": self.left_out} if self.left_out else {}
+        if self.extra is not None and len(self.extra[1]):
+            info["augmented_views"] = int(len(self.extra[1]))
+        return info
+
+
+def embed(project: Project, cache: FeatureCache, encoder, *, require_background: bool = True,
+          on_progress: Progress | None = None, should_stop: Callable[[], bool] | None = None
+          ) -> tuple[Dataset, np.ndarray]:
+    """Embed what ``cache`` lacks of the project's enabled classes; returns (dataset, features).
+
+    Raises ``InputError`` when the project cannot train (fewer than two classes with samples; an
+    audio project without Background Noise unless ``require_background`` is False). Embeddings
+    of deleted samples are dropped first; a stop between batches keeps the batches done cached.
+    """
+    project.check_trainable(require_background=require_background)
+    cache.forget({s.id for c in project.classes for s in c.samples})
+    ds = project.dataset()
+    todo = cache.missing(encoder.name, ds.samples)
+    cached = len(ds.samples) - len(todo)
+    cache.embed(encoder, todo, on_progress=_stage(on_progress, EMBEDDING, cached, len(ds.samples)),
+                should_stop=should_stop)
+    return ds, cache.matrix(encoder.name, ds.samples)
+
+
+def nothing_found(kind: str, features: np.ndarray) -> np.ndarray:
+    """Per sample, True where the keypoint model found no person (pose) or hand (hands); all False for other kinds."""
+    if kind not in KEYPOINT_KINDS or not len(features):
+        return np.zeros(len(features), bool)
+    return ~found(features)
+
+
+def usable(kind: str, dataset: Dataset, features: np.ndarray, keep_missing: bool = False
+           ) -> tuple[Dataset, np.ndarray, int]:
+    """The samples training uses: pose and hand samples where nothing was found are left out unless
+    ``keep_missing``. Returns (dataset, features, how many were left out); raises ``InputError``
+    naming a class that would be left with no sample."""
+    missing = nothing_found(kind, features)
+    if keep_missing or not missing.any():
+        return dataset, features, 0
+    return dataset.subset(~missing), features[~missing], int(missing.sum())
+
+
+def split(dataset: Dataset, config: TrainConfig) -> Split:
+    """The held-out split: ``config.test_fraction`` of each class with ``config.seed``, whole recordings
+    on one side, samples marked test only tested (``training.grouped_split``)."""
+    return grouped_split(dataset.labels, config.test_fraction, config.seed, dataset.groups, dataset.test_only)
+
+
+def prepare(project: Project, cache: FeatureCache, encoder, config: TrainConfig, *, augment_views: bool = False,
+            keep_missing: bool = False, require_background: bool = True, on_progress: Progress | None = None,
+            should_stop: Callable[[], bool] | None = None) -> Prepared:
+    """Embed, keep the usable samples, split, and (``augment_views``) embed altered views of the training part."""
+    ds, features = embed(project, cache, encoder, require_background=require_background, on_progress=on_progress,
+                         should_stop=should_stop)
+    seen = [s.id for s in ds.samples]
+    ds, features, left_out = usable(project.kind, ds, features, keep_missing)
+    held = split(ds, config)
+    extra = None
+    if augment_views and augment.default_views(project.kind):
+        extra = augment.embed_views(cache, encoder, ds, held, on_progress=_stage(on_progress, AUGMENTING),
+                                    should_stop=should_stop)
+    return Prepared(ds, features, held, extra, left_out, seen if left_out else None)
+
+
+def train(session: Session, prepared: Prepared, config: TrainConfig, *,
+          on_epoch: Callable[[EpochStats], None] | None = None,
+          should_stop: Callable[[], bool] | None = None) -> RunRecord | None:
+    """Train a head on ``prepared`` and keep the run in ``session`` (it becomes the current model).
+
+    The training is ``session.pending`` while it runs, updated after every epoch (before
+    ``on_epoch``): when something interrupts it from outside (a Streamlit Stop), the next
+    ``session.finish_pending()`` keeps the epochs done as a stopped run. Returns the record, or
+    None when no epoch finished.
+    """
+    ds = prepared.dataset
+    pending = session.pending = PendingRun(config, session.encoder_name, ds, prepared.features, prepared.split,
+                                           info=prepared.info, seen=prepared.seen)
+
+    def epoch(stats: EpochStats) -> None:
+        pending.history.append(stats)
+        if on_epoch is not None:
+            on_epoch(stats)
+
+    pending.finished = train_head(prepared.features, ds.labels, ds.class_names, config, split=prepared.split,
+                                  on_epoch=epoch, on_head=lambda head: setattr(pending, "head", head),
+                                  extra=prepared.extra, should_stop=should_stop)
+    return session.finish_pending()
+
+
+def sweep_steps(lesson: str, prepared: Prepared) -> list:
+    """The runs of a lesson: epoch counts, or training samples per class (sizes at or above the smallest
+    class's training count would all train on everything, so they go, except "all")."""
+    if lesson == "epochs":
+        return list(EPOCH_STEPS)
+    smallest = int(np.bincount(prepared.dataset.labels[prepared.split.train]).min())
+    return [n for n in SAMPLE_STEPS if n is None or n < smallest]
+
+
+def sweep(session: Session, prepared: Prepared, lesson: str, *, steps=None,
+          on_epoch: Callable[[int, int, int, EpochStats], None] | None = None,
+          should_stop: Callable[[], bool] | None = None) -> list[RunRecord]:
+    """The Overfitting lesson: the same data trained once per step, one run at a time, each kept in
+    ``session`` as soon as it ends (an interruption keeps the runs done).
+
+    ``lesson`` is ``"epochs"`` (one run per epoch count) or ``"samples"`` (one per training-set
+    size, picked at random). Every run shares ``prepared.split`` and trains without early
+    stopping, to show the whole curve. ``on_epoch(run index, runs, planned epochs, stats)``.
+    """
+    if lesson not in ("epochs", "samples"):
+        raise ValueError('lesson must be "epochs" or "samples"')
+    steps = sweep_steps(lesson, prepared) if steps is None else list(steps)
+    ds, features = prepared.dataset, prepared.features
+    records = []
+    for i, step in enumerate(steps):
+        config = replace(session.config, early_stopping=False)
+        if lesson == "epochs":
+            config = replace(config, epochs=step)
+        callback = None if on_epoch is None else (
+            lambda _run, stats, i=i, n=config.epochs: on_epoch(i, len(steps), n, stats))
+        if lesson == "epochs":
+            done = experiments.epoch_sweep(features, ds.labels, ds.class_names, (step,), config,
+                                           split=prepared.split, on_epoch=callback, should_stop=should_stop)
+        else:
+            done = experiments.samples_sweep(features, ds.labels, ds.class_names, (step,), config,
+                                             split=prepared.split, order="random", on_epoch=callback,
+                                             should_stop=should_stop)
+        for label, run in done:
+            if prepared.left_out:
+                run.info["left_out"] = prepared.left_out
+            records.append(session.add_run(run, session.encoder_name, ds, features, label=f"Lesson · {label}",
+                                           seen=prepared.seen))
+        if not done or done[-1][1].stopped:
+            break
+    return records
+
+
+def can_fine_tune(record: RunRecord | None) -> bool:
+    return record is not None and supported(record.encoder)
+
+
+def fine_tune(session: Session, record: RunRecord, encoder, blocks, config: FineTuneConfig | None = None, *,
+              on_progress: Progress | None = None, on_epoch: Callable[[EpochStats], None] | None = None,
+              should_stop: Callable[[], bool] | None = None) -> RunRecord:
+    """Fine-tune the last block of ``record``'s encoder from its head; ``record`` then holds the fine-tuned model.
+
+    ``encoder`` is the frozen network the run used, ``blocks`` its ``finetune.BlockInputs``. The
+    block inputs of every sample (and a mirrored copy of each training one) are cached in
+    ``session.cache`` like embeddings. An interruption leaves ``record`` the frozen model it was.
+    """
+    ds, held = record.dataset, record.run.split
+    train_samples = [ds.samples[i] for i in held.train]
+    total = len(ds.samples) + len(train_samples)
+    session.cache.embed(blocks, ds.samples, on_progress=_stage(on_progress, BLOCKS, 0, total), should_stop=should_stop)
+    session.cache.embed(blocks, train_samples, view=1, transform=lambda smp: mirrored(smp.data),
+                        on_progress=_stage(on_progress, BLOCKS, len(ds.samples), total), should_stop=should_stop)
+    inputs = session.cache.matrix(blocks.name, ds.samples)
+    mirror = session.cache.matrix(blocks.name, train_samples, view=1)
+    ft = tune_block(encoder, record.run.head, inputs, ds.labels, held, config,
+                    extra=(mirror, ds.labels[held.train]), on_epoch=on_epoch, should_stop=should_stop)
+    info = dict(record.run.info, fine_tuned={"epochs": len(ft.history), "learning_rate": ft.config.learning_rate,
+                                             "test_accuracy_before": record.evaluation.accuracy})
+    record.run = replace(record.run, head=ft.head, info=info)
+    record.finetuned = ft
+    model = ft.encoder(encoder)
+    # The fine-tuned network's embeddings of every sample: the mistakes and nearest samples panels
+    # read them with the new head (the frozen ones would no longer match it).
+    record.features = np.concatenate([model.encode(np.stack([s.data for s in ds.samples[i:i + 64]]))
+                                      for i in range(0, len(ds.samples), 64)])
+    if len(held.test):
+        record.evaluation = evaluate(ft.head.predict_proba(record.features[held.test]), ds.labels[held.test],
+                                     ds.class_names)
+    record.label += " · last block fine-tuned"
+    session.exports.pop(record.id, None)
+    return record
