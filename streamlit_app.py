@@ -8,12 +8,12 @@ crashes the process (pylibsrtp, pulled in by streamlit_webrtc, segfaults if Tens
 import streamlit_webrtc  # noqa: F401  (must precede TensorFlow)
 import streamlit as st
 
-from tm_core.ui import state
+from tm_core.ui import sync
 from tm_core.ui.widgets import sidebar_summary, where_it_is_kept
 
 st.set_page_config(page_title="Teachable Studio", page_icon=":material/school:", layout="wide")
 
-sess = state.session()
+sess = sync.session()
 
 page = st.navigation([
     st.Page("pages/gather.py", title="1 · Gather", icon=":material/photo_camera:", default=True),
@@ -23,5 +23,7 @@ page = st.navigation([
 ])
 page.run()
 sidebar_summary(sess)  # after the page, so it shows what the page just changed
-where_it_is_kept()
-state.autosave(sess)  # what this run changed is on the server before the student can reload
+where_it_is_kept(sess)
+sync.watch()  # another tab's (or device's) changes show here within seconds
+if sync.autosave(sess):  # what this run changed is on the server before the student can reload ...
+    st.rerun()  # ... merged with what another tab saved meanwhile: show that too

@@ -67,7 +67,10 @@ class Session:
     keep_missing: bool = False  # pose, hands: also train on samples where nothing was found
     finetune: bool = False  # images: fine-tune the backbone's last block after the head (see tm_core.finetune)
     token: str = ""  # the project's key on the server (tm_core.store), kept in the page address
-    saved: tuple | str | None = None  # what the server copy was last saved from, or "failed" (see ``autosave``)
+    saved: tuple | None = None  # ``fingerprint()`` when the server copy was last synced (see ui.sync.autosave)
+    base: object | None = None  # tm_core.sync.Snapshot of that copy: what the next merge starts from
+    revision: str | None = None  # the store's revision of that copy (another tab's save changes it)
+    unsaved: str = ""  # why the last save failed (a full or read-only disk); "" when saved
 
     def add_run(self, run: Run, encoder: str, dataset: Dataset, features: np.ndarray, label: str = "",
                 seen: list[str] | None = None) -> RunRecord:

@@ -12,19 +12,25 @@ module only binds them to Streamlit (the shared encoders, the session in ``st.se
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import logging
+import os
 import sys
 import threading
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import asdict, fields
 
 import numpy as np
 import streamlit as st
 
-from tm_core import workflow
-from tm_core.encoders import default_encoder
+from tm_core import store, workflow
+from tm_core.encoders import default_encoder, encoder_names
 from tm_core.errors import InputError
 from tm_core.evaluation import evaluate_run
 from tm_core.features import FeatureCache
+from tm_core.project import Dataset, Project, ProjectClass
+from tm_core.project_file import ProjectFile, SavedRun
 from tm_core.session import PendingRun, RunRecord, Session  # noqa: F401 - the session model, re-exported
 from tm_core.training import TrainConfig
 
@@ -33,17 +39,15 @@ KEY = "teachable_studio"
 
 def session() -> Session:
     """This browser session's state, created on first use. Call it at the top of a script run: it
-    also keeps a training that the previous run left unfinished (a Stop click reruns the script),
-    restores the project kept on the server when the page address names one (a reload), keeps
-    that address in the page, and saves what the previous run changed (see ``autosave``)."""
+    also keeps a training that the previous run left unfinished (a Stop click reruns the script)
+    and keeps the project's address in the page. The entry script calls ``tm_core.ui.sync.session``,
+    which also restores the project on a new session (a reload) and saves what the previous run changed."""
     if KEY not in st.session_state:
         st.session_state[KEY] = Session()
-        restore(st.session_state[KEY])
     sess = st.session_state[KEY]
     sess.finish_pending()
     if sess.token and st.query_params.get(PARAM) != sess.token:
         st.query_params[PARAM] = sess.token  # switching pages clears the address's parameters
-    autosave(sess)
     return sess
 
 
@@ -58,7 +62,7 @@ def new_project(kind: str) -> Session:
     if store is not None and sess.token:
         store.delete(sess.token)
     sess.new_project(kind)
-    sess.token, sess.saved = new_token(), None
+    sess.token, sess.saved, sess.base, sess.revision = new_token(), None, None, None
     st.query_params[PARAM] = sess.token
     for key in ("cfg:encoder", "report", "compare", "cfg:keep_missing", "cfg:augment", "health:checked"):
         st.session_state.pop(key, None)
@@ -167,10 +171,8 @@ def keep_keras_session() -> bool:
 
         def clean_problem_modules_except_keras() -> None:
             if "matplotlib.pyplot" in sys.modules:
-                try:
+                with contextlib.suppress(Exception):  # as Streamlit: never fail a run over this
                     sys.modules["matplotlib.pyplot"].close("all")
-                except Exception:  # noqa: BLE001 - as Streamlit: never fail a run over this
-                    pass
 
         clean_problem_modules_except_keras.keeps_keras = True  # type: ignore[attr-defined]
         clean_problem_modules_except_keras.original = current  # type: ignore[attr-defined]
@@ -187,80 +189,106 @@ keep_keras_session()
 
 # --- saving and opening the whole project (tm_core.project_file) ------------------------------------
 
+def saved_run(r: RunRecord):
+    return SavedRun(r.label, r.encoder, r.run, [s.id for s in r.dataset.samples], r.dataset.labels,
+                    r.finetuned, r.features if r.finetuned is not None else None)
+
+
 def project_file(sess: Session):
     """What "Save project" writes: the project, the settings, every run (its head, split and history;
     a fine-tuned block's weights and that network's embeddings) and the cached embeddings, so
-    reopening needs no backbone pass."""
-    from dataclasses import asdict
-
-    from tm_core.project_file import ProjectFile, SavedRun
-
-    kept = list(sess.runs)
-    runs = [SavedRun(r.label, r.encoder, r.run, [s.id for s in r.dataset.samples], r.dataset.labels,
-                     r.finetuned, r.features if r.finetuned is not None else None) for r in kept]
+    reopening needs no backbone pass. A run trained on samples deleted since is left out: a project
+    file names its runs' samples, and one naming samples it does not hold would not open again."""
+    known = {s.id for c in sess.project.classes for s in c.samples}
+    kept = [r for r in sess.runs if {s.id for s in r.dataset.samples} <= known]
     current = next((i for i, r in enumerate(kept) if r is sess.current), None)
-    settings = {"config": asdict(sess.config), "encoder": sess.encoder_name, "augment": sess.augment,
-                "keep_missing": sess.keep_missing}
     embeddings = {name: v for name, v in sess.cache.export().items() if v[1].ndim == 2}  # not fine-tuning's block inputs
-    return ProjectFile(sess.project, settings, runs, current, embeddings)
+    return ProjectFile(sess.project, settings_of(sess), [saved_run(r) for r in kept], current, embeddings)
+
+
+def settings_of(sess: Session) -> dict:
+    return {"config": asdict(sess.config), "encoder": sess.encoder_name, "augment": sess.augment,
+            "keep_missing": sess.keep_missing}
+
+
+def own_copy(project: Project) -> Project:
+    """The project with containers of its own (the samples, which never change, are shared)."""
+    out = Project(project.kind, [])
+    out.max_samples = project.max_samples
+    out.classes = [ProjectClass(c.name, list(c.samples), c.enabled, c.uid, c.background, set(c.test_only))
+                   for c in project.classes]
+    return out
+
+
+def run_record(rid: int, saved, pf, cache: FeatureCache, notes: list[str]) -> RunRecord | None:
+    """A saved run as this session keeps it (its evaluation, its embeddings), or None with a note
+    when it cannot be used here."""
+    by_id = {s.id: s for c in pf.project.classes for s in c.samples}
+    marked = set().union(*(c.test_only for c in pf.project.classes))
+    samples = [by_id[sid] for sid in saved.sample_ids]
+    test_only = np.array([s.id in marked for s in samples], bool)
+    ds = Dataset(samples, saved.labels, list(saved.run.class_names), test_only if test_only.any() else None)
+    if saved.encoder not in encoder_names(pf.project.kind):
+        notes.append(f"{saved.label} was trained with {saved.encoder}, which this version does not have: left out.")
+        return None
+    if saved.finetuned is not None:
+        try:  # the fine-tuned layers must fit this version's network
+            saved.finetuned.encoder(encoder(saved.encoder))
+        except (ValueError, KeyError) as e:
+            notes.append(f"{saved.label}: its fine-tuned block does not fit this version's network ({e}): left out.")
+            return None
+        features = saved.features
+    else:
+        missing = cache.missing(saved.encoder, samples)
+        if missing:
+            cache.embed(encoder(saved.encoder), missing)
+        features = cache.matrix(saved.encoder, samples)
+    if features.shape[1] != saved.run.head.w1.shape[0]:
+        notes.append(f"{saved.label} does not fit its network's numbers here: left out.")
+        return None
+    everything = [s.id for s in pf.project.dataset().samples] if saved.run.info.get("left_out") else None
+    return RunRecord(rid, saved.label, saved.run, saved.encoder, ds, evaluate_run(saved.run, features, ds.labels),
+                     everything, features, saved.finetuned)
+
+
+def apply_settings(sess: Session, pf, notes: list[str]) -> None:
+    s = pf.settings
+    known = {f.name for f in fields(TrainConfig)}
+    try:
+        sess.config = TrainConfig(**{k: v for k, v in s.get("config", {}).items() if k in known}).validate()
+    except (TypeError, ValueError, InputError):
+        notes.append("The training settings in the file were not valid here: the defaults are used.")
+    names = encoder_names(pf.project.kind)
+    sess.encoder_name = s.get("encoder") if s.get("encoder") in names else default_encoder(pf.project.kind)
+    sess.augment, sess.keep_missing = bool(s.get("augment", False)), bool(s.get("keep_missing", False))
+
+
+def next_run_number(sess: Session) -> int:
+    """After every run's id and every "Run N" label number, so a new run's label is never taken."""
+    numbers = [r.id for r in sess.runs] + [int(w[1]) for r in sess.runs
+                                           if len(w := r.label.split(" ·")[0].split()) == 2 and w[1].isdigit()]
+    return max(numbers, default=0) + 1
 
 
 def open_project_file(sess: Session, pf) -> list[str]:
     """Replace the session's project with an opened project file; returns notes for the student
     (e.g. a run whose network cannot be loaded here). The file was fully checked before this."""
-    from dataclasses import fields
-
-    from tm_core.encoders import encoder_names
-    from tm_core.project import Dataset
-
     notes = []
     cache = FeatureCache()
     for name, (ids, x) in pf.features.items():
         cache.load(name, ids, x)
-    by_id = {s.id: s for c in pf.project.classes for s in c.samples}
-    marked = set().union(*(c.test_only for c in pf.project.classes))
-    everything = [s.id for s in pf.project.dataset().samples]
     fresh = Session(project=pf.project, cache=cache)
-    s = pf.settings
-    known = {f.name for f in fields(TrainConfig)}
-    try:
-        fresh.config = TrainConfig(**{k: v for k, v in s.get("config", {}).items() if k in known}).validate()
-    except (TypeError, ValueError, InputError):
-        notes.append("The training settings in the file were not valid here: the defaults are used.")
-    names = encoder_names(pf.project.kind)
-    fresh.encoder_name = s.get("encoder") if s.get("encoder") in names else default_encoder(pf.project.kind)
-    fresh.augment, fresh.keep_missing = bool(s.get("augment", False)), bool(s.get("keep_missing", False))
+    apply_settings(fresh, pf, notes)
     for i, saved in enumerate(pf.runs):
-        samples = [by_id[sid] for sid in saved.sample_ids]
-        test_only = np.array([s.id in marked for s in samples], bool)
-        ds = Dataset(samples, saved.labels, list(saved.run.class_names), test_only if test_only.any() else None)
-        if saved.encoder not in names:
-            notes.append(f"{saved.label} was trained with {saved.encoder}, which this version does not have: left out.")
-            continue
-        if saved.finetuned is not None:
-            try:  # the fine-tuned layers must fit this version's network
-                saved.finetuned.encoder(encoder(saved.encoder))
-            except (ValueError, KeyError) as e:
-                notes.append(f"{saved.label}: its fine-tuned block does not fit this version's network ({e}): left out.")
-                continue
-            features = saved.features
-        else:
-            missing = cache.missing(saved.encoder, samples)
-            if missing:
-                cache.embed(encoder(saved.encoder), missing)
-            features = cache.matrix(saved.encoder, samples)
-        if features.shape[1] != saved.run.head.w1.shape[0]:
-            notes.append(f"{saved.label} does not fit its network's numbers here: left out.")
-            continue
-        rec = RunRecord(fresh.next_run_id, saved.label, saved.run, saved.encoder, ds,
-                        evaluate_run(saved.run, features, ds.labels),
-                        everything if saved.run.info.get("left_out") else None, features, saved.finetuned)
-        fresh.next_run_id += 1
-        fresh.runs.append(rec)
-        if i == pf.current:
-            fresh.current = rec
-    fresh.token = sess.token  # the same address: the opened project replaces the server's copy
-    sess.__dict__.update(fresh.__dict__)
+        rec = run_record(fresh.next_run_id, saved, pf, cache, notes)
+        if rec is not None:
+            fresh.next_run_id += 1
+            fresh.runs.append(rec)
+            if i == pf.current:
+                fresh.current = rec
+    fresh.next_run_id = next_run_number(fresh)
+    fresh.token, fresh.base, fresh.revision = sess.token, sess.base, sess.revision  # the same address: the
+    sess.__dict__.update(fresh.__dict__)                                            # opened project replaces its copy
     return notes
 
 
@@ -272,89 +300,27 @@ _stores_lock = threading.Lock()
 
 
 def project_store():
-    """The server's project store (``TM_DATA_DIR``), or None when that folder cannot be written
-    (the app then works as before, without keeping projects across reloads)."""
-    import logging
-    import os
-
-    from tm_core import store
-
+    """The server's project store (``TM_DATA_DIR``), or None when that folder does not exist and cannot
+    be made (the app then works as before, without keeping projects across reloads). A folder that
+    cannot be written (read-only, full) still gives the store: projects are opened from it, and the
+    sidebar says while saving fails (``autosave``)."""
     where = os.environ.get("TM_DATA_DIR", "")
     with _stores_lock:
         if where not in _stores:
             s = store.from_env()
             try:
                 s.root.mkdir(parents=True, exist_ok=True)
-                probe = s.root / f".probe-{os.getpid()}"
-                probe.write_bytes(b"")
-                probe.unlink()
             except OSError as e:
-                logging.getLogger(__name__).warning("projects are not kept across reloads: cannot write %s (%s)",
-                                                    s.root, e)
-                s = None
+                if not s.root.is_dir():
+                    logging.getLogger(__name__).warning("projects are not kept across reloads: cannot make %s (%s)",
+                                                        s.root, e)
+                    s = None
             _stores[where] = s
         return _stores[where]
 
 
 def new_token() -> str:
-    from tm_core import store
-
     return store.new_token()
-
-
-def restore(sess: Session) -> None:
-    """A new browser session: open the project its page address names, if this server keeps one;
-    otherwise give it a fresh address. Tells the student either way (a toast, or a report on Gather)."""
-    store = project_store()
-    if store is None:
-        return
-    store.sweep()
-    token = st.query_params.get(PARAM)
-    if token:
-        try:
-            pf = store.load(token)
-        except InputError as e:
-            st.session_state["report"] = [("warning", f"{e}: this is a new, empty project.")]
-        else:
-            notes = open_project_file(sess, pf)
-            sess.token, sess.saved = token, sess.fingerprint()
-            n = sum(sess.project.counts().values())
-            st.toast(f"Welcome back: your project is here again ({n} samples, {len(sess.runs)} trained models).",
-                     icon=":material/restore:")
-            if notes:
-                st.session_state["report"] = [("warning", note) for note in notes]
-            return
-    sess.token = new_token()
-
-
-def autosave(sess: Session) -> bool:
-    """Save the project on the server if it changed since the last save; returns whether it saved.
-
-    Only what changed is written (new samples, the manifest, changed heads and embeddings). A
-    project that never had a sample is not written at all. A failure (a full disk) is logged and
-    shown once, and never stops the page."""
-    store = project_store()
-    if store is None or not sess.token:
-        return False
-    now = sess.fingerprint()
-    if now == sess.saved:
-        return False
-    if sess.saved is None and not any(c.samples for c in sess.project.classes) and not store.exists(sess.token):
-        return False
-    try:
-        store.save(sess.token, project_file(sess))
-    except OSError as e:
-        import logging
-
-        logging.getLogger(__name__).warning("could not save project: %s", e)
-        if sess.saved != "failed":
-            st.toast("Your project could not be saved on the server (it is still here in this tab): "
-                     "use Save project to keep a copy.", icon=":material/warning:")
-        sess.saved = "failed"
-        return False
-    sess.saved = now
-    give_back_memory()  # a change (an upload, a training) freed its temporary buffers: return them
-    return True
 
 
 def release_uploads(*files) -> int:

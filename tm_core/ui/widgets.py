@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from tm_core import health, kinds, project_file
@@ -58,15 +60,35 @@ def sidebar_summary(sess: Session) -> None:
                 st.caption(":orange[The samples changed since: train again to include them.]")
 
 
-def where_it_is_kept() -> None:
-    """The sidebar's line on how the project is kept on the server (when it is)."""
-    from tm_core.ui import state
-
+def where_it_is_kept(sess: Session | None = None) -> None:
+    """The sidebar's lines on how the project is kept on the server (when it is): saved as the student
+    works, or plainly not (a full or read-only disk) with the way out; a saved copy that could not be
+    opened; what a merge with another tab's changes could not keep as both tabs had it."""
     store = state.project_store()
-    if store is not None:
-        st.sidebar.caption("Saved on this server as you work: reloading this page brings it back. Keep this page's "
-                           "address to come back later; it is private to you, so do not share it. Projects unused "
-                           f"for {store.max_age / 86400:g} days are removed: **Save project** on Gather keeps a copy.")
+    if store is None:
+        return
+    problem = st.session_state.get("sync:problem")
+    if problem:
+        st.sidebar.error(problem, icon=":material/report:")
+    if sess is not None and sess.unsaved:
+        st.sidebar.warning(f"**Your work is not being saved on the server** ({sess.unsaved}). It is all still here "
+                           "in this tab, but a reload would lose what changed: use **Save project** on Gather to "
+                           "keep a copy. Saving resumes by itself when the server can write again.",
+                           icon=":material/cloud_off:")
+    else:
+        st.sidebar.caption("Saved on this server as you work: reloading this page brings it back, and other tabs "
+                           "or devices open on this address stay in step. Keep this page's address to come back "
+                           "later; it is private to you, so do not share it. Projects unused for "
+                           f"{store.max_age / 86400:g} days are removed: **Save project** on Gather keeps a copy.")
+    notes = st.session_state.get("sync:notes")
+    if notes:
+        shown = st.session_state.setdefault("sync:notes-since", time.monotonic())
+        if time.monotonic() - shown < 60:  # a minute, across the reruns that follow
+            for note in notes:
+                st.sidebar.info(note, icon=":material/sync_problem:")
+        else:
+            st.session_state.pop("sync:notes", None)
+            st.session_state.pop("sync:notes-since", None)
 
 
 def start_over(sess: Session) -> None:
