@@ -222,11 +222,14 @@ def test_a_damaged_copy_is_said_in_the_page_and_kept_aside_never_silently_emptie
     assert not unsaved_warning(first)
 
 
-def test_a_copy_damaged_under_an_open_tab_is_replaced_by_the_tab_s_project_and_said(photos):
+def test_a_copy_cut_under_an_open_tab_is_repaired_by_the_tab_s_next_save(photos):
+    """A save does not read back the copy it last wrote (that is most of its cost), but a member whose
+    size no longer matches is written again: the tab that holds the project repairs it. Damage that
+    keeps a file's size is found by the next load (the test above)."""
     first = tab()
     upload(first, [("rock", f) for f in photos["rock"][:2]] + [("paper", f) for f in photos["paper"][:2]])
     token = sess(first).token
     damage(token)
     upload(first, [("paper", photos["paper"][2])])
-    assert any("could not be opened" in e.value and "kept aside" in e.value for e in first.sidebar.error)
     assert state.project_store().load(token).project.counts() == {"rock": 2, "paper": 3}
+    assert not unsaved_warning(first) and not first.sidebar.error

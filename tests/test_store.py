@@ -391,3 +391,18 @@ def test_start_over_deletes_the_server_copy(rps_train):
     assert sess(at).token != token and at.query_params[state.PARAM] == sess(at).token
     assert sum(sess(at).project.counts().values()) == 0
     assert sum(sess(new_tab(token)).project.counts().values()) == 0  # the old address opens nothing now
+
+
+def test_two_runs_with_the_same_head_share_one_file_and_open_as_two_runs(tmp_path, rps_train):
+    """Training twice with the same samples and settings gives byte-identical heads (training is
+    deterministic): on disk they are one blob, and the copy still opens with both runs. (The reader
+    refuses a project file naming one member twice, so the folder must present each run its own.)"""
+    store, token = ProjectStore(tmp_path), new_token()
+    pf = trained(rps_project(rps_train, 3))
+    twice = dataclasses.replace(pf, runs=[pf.runs[0], dataclasses.replace(pf.runs[0], label="Run 2")], current=1)
+    store.save(token, twice)
+    assert len(list((store.folder(token) / "blobs").iterdir())) == 2  # one head, one set of embeddings
+    back = store.load(token)
+    assert [r.label for r in back.runs] == ["Run 1", "Run 2"] and back.current == 1
+    assert np.array_equal(back.runs[0].run.head.w1, back.runs[1].run.head.w1)
+    assert save(back) == save(twice)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tm_core import store as store_module
+from tm_core import store_folder
 from tm_core.errors import InputError
 from tm_core.project import Project, ProjectClass
 from tm_core.project_file import ProjectFile, SavedRun, save
@@ -162,9 +162,10 @@ def test_a_save_killed_at_any_instant_leaves_the_last_completed_save(tmp_path, r
     assert mid_save >= 20 and len(seen_revisions) >= 50  # the kills did land inside saves, and saves did complete
     store.save(token, pf)  # what the kills left behind (unfinished files, unnamed members) goes at the next save
     folder = store.folder(token)
-    manifest = json.loads((folder / "current").read_text().partition("\n")[2])
-    named = {s["file"] for c in manifest["classes"] for s in c["samples"]} | {r["head"] for r in manifest["runs"]} | \
-            {f["file"] for f in manifest["features"]}
+    _revision, blobs, manifest = (folder / "current").read_text().split("\n", 2)
+    manifest, blobs = json.loads(manifest), json.loads(blobs)
+    named = {s["file"] for c in manifest["classes"] for s in c["samples"]} | \
+            {blobs[r["head"]] for r in manifest["runs"]} | {blobs[f["file"]] for f in manifest["features"]}
     on_disk = {f.relative_to(folder).as_posix() for f in folder.rglob("*") if f.is_file()}
     assert on_disk - named == {"current"}
 
@@ -209,17 +210,17 @@ def test_a_save_failing_at_any_write_leaves_the_last_completed_save(tmp_path, rp
     before = variant(pool, emb, rng, 0)
     store.save(token, before)
     revision, expected = store.revision(token), fingerprint(before)
-    real_write, calls, failed = store_module._write, [], []
+    real_write, calls, failed = store_folder._write, [], []
 
     def failing(target: Path, data: bytes) -> None:
         calls.append(target.name)
         if len(calls) == fail_at:
             failed.append(target.name)
-            target.with_name(f"{target.name}.cut{store_module.PARTIAL}").write_bytes(data[:len(data) // 2])
+            target.with_name(f"{target.name}.cut{store_folder.PARTIAL}").write_bytes(data[:len(data) // 2])
             raise OSError(errno.ENOSPC, "No space left on device")
         real_write(target, data)
 
-    monkeypatch.setattr(store_module, "_write", failing)
+    monkeypatch.setattr(store_folder, "_write", failing)
     after = variant(pool, emb, rng, 1)  # other samples, a new head and new embeddings
     folder, snapshot = store.folder(token), tmp_path / "snapshot"
     shutil.copytree(folder, snapshot)
@@ -241,7 +242,7 @@ def test_a_save_failing_at_any_write_leaves_the_last_completed_save(tmp_path, rp
     kinds = [name.rpartition(".")[2] for name in failed]
     assert kinds[-1] == "current" and "npz" in kinds and "png" in kinds, failed  # "current" (the manifest) last
     assert new_revision == store.revision(token) and fingerprint(store.load(token)) == fingerprint(after)
-    assert not any(f.name.endswith(store_module.PARTIAL) for f in store.folder(token).rglob("*"))
+    assert not any(f.name.endswith(store_folder.PARTIAL) for f in store.folder(token).rglob("*"))
 
 
 def test_a_real_full_disk_leaves_the_copy_as_it_was(tmp_path, rps_train):
@@ -272,7 +273,7 @@ def test_a_real_full_disk_leaves_the_copy_as_it_was(tmp_path, rps_train):
         (disk / "filler").unlink()  # room again: the next save works and leaves nothing of the failed ones
         store.save(token, after)
         assert fingerprint(store.load(token)) == fingerprint(after)
-        assert not any(f.name.endswith(store_module.PARTIAL) for f in store.folder(token).rglob("*"))
+        assert not any(f.name.endswith(store_folder.PARTIAL) for f in store.folder(token).rglob("*"))
     finally:
         umount(disk)
 

@@ -9,8 +9,9 @@ folder gives nobody a way in. A token that names no project is never adopted: th
 A folder holds a project file's members (``tm_core.project_file``), each under a name fixed by its
 content and never overwritten::
 
-    current                       the last completed save: its revision on the first line, then its
-                                  manifest (naming only members already complete on disk)
+    current                       the last completed save: its revision on the first line, then which
+                                  blob each of the manifest's heads and embeddings is, then the manifest
+                                  as a project file has it (naming only members already complete on disk)
     samples/<class uid>/<id>.png  a sample (its id is a hash of its content), .wav for audio
     blobs/<sha256>.npz            heads, embeddings, fine-tuned weights, named by a hash of their bytes
 
@@ -41,22 +42,26 @@ import secrets
 import shutil
 import threading
 import time
-import zipfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tm_core import limits
 from tm_core.errors import InputError
-from tm_core.project_file import VERSION, ProjectFile, contents, manifest_text, open_members
+from tm_core.project_file import ProjectFile, open_members
+from tm_core.store_folder import (
+    CURRENT,
+    MANIFEST,
+    DamagedCopy,
+    Members,
+    blob_names,
+    newer_format,
+    read_revision,
+    write_folder,
+)
 
 _log = logging.getLogger(__name__)
 TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
 REVISION = re.compile(r"[0-9a-f]{24}")
-CURRENT = "current"
-BLOBS = "blobs"
-MANIFEST = "manifest.json"  # the manifest's name inside a project file (and in folders of the old layout)
-PARTIAL = ".partial"  # ends the temporary name of a file being written (renamed into place when complete)
 DAMAGED = ".damaged-"  # <folder>.damaged-<time>: a copy that could not be opened, kept for the teacher
 _GONE = ".deleting-"  # <folder>.deleting-<random>: being deleted (renamed first, so a crash leaves no half)
 _FOLDER = re.compile(r"[0-9a-f]{32}")
@@ -85,145 +90,6 @@ def from_env() -> ProjectStore:
 
 def new_token() -> str:
     return secrets.token_urlsafe(24)  # 32 characters of [A-Za-z0-9_-]
-
-
-def _write(target: Path, data: bytes) -> None:
-    """Put ``data`` at ``target`` whole or not at all: a temporary name (0600), fsync, rename. Every
-    write of a save goes through here (the fault tests make it fail)."""
-    partial = target.with_name(f"{target.name}.{secrets.token_hex(4)}{PARTIAL}")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        with open(fd, "wb", closefd=True) as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(partial, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            partial.unlink()
-        raise
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _mkdir(path: Path, made: set[Path]) -> None:
-    """``path`` and its missing parents (0700); remembers their parents, to be fsynced."""
-    if path.is_dir():
-        return
-    _mkdir(path.parent, made)
-    with contextlib.suppress(FileExistsError):
-        path.mkdir(mode=0o700)
-    made.add(path.parent)
-
-
-def _files(folder: Path) -> dict[str, str]:
-    """Every file in ``folder`` (relative path → path), symbolic links not followed nor listed."""
-    found, todo = {}, [(str(folder), "")]
-    while todo:
-        where, prefix = todo.pop()
-        with os.scandir(where) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    todo.append((entry.path, f"{prefix}{entry.name}/"))
-                elif entry.is_file(follow_symlinks=False):
-                    found[prefix + entry.name] = entry.path
-    return found
-
-
-class _Members:
-    """A project folder as ``project_file.open_members`` reads it: ZipFile's ``infolist()`` and ``open()``.
-    The manifest is ``manifest`` from byte ``skip`` on (``current`` after its first line, or the old
-    layout's ``manifest.json``)."""
-
-    def __init__(self, folder: Path, manifest: Path, skip: int):
-        self._paths = {rel: full for rel, full in _files(folder).items()
-                       if not rel.endswith(PARTIAL) and rel not in (CURRENT, MANIFEST)}
-        self._paths[MANIFEST], self._skip = str(manifest), skip
-        self._infos = [zipfile.ZipInfo(rel) for rel in self._paths]
-        for info in self._infos:
-            info.file_size = os.stat(self._paths[info.filename]).st_size - (skip if info.filename == MANIFEST else 0)
-
-    def infolist(self) -> list[zipfile.ZipInfo]:
-        return self._infos
-
-    def open(self, info: zipfile.ZipInfo):
-        f = open(self._paths[info.filename], "rb")  # noqa: SIM115 - the reader closes it
-        if info.filename == MANIFEST:
-            f.seek(self._skip)
-        return f
-
-
-def _read_revision(folder: Path) -> str | None:
-    """The revision ``current`` names; for a folder of the old layout, one made from its manifest's
-    stat; None when the folder holds no project."""
-    with contextlib.suppress(FileNotFoundError), (folder / CURRENT).open("rb") as f:
-        return f.read(64).decode("ascii", "replace").partition("\n")[0].strip()
-    with contextlib.suppress(FileNotFoundError):
-        st = (folder / MANIFEST).stat()
-        return f"old-{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
-    return None
-
-
-def write_folder(pf: ProjectFile, folder: Path) -> str:
-    """Save ``pf`` in ``folder`` crash-safely (see the module's docstring); returns the new revision.
-    Call it holding the folder's exclusive lock. OSError (a full or read-only disk) leaves the last
-    completed save as it was."""
-    manifest, members = contents(pf)
-    on_disk = _files(folder) if folder.is_dir() else {}
-    made: set[Path] = set()
-    _mkdir(folder, made)
-    named, touched, new = set(), set(), []
-    renamed: dict[str, str] = {}
-    for path, blob in members.items():
-        if path.startswith("samples/"):  # named by the sample's id: a hash of its content
-            name = path
-        else:
-            data = blob()
-            name = f"{BLOBS}/{hashlib.sha256(data).hexdigest()[:32]}.{path.rpartition('.')[2]}"
-            renamed[path], blob = name, (lambda data=data: data)
-        named.add(name)
-        if name not in on_disk:
-            target = folder / name
-            _mkdir(target.parent, made)
-            new.append((target, blob))
-            touched.add(target.parent)
-    if len(new) > 1:  # in threads: the file system commits their fsyncs together (10 times faster)
-        with ThreadPoolExecutor(min(8, len(new))) as pool:
-            list(pool.map(lambda item: _write(item[0], item[1]()), new))
-    elif new:
-        _write(new[0][0], new[0][1]())
-    for run in manifest["runs"]:
-        run["head"] = renamed[run["head"]]
-        if "finetuned" in run:
-            for key in ("weights", "features"):
-                run["finetuned"][key] = renamed[run["finetuned"][key]]
-    for entry in manifest["features"]:
-        entry["file"] = renamed[entry["file"]]
-    for d in touched | made:
-        _fsync_dir(d)
-    revision = f"{time.time_ns():016x}"[-16:] + secrets.token_hex(4)
-    _write(folder / CURRENT, f"{revision}\n{manifest_text(manifest, indent=None)}".encode())
-    _fsync_dir(folder)  # the save has happened
-    keep = named | {CURRENT}
-    emptied = set()
-    try:
-        for rel, full in on_disk.items():
-            if rel not in keep:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(full)
-                emptied.update(tuple(rel.split("/")[:i]) for i in range(1, rel.count("/") + 1))
-        for parts in sorted(emptied, key=len, reverse=True):  # folders left empty (a class removed, the old layout)
-            with contextlib.suppress(OSError):
-                os.rmdir(folder.joinpath(*parts))
-    except OSError as e:  # the save is complete: what is left over goes at the next one
-        _log.warning("could not remove old files of a saved project: %s", e)
-    return revision
 
 
 class ProjectStore:
@@ -282,7 +148,7 @@ class ProjectStore:
 
     def revision(self, token: str) -> str | None:
         """The revision of ``token``'s copy (it changes with every completed save); None when there is none."""
-        return _read_revision(self.folder(token))
+        return read_revision(self.folder(token))
 
     def load(self, token: str) -> ProjectFile:
         """``token``'s project, checked as a project file is; ``InputError`` when there is none or it
@@ -299,7 +165,7 @@ class ProjectStore:
     def _load(self, folder: Path) -> tuple[ProjectFile, str]:
         for _ in range(3):
             with self._locked(folder, exclusive=False):
-                revision = _read_revision(folder)
+                revision = read_revision(folder)
                 if revision is None:
                     raise InputError("project link", "names no project on this server (projects unused for "
                                                      f"{self.max_age / 86400:g} days are removed)")
@@ -313,7 +179,7 @@ class ProjectStore:
                     return pf, revision
             try:
                 with self._locked(folder, exclusive=True):  # moved aside only if nobody saved meanwhile
-                    if _read_revision(folder) == revision:
+                    if read_revision(folder) == revision:
                         raise self._set_aside(folder, damage.why)
             except OSError:  # a read-only disk: it stays where it is
                 raise damage from None
@@ -328,11 +194,17 @@ class ProjectStore:
         try:
             if not manifest.is_file() or manifest.is_symlink():
                 raise DamagedProject("its manifest is missing", None)
-            return open_members(_Members(folder, manifest, skip), NAME)
+            try:
+                blobs = None if old else blob_names(manifest, skip)
+            except DamagedCopy as e:
+                raise DamagedProject(str(e), None) from None
+            if blobs is not None:
+                skip += len(json.dumps(blobs).encode()) + 1
+            return open_members(Members(folder, manifest, skip, blobs), NAME)
         except DamagedProject:
             raise
         except InputError as e:
-            if _newer(manifest, skip):  # saved by a newer version sharing this folder: not damaged, just not for us
+            if newer_format(manifest, skip):  # saved by a newer version sharing this folder: not damaged, just not for us
                 raise
             raise DamagedProject(e.reason, None) from None
 
@@ -360,17 +232,20 @@ class ProjectStore:
             os.chmod(folder, 0o700)
         return revision
 
-    def update(self, token: str, change: Callable[[ProjectFile | None, str | None], ProjectFile]
-               ) -> tuple[ProjectFile, str]:
+    def update(self, token: str, change: Callable[[ProjectFile | None, str | None], ProjectFile],
+               known: str | None = None) -> tuple[ProjectFile, str]:
         """Under the exclusive lock (other threads and processes wait): read the current copy (None if
         there is none) and its revision, write what ``change(current, revision)`` returns, and return it
         with the new revision. When ``change`` returns ``current`` itself nothing is written. A damaged
-        copy is moved aside and ``DamagedProject`` raised (``change`` is not called)."""
+        copy is moved aside and ``DamagedProject`` raised (``change`` is not called).
+
+        ``known``: the revision the caller already holds. When the copy is still at it, it is not read
+        (that is the whole project: most of a save's cost) and ``change`` gets None as ``current``."""
         folder = self.folder(token)
         with self._locked(folder, exclusive=True):
-            revision = _read_revision(folder)
+            revision = read_revision(folder)
             current = None
-            if revision is not None:
+            if revision is not None and revision != known:
                 try:
                     current = self._open(folder, revision)
                 except DamagedProject as e:
@@ -438,12 +313,3 @@ def _remove(folder: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.replace(folder, gone)
         shutil.rmtree(gone, ignore_errors=True)
-
-
-def _newer(manifest: Path, skip: int) -> bool:
-    """Whether ``manifest`` was written by a newer version of the format than this one reads."""
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        version = json.loads(manifest.read_bytes()[skip:]).get("version")
-        return isinstance(version, int) and not isinstance(version, bool) and version > VERSION
-    return False
-

@@ -193,15 +193,15 @@ def autosave(sess: state.Session, pull: bool = False) -> bool:
     base, notes = sess.base, []
 
     def change(current, revision):
-        if current is None or (revision == sess.revision and not pull):
-            return mine  # nobody else saved since this tab last did (or there is no copy): this tab's project
+        if current is None:  # nobody else saved since this tab last did (not read), or there is no copy
+            return mine
         merged, found = merge(base, mine, current)
         notes[:] = found
         return current if same(merged, current) else merged
 
     for attempt in (1, 2):
         try:
-            result, revision = store.update(sess.token, change)
+            result, revision = store.update(sess.token, change, known=sess.revision)
             break
         except stores.DamagedProject as e:  # kept aside by the store: the next attempt writes this tab's
             st.session_state["sync:problem"] = (f"The copy of your project on the server could not be opened "
