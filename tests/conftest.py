@@ -165,11 +165,14 @@ def no_webrtc_component(monkeypatch):
     return drawn
 
 
-def app(timeout: float = 120):
-    """The app as a new visitor first sees it, run once (TensorFlow needs more than AppTest's default 3 s)."""
+def app(timeout: float = 120, token: str | None = None):
+    """The app as a new visitor first sees it, run once (TensorFlow needs more than AppTest's default 3 s);
+    with ``token``, a tab opened on that project's address (``?project=<token>``: a reload, another tab)."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(APP, default_timeout=timeout)
+    if token is not None:
+        at.query_params["project"] = token
     at.run()
     assert not at.exception, at.exception
     return at

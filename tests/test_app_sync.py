@@ -17,14 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from tm_core.ui import state
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
-
-
-@pytest.fixture(autouse=True)
-def no_webrtc_component(monkeypatch):
-    import streamlit_webrtc
-
-    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: None)
+from conftest import app, sess  # the shared AppTest helpers
 
 
 @pytest.fixture(scope="module")
@@ -33,16 +26,7 @@ def photos(rps_train):
 
 
 def tab(token: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    if token is not None:
-        at.query_params[state.PARAM] = token
-    at.run()
-    assert not at.exception
-    return at
-
-
-def sess(at):
-    return at.session_state[state.KEY]
+    return app(180, token)
 
 
 def upload(at, files: list[tuple[str, Path]]) -> None:

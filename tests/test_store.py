@@ -22,7 +22,7 @@ from tm_core.store import DamagedProject, ProjectStore, new_token
 from tm_core.training import TrainConfig, train
 from tm_core.ui import state
 
-from conftest import APP, sess  # the shared AppTest helpers
+from conftest import app, sess  # the shared AppTest helpers
 
 
 def rps_project(rps_train, n=4) -> Project:
@@ -318,12 +318,7 @@ def test_an_interrupted_delete_leaves_nothing_half_there(tmp_path, rps_train):
 # --- in the app ----------------------------------------------------------------------------------------
 
 def new_tab(token: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    if token is not None:
-        at.query_params[state.PARAM] = token
-    at.run()
-    assert not at.exception
-    return at
+    return app(180, token)
 
 
 def upload(at, rps_train, n=8):

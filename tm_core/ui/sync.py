@@ -87,7 +87,6 @@ def adopt(sess: state.Session, pf, base) -> list[str]:
     """Take a merged project (``tm_core.sync``) into the session, keeping what it has of it: the run
     records (their evaluations, exports and fine-tuned networks), the embeddings, the current model if
     it is still there, and the runs it never saved (``base``: the snapshot the merge started from)."""
-
     notes: list[str] = []
     project = state.own_copy(pf.project)  # containers of its own: the merged file was written, and may be kept
     for c in project.classes:
@@ -131,7 +130,6 @@ def restore(sess: state.Session) -> None:
     otherwise give it a fresh address. Tells the student either way (a toast, or a report on Gather).
     A saved project that is damaged is kept aside on the server (``store.DamagedProject``) and the
     student is told so in the page: the new, empty project never silently takes its place."""
-
     store = state.project_store()
     if store is None:
         return
@@ -172,8 +170,6 @@ def autosave(sess: state.Session, pull: bool = False) -> bool:
     written. A failure (a full or read-only disk, a copy that cannot be read) never stops the page:
     the session keeps working in memory, ``sess.unsaved`` says why (the sidebar shows it), and the
     next script run tries again."""
-
-
     store = state.project_store()
     if store is None or not sess.token or sess.pending is not None:
         return False
