@@ -86,3 +86,23 @@ def test_a_broken_file_is_refused_and_the_project_stays(rps_train):
     assert "broken.tmproject.zip" in error and "unchanged" in error
     assert at.session_state["teachable_studio"].project.counts() == before
     assert at.session_state["teachable_studio"].current is not None
+
+
+def test_a_file_whose_training_settings_are_not_valid_opens_with_the_defaults_and_says_so(rps_train):
+    """The settings are the student's next choice, not their work: a file whose saved settings this
+    version cannot use opens with every sample, the default settings, and a sentence saying so."""
+    from tm_core.project import Project
+    from tm_core.training import TrainConfig
+
+    p = Project("image", [])
+    items = [(c, f.name, f.read_bytes()) for c in ("rock", "paper") for f in sorted((rps_train / c).iterdir())[:3]]
+    assert all(not isinstance(r, Exception) for r in p.add_files(items))
+    data = project_file.save(project_file.ProjectFile(p, {"config": {"epochs": 0, "batch_size": "many"}}))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    opener(at).set_value(("odd.tmproject.zip", data, "application/zip")).run()
+    assert not at.exception
+    sess = at.session_state["teachable_studio"]
+    assert sess.project.counts() == {"rock": 3, "paper": 3} and sess.config == TrainConfig()
+    assert any("training settings in the file were not used" in w.value and "defaults are used" in w.value
+               for w in at.warning)

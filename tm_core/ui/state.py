@@ -273,7 +273,7 @@ def next_run_number(sess: Session) -> int:
 def open_project_file(sess: Session, pf) -> list[str]:
     """Replace the session's project with an opened project file; returns notes for the student
     (e.g. a run whose network cannot be loaded here). The file was fully checked before this."""
-    notes = []
+    notes = list(pf.notes)  # what the reader left out (e.g. training settings not valid)
     cache = FeatureCache()
     for name, (ids, x) in pf.features.items():
         cache.load(name, ids, x)
