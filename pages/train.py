@@ -2,12 +2,12 @@
 
 import streamlit as st
 
-from tm_core import charts, workflow
+from tm_core import charts, kinds, workflow
 from tm_core.encoders import available
 from tm_core.errors import InputError
 from tm_core.experiments import history_frame
 from tm_core.training import TrainConfig
-from tm_core.ui import keypoints, state, train_panels
+from tm_core.ui import state, train_panels
 from tm_core.ui.widgets import trainable
 
 STAGES = {workflow.EMBEDDING: "Embedding sample", workflow.AUGMENTING: "Augmenting",
@@ -29,9 +29,9 @@ def run_training(config: TrainConfig) -> None:
         prepared = state.prepare(sess, config, augment_views=sess.augment, on_progress=show_progress(progress))
     except InputError as e:
         progress.empty()
-        what = keypoints.thing(sess.project.kind)
+        what = kinds.thing(sess.project.kind)
         st.error(f"{e}. Add pictures with a {what} in them, or turn on \"Also train on pictures without a {what}\"."
-                 if keypoints.is_keypoint(sess.project.kind) else str(e))
+                 if kinds.is_keypoint(sess.project.kind) else str(e))
         return
 
     def on_epoch(stats) -> None:
@@ -55,7 +55,7 @@ st.write("Training shows every sample to the model many times and nudges a small
          "never on both sides.")
 config = train_panels.settings(sess)
 ready = trainable(sess) and available(st.session_state["cfg:encoder"], sess.project.kind)[0]
-if ready and keypoints.is_keypoint(sess.project.kind):
+if ready and kinds.is_keypoint(sess.project.kind):
     train_panels.nothing_found(sess)
 if sess.project_changed_since(sess.current):
     st.caption("Your samples changed since the last training.")

@@ -10,8 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from tm_core import keypoints as engine
-from tm_core.keypoints import found  # noqa: F401
-from tm_core.kinds import is_keypoint, thing  # noqa: F401  (the pages' words for keypoint kinds)
 from tm_core.project import Sample
 from tm_core.ui import state
 from tm_core.ui.widgets import session_cache

@@ -7,13 +7,13 @@ from dataclasses import replace
 
 import streamlit as st
 
-from tm_core import augment, charts, lessons, workflow
+from tm_core import augment, charts, kinds, lessons, workflow
 from tm_core.encoders import available, default_encoder, encoder_label, encoder_names
 from tm_core.experiments import history_frame
 from tm_core.finetune import FineTuneConfig
 from tm_core.finetune import supported as finetune_supported
 from tm_core.training import END_OF_RECORDING, MARKED, RECORDINGS, TrainConfig
-from tm_core.ui import explain, health, keypoints, state
+from tm_core.ui import explain, health, state
 from tm_core.ui.state import Session
 from tm_core.ui.widgets import pct
 
@@ -66,8 +66,8 @@ def settings(sess: Session) -> TrainConfig:
             st.caption("The hand's 21 landmarks, made into numbers for its shape only (not where it is, how big or "
                        "which hand), beside MobileNetV2's numbers for the whole picture; only the small head on top "
                        "is trained.")
-        elif keypoints.is_keypoint(kind):
-            st.caption(f"The frozen network that finds the {keypoints.thing(kind)}'s keypoints in each picture; they "
+        elif kinds.is_keypoint(kind):
+            st.caption(f"The frozen network that finds the {kinds.thing(kind)}'s keypoints in each picture; they "
                        "become numbers that do not depend on where it is or how big; only the small head on top is trained.")
         else:
             st.caption(f"The frozen network that turns each {'sound' if kind == 'audio' else 'picture'} into numbers; "
@@ -104,7 +104,7 @@ def view_preview(sess: Session) -> None:
 
 def nothing_found(sess: Session) -> None:
     """Pose, hands: per class, the pictures where the keypoint model found nothing, and the choice to keep them."""
-    what = keypoints.thing(sess.project.kind)
+    what = kinds.thing(sess.project.kind)
     progress = st.empty()
     ds, features = workflow.embed(  # cached: training reuses these
         sess.project, sess.cache, state.encoder(sess.encoder_name),
@@ -179,7 +179,7 @@ def under_the_hood(sess: Session) -> None:
     cols[2].metric("Epochs", len(run.history))
     if run.info.get("left_out"):
         n = run.info["left_out"]
-        st.info(f"{n} picture{'s' if n != 1 else ''} without a {keypoints.thing(sess.project.kind)} "
+        st.info(f"{n} picture{'s' if n != 1 else ''} without a {kinds.thing(sess.project.kind)} "
                 f"{'were' if n != 1 else 'was'} left out: it trained on {len(run.split.train) + len(run.split.test)} pictures.")
     frame = history_frame([(rec.label, run)])
     left, right = st.columns(2)
