@@ -199,16 +199,20 @@ def test_live_prediction_never_queues_and_draws_the_top_class():
     frame = np.zeros((360, 640, 3), np.uint8)
     try:
         assert live.latest()[0] is None
-        start = time.monotonic()
-        while time.monotonic() - start < 0.5:  # 100 fps for 0.5 s against 100 ms predictions
+        start, fed = time.monotonic(), 0
+        while time.monotonic() - start < 0.5:  # up to 100 fps for 0.5 s against 100 ms predictions
             out = live.on_frame(frame)
+            fed += 1
             time.sleep(0.01)
+        elapsed = time.monotonic() - start
         wait_until(lambda: live.stats()["predictions"] == pred.calls)
-        assert 3 <= pred.calls <= 6
+        # One prediction at a time, never a queue: at most one per 100 ms (plus the one running at the
+        # end), however many frames came (measured against this run's own clock: a busy machine feeds fewer).
+        assert 1 <= pred.calls <= elapsed / 0.1 + 1 and fed > 2 * pred.calls
         assert pred.shapes == {((224, 224, 3), np.dtype(np.uint8))}
         probs, fps = live.latest()
         np.testing.assert_allclose(probs, [0.2, 0.8])
-        assert 50 < fps < 110
+        assert 0.6 * fed / elapsed < fps < 1.4 * fed / elapsed  # the frame rate shown is the one fed
         assert live.stats()["latency_ms"] >= 100
         out = live.on_frame(frame)
         assert out.shape == frame.shape and out[:40, :200].any() and not out[200:].any()  # the label
