@@ -7,7 +7,7 @@ in the student's page address. The folder's name is a hash of the token, so even
 folder gives nobody a way in. A token that names no project is never adopted: the student gets a new one.
 
 A folder holds a project file's members (``tm_core.project_file``), each under a name fixed by its
-content and never overwritten::
+content and never overwritten with other content (a file found cut is written again, whole)::
 
     current                       the last completed save: its revision on the first line, then which
                                   blob each of the manifest's heads and embeddings is, then the manifest
