@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 import soundfile as sf
@@ -17,8 +16,7 @@ import soxr
 
 from tm_core import limits
 from tm_core.errors import InputError
-from tm_core.media import files
-from tm_core.media.files import _bytes_of, _read_path, _too_large
+from tm_core.media.files import read_source
 
 SAMPLE_RATE = 16_000
 CLIP_SAMPLES = 16_000
@@ -182,20 +180,7 @@ def load_audio(
     """
     if not max_seconds > 0:
         raise ValueError(f"max_seconds must be positive, not {max_seconds}")
-    source = _bytes_of(source)
-    if isinstance(source, (bytes, bytearray)):
-        label = name or "audio file"
-        data = bytes(source)
-    else:
-        path = Path(source)
-        label = name or path.name
-        if path.is_dir():
-            raise InputError(label, "is a folder, not an audio file")
-        data = _read_path(path, label)
-    if not data:
-        raise InputError(label, "is empty")
-    if len(data) > files.MAX_FILE_BYTES:
-        raise _too_large(label, len(data))
+    label, data = read_source(source, name, "audio file")
     try:
         return _decode_audio(data, label, max_seconds)
     except InputError:

@@ -27,12 +27,12 @@ def _too_large(name: str, size: int) -> InputError:
 
 
 
-def _read_path(path: Path, name: str) -> bytes:
+def _read_path(path: Path, name: str, what: str = "image file") -> bytes:
     """Read a whole regular file, never more than ``MAX_FILE_BYTES + 1`` bytes."""
     try:
         info = path.stat()
         if stat.S_ISDIR(info.st_mode):
-            raise InputError(name, "is a folder, not an image file")
+            raise InputError(name, f"is a folder, not an {what}")
         if not stat.S_ISREG(info.st_mode):
             raise InputError(name, "is not a regular file")
         if info.st_size > MAX_FILE_BYTES:
@@ -86,3 +86,20 @@ def _bytes_of(source):
     """A zip member's bytes; any other source as it is."""
     return source.read() if isinstance(source, ZipMember) else source
 
+
+def read_source(source, name: str | None, what: str, unnamed: str | None = None) -> tuple[str, bytes]:
+    """``(label, bytes)`` of a file to decode (bytes, a path or a zip member), named ``name``, else after
+    the path, else ``unnamed`` (default ``what``); ``InputError`` when it is a folder (not an ``what``),
+    empty or over ``MAX_FILE_BYTES``."""
+    source = _bytes_of(source)
+    if isinstance(source, (bytes, bytearray)):
+        label, data = name or unnamed or what, bytes(source)
+    else:
+        path = Path(source)
+        label = name or path.name
+        data = _read_path(path, label, what)
+    if not data:
+        raise InputError(label, "is empty")
+    if len(data) > MAX_FILE_BYTES:
+        raise _too_large(label, len(data))
+    return label, data

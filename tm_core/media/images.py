@@ -6,15 +6,13 @@ import io
 import math
 import os
 import re
-from pathlib import Path
 
 import numpy as np
 from PIL import ExifTags, Image, ImageFile, ImageOps
 
 from tm_core import limits
 from tm_core.errors import InputError
-from tm_core.media import files
-from tm_core.media.files import _bytes_of, _read_path, _too_large
+from tm_core.media.files import read_source
 
 IMAGE_SIZE = 224
 KEYPOINT_IMAGE_SIZE = 256  # pose and hand samples: the whole picture padded to this square
@@ -133,18 +131,7 @@ def load_image(source: bytes | str | os.PathLike, name: str | None = None) -> Im
 
     Only the first frame of animations and multi-page files is used; the EXIF orientation is applied.
     """
-    source = _bytes_of(source)
-    if isinstance(source, (bytes, bytearray)):
-        label = name or "image"
-        data = bytes(source)
-    else:
-        path = Path(source)
-        label = name or path.name
-        data = _read_path(path, label)
-    if not data:
-        raise InputError(label, "is empty")
-    if len(data) > files.MAX_FILE_BYTES:
-        raise _too_large(label, len(data))
+    label, data = read_source(source, name, "image file", "image")
     try:
         with Image.open(io.BytesIO(data), formats=_FORMATS) as img:
             width, height = img.size
