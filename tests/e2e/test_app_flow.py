@@ -69,6 +69,22 @@ def set_number(page, label: str, value: str) -> None:
     pytest.fail(f"{label} did not keep {value!r} (shows {box.input_value()!r})")
 
 
+def choose_zip(page, path: Path, timeout: float = 30_000) -> None:
+    """Open the Gather page's "Import a zip of class folders" expander if it is closed and give ``path``
+    to its uploader through the Upload button's file chooser (Playwright's TimeoutError when the button
+    is not reached within ``timeout`` ms)."""
+    expander = page.locator("[data-testid='stExpander']").filter(has_text="Import a zip of class folders")
+    expander.wait_for(timeout=60_000)
+    dropzone = expander.locator("[data-testid='stFileUploaderDropzone']")
+    if not dropzone.is_visible():
+        expander.get_by_text("Import a zip of class folders").click()
+    button = dropzone.get_by_role("button", name="Upload", exact=True)
+    button.wait_for(timeout=timeout)
+    with page.expect_file_chooser(timeout=timeout) as chooser:
+        button.click(timeout=timeout)
+    chooser.value.set_files(str(path))
+
+
 def upload_zip(page, path: Path, total: int) -> None:
     """Give ``path`` to the "Import a zip of class folders" uploader through its Upload button's file
     chooser, as a student does, until the sidebar counts ``total`` samples.
@@ -78,16 +94,7 @@ def upload_zip(page, path: Path, total: int) -> None:
     kept for what is left, as a student would upload again."""
     sidebar_total = page.locator("[data-testid='stSidebar']").get_by_text(re.compile(rf"· {total} samples"))
     for attempt in range(2):
-        expander = page.locator("[data-testid='stExpander']").filter(has_text="Import a zip of class folders")
-        expander.wait_for(timeout=60_000)
-        dropzone = expander.locator("[data-testid='stFileUploaderDropzone']")
-        if not dropzone.is_visible():
-            expander.get_by_text("Import a zip of class folders").click()
-        button = dropzone.get_by_role("button", name="Upload", exact=True)
-        button.wait_for(timeout=30_000)
-        with page.expect_file_chooser() as chooser:
-            button.click()
-        chooser.value.set_files(str(path))
+        choose_zip(page, path)
         try:
             sidebar_total.wait_for(timeout=60_000)
             return

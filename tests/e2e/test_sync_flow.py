@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tm_core.store import ProjectStore
 
-from .test_app_flow import APP, RPS
+from .test_app_flow import APP, RPS, choose_zip
 from .test_reload_flow import token_of
 
 SIDEBAR = "[data-testid='stSidebar']"
@@ -36,20 +36,11 @@ def give(page, path: Path) -> None:
     Another tab's save reruns this page (that is the point): an expander opened just before can be
     drawn again closed, so the student (and this helper) opens it again, a bounded number of times."""
     for attempt in range(4):
-        expander = page.locator("[data-testid='stExpander']").filter(has_text="Import a zip of class folders")
-        expander.wait_for(timeout=60_000)
-        dropzone = expander.locator("[data-testid='stFileUploaderDropzone']")
-        if not dropzone.is_visible():
-            expander.get_by_text("Import a zip of class folders").click()
-        button = dropzone.get_by_role("button", name="Upload", exact=True)
         try:
-            button.wait_for(timeout=10_000)
-            with page.expect_file_chooser(timeout=10_000) as chooser:
-                button.click(timeout=10_000)
+            choose_zip(page, path, timeout=10_000)
         except Exception:  # noqa: BLE001 - Playwright's TimeoutError: the page was drawn again meanwhile
             print(f"upload button not reached (attempt {attempt + 1}): the page was redrawn")
             continue
-        chooser.value.set_files(str(path))
         return
     raise AssertionError("the zip uploader could not be reached")
 
