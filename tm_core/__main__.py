@@ -182,25 +182,24 @@ def _model_class(model, folder: str) -> str:
 
 
 def _file_probs(model, items):
-    """(name, InputError | probabilities) per file: an image's, or the mean over an audio file's 1-second windows."""
+    """(name, InputError | probabilities) per file: a picture's (prepared as the project kind prepares
+    pictures), or a sound's clip-level answer (the mean over its one-second windows), as the app gives them."""
     import numpy as np
 
-    from tm_core import media
+    from tm_core import kinds, media
+    from tm_core.predict import predict_windows
 
     items = list(items)
     if model.kind == "audio":
         for (name, _), result in zip(items, media.decode_audio_files(items)):
-            if isinstance(result, InputError):
-                yield name, result
-            elif not result[1]:
-                yield name, InputError(name, "has no sound to classify")
-            else:
-                yield name, model.predict(np.stack(result[1])).mean(axis=0)
+            try:
+                if isinstance(result, InputError):
+                    raise result
+                yield name, predict_windows(model, result[1], name).probs
+            except InputError as e:
+                yield name, e
         return
-    if model.kind in ("pose", "hands"):  # the whole picture, as keypoint samples are kept
-        decoded = list(media.decode_images(items, media.KEYPOINT_IMAGE_SIZE, pad=True))
-    else:
-        decoded = list(media.decode_images(items))
+    decoded = list(kinds.decode_images(model.kind, items))
     good = [r for _, r in decoded if not isinstance(r, InputError)]
     probs = iter(model.predict(np.stack(good)) if good else [])
     for name, r in decoded:

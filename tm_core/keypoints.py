@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
+from tm_core import kinds
 from tm_core.encoders import pose_features
 from tm_core.predict import Predictor
 
@@ -72,5 +73,5 @@ class KeypointPredictor(Predictor):
 
 def predictor(encoder, head, class_names: list[str]) -> Predictor:
     """The right predictor for a model: a :class:`KeypointPredictor` for pose and hands, else a ``Predictor``."""
-    make = KeypointPredictor if encoder.kind in ("pose", "hands") else Predictor
+    make = KeypointPredictor if kinds.is_keypoint(encoder.kind) else Predictor
     return make(encoder, head, class_names)

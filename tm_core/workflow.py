@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from tm_core import augment, experiments
+from tm_core import augment, experiments, kinds
 from tm_core.encoders.pose_features import found
 from tm_core.evaluation import evaluate
 from tm_core.features import FeatureCache
@@ -41,7 +41,6 @@ from tm_core.training import train as train_head
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 EMBEDDING, AUGMENTING, BLOCKS = "embedding", "augmenting", "block inputs"  # the stages on_progress names
-KEYPOINT_KINDS = ("pose", "hands")
 EPOCH_STEPS = (5, 20, 50, 200)  # the epochs lesson: one run per count
 SAMPLE_STEPS = (5, 10, 20, None)  # the samples lesson: training samples per class (None: all)
 
@@ -93,7 +92,7 @@ def embed(project: Project, cache: FeatureCache, encoder, *, require_background:
 
 def nothing_found(kind: str, features: np.ndarray) -> np.ndarray:
     """Per sample, True where the keypoint model found no person (pose) or hand (hands); all False for other kinds."""
-    if kind not in KEYPOINT_KINDS or not len(features):
+    if not kinds.is_keypoint(kind) or not len(features):
         return np.zeros(len(features), bool)
     return ~found(features)
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tm_core import kinds
 from tm_core.encoders.image import INPUT_SHAPE, normalization_layer
 from tm_core.errors import InputError
 
@@ -177,7 +178,7 @@ def export_all(
         written[name] = folder / name
 
     put("model.keras", lambda p: model.save(p))
-    if encoder.kind in ("pose", "hands"):
+    if kinds.is_keypoint(encoder.kind):
         from tm_core import assets
         from tm_core.encoders import hand_features, hands, pose, pose_features
 
