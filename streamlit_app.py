@@ -1,6 +1,10 @@
 """Teachable Studio: teach a computer to recognise your own examples.
 
-Entry point: page config, navigation over pages/, the project summary in the sidebar.
+Entry point: page config, navigation over app_pages/, the project summary in the sidebar.
+The pages live in app_pages/, never pages/: a pages/ folder beside this file puts a freshly started
+server in Streamlit's old multipage mode until some session has run st.navigation, so a first request
+for /train ran pages/train.py alone (Streamlit's list of file names, narrow layout, no sidebar summary,
+and TensorFlow imported before streamlit_webrtc: the process could segfault).
 streamlit_webrtc is imported before anything that can import TensorFlow: the other order
 crashes the process (pylibsrtp, pulled in by streamlit_webrtc, segfaults if TensorFlow came first).
 """
@@ -16,10 +20,10 @@ st.set_page_config(page_title="Teachable Studio", page_icon=":material/school:",
 sess = sync.session()
 
 page = st.navigation([
-    st.Page("pages/gather.py", title="1 · Gather", icon=":material/photo_camera:", default=True),
-    st.Page("pages/train.py", title="2 · Train", icon=":material/model_training:"),
-    st.Page("pages/overfitting.py", title="3 · Overfitting", icon=":material/show_chart:"),
-    st.Page("pages/test.py", title="4 · Test & export", icon=":material/task_alt:"),
+    st.Page("app_pages/gather.py", title="1 · Gather", icon=":material/photo_camera:", default=True),
+    st.Page("app_pages/train.py", title="2 · Train", icon=":material/model_training:"),
+    st.Page("app_pages/overfitting.py", title="3 · Overfitting", icon=":material/show_chart:"),
+    st.Page("app_pages/test.py", title="4 · Test & export", icon=":material/task_alt:"),
 ])
 page.run()
 sidebar_summary(sess)  # after the page, so it shows what the page just changed

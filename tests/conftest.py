@@ -134,25 +134,6 @@ def rps_export(rps_trained, encoder, tmp_path_factory):
     return out
 
 
-@pytest.fixture(autouse=True)
-def apptest_runs_the_entry_script(monkeypatch):
-    """Make AppTest run ``streamlit_app.py`` on every run, as the real server does.
-
-    AppTest resets ``PagesManager.uses_pages_directory`` before each run, and because this repo has
-    a ``pages/`` folder, Streamlit's old multipage mode then runs the page file *alone* on every
-    run after the first: the entry script (its sidebar, the save at the end of a run) would never
-    run again. On the server, ``st.navigation`` turns that mode off for good."""
-    from streamlit.runtime import pages_manager
-
-    original = pages_manager.PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        pages_manager.PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(pages_manager.PagesManager, "__init__", init)
-
-
 # --- AppTest: the app's pages driven headlessly (docs/testing.md says what AppTest can and cannot do) ---
 
 @pytest.fixture(autouse=True)

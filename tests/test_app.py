@@ -96,7 +96,7 @@ def filled_app(root: Path, classes=("rock", "paper"), n=12) -> AppTest:
 @pytest.mark.slow
 def test_train_page_trains_with_the_chosen_settings_and_shows_under_the_hood(rps_train):
     at = filled_app(rps_train)
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     assert not at.exception and at.title[0].value == "Train"
     at.number_input(key="cfg:epochs").set_value(8).run()
     at.selectbox(key="cfg:batch_size").set_value(8).run()
@@ -143,7 +143,7 @@ def test_sidebar_shows_the_trained_model_and_when_samples_changed(rps_train):
 
 def test_train_settings_reset_to_teachable_machine_defaults(rps_train):
     at = filled_app(rps_train)
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     at.number_input(key="cfg:epochs").set_value(7).run()
     at.number_input(key="cfg:learning_rate").set_value(0.01).run()
     assert sess(at).config.epochs == 7 and sess(at).config.learning_rate == 0.01
@@ -154,7 +154,7 @@ def test_train_settings_reset_to_teachable_machine_defaults(rps_train):
 
 def test_train_page_explains_what_is_missing():
     at = app()
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     assert not at.exception
     assert any("at least two enabled classes" in i.value for i in at.info)
     assert next(b for b in at.button if b.label == "Train model").disabled
@@ -176,13 +176,13 @@ def test_a_stopped_training_keeps_the_epochs_done(rps_train):
     assert not at.exception and s.pending is None
     assert s.current.run.stopped and len(s.current.run.history) == 3
     assert s.current.label.endswith("50 epochs · batch 16 · lr 0.001 · stopped at 3")
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     assert any("Stopped after 3 of 50 epochs" in i.value for i in at.info)
 
 
 def trained_app(root: Path, n=12, epochs=6) -> AppTest:
     at = filled_app(root, n=n)
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     at.number_input(key="cfg:epochs").set_value(epochs).run()
     click(at, "Train model")
     assert sess(at).current is not None
@@ -191,7 +191,7 @@ def trained_app(root: Path, n=12, epochs=6) -> AppTest:
 
 def test_overfitting_page_compares_runs_and_runs_the_lesson(rps_train):
     at = trained_app(rps_train)
-    at.switch_page("pages/overfitting.py").run()
+    at.switch_page("app_pages/overfitting.py").run()
     assert not at.exception and at.title[0].value == "Overfitting"
     assert at.multiselect[0].value == ["Run 1 · 6 epochs · batch 16 · lr 0.001"]
     assert len(at.get("vega_lite_chart")) == 3 and len(at.dataframe) == 1
@@ -212,7 +212,7 @@ def test_overfitting_page_compares_runs_and_runs_the_lesson(rps_train):
 @pytest.mark.slow
 def test_test_page_predicts_an_uploaded_photo_and_exports(rps_train, tmp_path, monkeypatch, no_webrtc_component):
     at = trained_app(rps_train, epochs=20)
-    at.switch_page("pages/test.py").run()
+    at.switch_page("app_pages/test.py").run()
     assert not at.exception and at.title[0].value == "Test & export"
     assert no_webrtc_component[-1]["key"] == "test-camera"
     rock = photos(rps_train, "rock", 1, offset=100)[0]
@@ -245,9 +245,9 @@ def test_test_page_predicts_an_uploaded_photo_and_exports(rps_train, tmp_path, m
 
 def test_test_page_can_use_any_kept_run(rps_train):
     at = trained_app(rps_train, epochs=3)
-    at.switch_page("pages/overfitting.py").run()
+    at.switch_page("app_pages/overfitting.py").run()
     click(at, "Train with 5, 10, 20 and all samples per class")
-    at.switch_page("pages/test.py").run()
+    at.switch_page("app_pages/test.py").run()
     assert not at.exception
     model = at.selectbox[0]
     assert model.label == "Model" and model.value == "Run 1 · 3 epochs · batch 16 · lr 0.001"  # the latest training
@@ -258,6 +258,6 @@ def test_test_page_can_use_any_kept_run(rps_train):
 
 def test_test_page_without_a_model_points_to_training():
     at = app()
-    at.switch_page("pages/test.py").run()
+    at.switch_page("app_pages/test.py").run()
     assert not at.exception
     assert any("No model yet" in i.value for i in at.info)

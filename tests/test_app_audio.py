@@ -115,7 +115,7 @@ def _trained(speech):
     for cls, word in ((BACKGROUND, "background_noise"), ("yes", "yes"), ("no", "no")):
         added = list(p.add_files((cls, f.name, f.read_bytes()) for f in clips(speech, word, 12)))
         assert len(added) == 12
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     assert not at.exception
     assert at.selectbox(key="cfg:encoder").value == "yamnet_speech"
     at.number_input(key="cfg:epochs").set_value(30).run()
@@ -140,7 +140,7 @@ def test_train_page_trains_an_audio_model_on_augmented_views(trained):
 
 def test_test_page_classifies_a_sound_and_exports_audio_files(trained, speech, tmp_path, monkeypatch, no_webrtc_component):
     at = trained
-    at.switch_page("pages/test.py").run()
+    at.switch_page("app_pages/test.py").run()
     assert not at.exception
     assert no_webrtc_component[-1]["key"] == "test-microphone"
     constraints = no_webrtc_component[-1]["media_stream_constraints"]
@@ -271,7 +271,7 @@ def test_audio_callback_hears_stereo_frames_and_answers_with_silence():
 def test_overfitting_page_runs_the_lesson_for_an_audio_project(trained):
     """Same page, same charts and runs as for images (the lesson trains without views)."""
     at = trained
-    at.switch_page("pages/overfitting.py").run()
+    at.switch_page("app_pages/overfitting.py").run()
     assert not at.exception and at.title[0].value == "Overfitting"
     click(at, "Train for 5, 20, 50, 200 epochs")
     lessons = [r for r in sess(at).runs if r.label.startswith("Lesson")]

@@ -119,7 +119,7 @@ def trained(rps_train):
     with pytest.MonkeyPatch.context() as mp:  # module scope: the autouse stub is not there yet
         mp.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: None)
         at = gathered(rps_train)
-        at.switch_page("pages/train.py").run()
+        at.switch_page("app_pages/train.py").run()
         assert not at.exception
         s = sess(at)
         assert at.selectbox(key="cfg:encoder").value == "hand_landmarks_mobilenet"
@@ -161,7 +161,7 @@ def test_train_page_reports_the_picture_without_a_hand_and_leaves_it_out_unless_
 @pytest.mark.slow
 def test_test_page_names_held_out_photos_and_says_when_no_hand_is_found(trained, rps_train, no_webrtc_component):
     at, rec = trained
-    at.switch_page("pages/test.py").run()
+    at.switch_page("app_pages/test.py").run()
     assert not at.exception
     from tm_core import keypoints, kinds
 
@@ -193,7 +193,7 @@ def test_hands_export_prepares_every_file_and_its_snippets_run_as_written(traine
     from tm_core import export
 
     at, rec = trained
-    at.switch_page("pages/test.py").run()
+    at.switch_page("app_pages/test.py").run()
     click(at, "Prepare export files")
     files = sess(at).exports[rec.id]
     assert set(files) == set(export.HANDS_FILES) | {"hands_model.zip"}

@@ -117,7 +117,7 @@ def trained(frames, hats):
     with pytest.MonkeyPatch.context() as mp:  # module scope: the autouse stub is not there yet
         mp.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: None)
         at = gathered(frames, hats)
-        at.switch_page("pages/train.py").run()
+        at.switch_page("app_pages/train.py").run()
         assert not at.exception
         return at
 
@@ -151,7 +151,7 @@ def test_train_page_reports_pictures_without_a_person_and_leaves_them_out_unless
 
 def test_test_page_predicts_a_held_out_frame_and_says_when_no_person_is_found(trained, frames, hats, no_webrtc_component):
     at = trained
-    at.switch_page("pages/test.py").run()
+    at.switch_page("app_pages/test.py").run()
     assert not at.exception
     assert no_webrtc_component[-1]["key"] == "test-camera"
     from tm_core import keypoints, kinds
@@ -174,7 +174,7 @@ def test_test_page_predicts_a_held_out_frame_and_says_when_no_person_is_found(tr
 
 def test_pose_export_zip_holds_every_file_and_its_snippets_run_as_written(trained, frames, tmp_path, monkeypatch):
     at = trained
-    at.switch_page("pages/test.py").run()
+    at.switch_page("app_pages/test.py").run()
     click(at, "Prepare export files")
     rec = sess(at).current
     files = sess(at).exports[rec.id]
@@ -201,7 +201,7 @@ def test_pose_export_zip_holds_every_file_and_its_snippets_run_as_written(traine
 
 def test_overfitting_lesson_leaves_out_pictures_without_a_person_too(trained):
     at = trained
-    at.switch_page("pages/overfitting.py").run()
+    at.switch_page("app_pages/overfitting.py").run()
     assert not at.exception
     click(at, "Train for 5, 20, 50, 200 epochs")
     lessons = [r for r in sess(at).runs if r.label.startswith("Lesson")]

@@ -25,7 +25,7 @@ def trained_app(rps_train) -> AppTest:
             for f in sorted((rps_train / c).iterdir())[:12]:
                 z.writestr(f"{c}/{f.name}", f.read_bytes())
     next(u for u in at.file_uploader if u.key.startswith("zip:")).set_value(("rps.zip", buf.getvalue(), "application/zip")).run()
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     at.number_input(key="cfg:epochs").set_value(20).run()
     next(b for b in at.button if b.label == "Train model").click().run()
     assert not at.exception
@@ -41,7 +41,7 @@ def test_save_then_open_in_a_new_tab_gives_the_same_project_and_model(rps_train)
     at = trained_app(rps_train)
     sess = at.session_state["teachable_studio"]
     data = project_file.save(state.project_file(sess))  # what the Save project button sends
-    at.switch_page("pages/gather.py").run()
+    at.switch_page("app_pages/gather.py").run()
     assert any(b.label == "Save project" for b in at.get("download_button"))
 
     fresh = AppTest.from_file(APP, default_timeout=180)
@@ -61,7 +61,7 @@ def test_save_then_open_in_a_new_tab_gives_the_same_project_and_model(rps_train)
     photo = np.stack([s.data for s in back.project.classes[0].samples[:4]])
     enc = state.encoder(rec.encoder)
     assert np.array_equal(rec.run.head.predict_proba(enc.encode(photo)), old.run.head.predict_proba(enc.encode(photo)))
-    fresh.switch_page("pages/train.py").run()
+    fresh.switch_page("app_pages/train.py").run()
     assert not fresh.exception and fresh.number_input(key="cfg:epochs").value == 20
     # The opened project is the one this tab's address keeps on the server: a reload brings it back.
     assert back.token and fresh.query_params[state.PARAM] == back.token
@@ -70,7 +70,7 @@ def test_save_then_open_in_a_new_tab_gives_the_same_project_and_model(rps_train)
     reloaded.run()
     again = reloaded.session_state["teachable_studio"]
     assert again.project.counts() == sess.project.counts() and again.current.label == rec.label
-    fresh.switch_page("pages/test.py").run()
+    fresh.switch_page("app_pages/test.py").run()
     assert not fresh.exception
 
 
@@ -79,7 +79,7 @@ def test_a_broken_file_is_refused_and_the_project_stays(rps_train):
     sess = at.session_state["teachable_studio"]
     before = sess.project.counts()
     good = project_file.save(state.project_file(sess))
-    at.switch_page("pages/gather.py").run()
+    at.switch_page("app_pages/gather.py").run()
     opener(at).set_value(("broken.tmproject.zip", good[: len(good) // 3], "application/zip")).run()
     assert not at.exception
     error = next(e.value for e in at.error)

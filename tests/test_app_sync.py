@@ -76,9 +76,9 @@ def test_two_tabs_on_one_link_lose_no_sample(photos):
 @pytest.mark.slow
 def test_both_tabs_train_and_both_runs_are_kept(photos):
     first, second, token = two_tabs(photos)
-    second.switch_page("pages/train.py").run()  # open before the first tab trains: it has not seen that run
+    second.switch_page("app_pages/train.py").run()  # open before the first tab trains: it has not seen that run
     for at, epochs in ((first, 8), (second, 10)):  # settings are shared: each sets its own before training
-        at.switch_page("pages/train.py").run()
+        at.switch_page("app_pages/train.py").run()
         at.number_input(key="cfg:epochs").set_value(epochs).run()
         next(b for b in at.button if b.label == "Train model").click().run()
         assert not at.exception and sess(at).current is not None

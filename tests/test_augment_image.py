@@ -133,7 +133,7 @@ def test_train_page_toggle_preview_and_training_on_views(rps_train, no_webrtc_co
     p.add_class("scissors")
     for cls in ("rock", "paper", "scissors"):
         assert len(list(p.add_files((cls, f.name, f.read_bytes()) for f in photos(rps_train, cls, 8)))) == 8
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     assert not at.exception
     toggle = at.toggle(key="cfg:augment")
     assert toggle.label == "Also train on altered copies" and toggle.value is augment.on_by_default("image")

@@ -190,7 +190,7 @@ def test_train_page_labels_unavailable_networks_and_refuses_them(rps_train, no_w
     for old, cls in zip(list(s.project.counts()), ("rock", "paper")):
         s.project.rename_class(old, cls)
         list(s.project.add_files((cls, f.name, f.read_bytes()) for f in sorted((rps_train / cls).iterdir())[:6]))
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     assert not at.exception
     labels = at.selectbox(key="cfg:encoder").options  # as shown to the student
     assert any("EfficientNetV2-B0" in v and v.endswith("(unavailable: no internet to download it)") for v in labels)

@@ -176,7 +176,7 @@ def trained_app(root, classes=("rock", "paper"), n=12, epochs=6):
         else:
             p.add_class(cls)
         list(p.add_files((cls, f.name, f.read_bytes()) for f in photos(root, cls, n, offset=20)))
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     at.number_input(key="cfg:epochs").set_value(epochs).run()
     click(at, "Train model")
     assert sess(at).current is not None
@@ -208,7 +208,7 @@ def images(at):
 
 def test_test_page_shows_where_it_looked_and_the_most_similar_samples(rps_train):
     at = trained_app(rps_train, n=12, epochs=10)
-    at.switch_page("pages/test.py").run()
+    at.switch_page("app_pages/test.py").run()
     rock = photos(rps_train, "rock", 1, offset=100)[0]
     at.file_uploader[0].set_value((rock.name, rock.read_bytes(), "image/jpeg")).run()
     assert not at.exception
@@ -249,7 +249,7 @@ def test_audio_project_shows_mistakes_and_most_similar_sounds_with_players(datas
     for cls, folder, offset in (("Background Noise", "background_noise", 0), ("yes", "yes", 0), ("no", "no", 0)):
         files = sorted((speech / folder).glob("*.wav"))[offset:offset + 12]
         list(p.add_files((cls, f.name, f.read_bytes()) for f in files))
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     at.number_input(key="cfg:epochs").set_value(3).run()
     click(at, "Train model")
     rec = sess(at).current
@@ -260,7 +260,7 @@ def test_audio_project_shows_mistakes_and_most_similar_sounds_with_players(datas
         f"true {w.true} · said {w.predicted} ({w.confidence:.0%})".replace("%", "\u00a0%") for w in wrong[:12]]
     print(f"{len(wrong)} mistakes of {len(rec.run.split.test)} held-out sounds")
 
-    at.switch_page("pages/test.py").run()
+    at.switch_page("app_pages/test.py").run()
     yes = sorted((speech / "yes").glob("*.wav"))[80]
     next(u for u in at.file_uploader if u.key.startswith("test-upload:")).set_value(
         (yes.name, yes.read_bytes(), "audio/wav")).run()

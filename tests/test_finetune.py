@@ -132,7 +132,7 @@ def test_train_page_fine_tunes_when_asked_and_the_test_page_uses_that_model(rps_
     for old, cls in zip(list(s.project.counts()), ("rock", "paper")):
         s.project.rename_class(old, cls)
         list(s.project.add_files((cls, f.name, f.read_bytes()) for f in sorted((rps_train / cls).iterdir())[:12]))
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     toggle = at.toggle(key="cfg:finetune")
     assert not at.exception and toggle.value is False  # off by default
     at.selectbox(key="cfg:encoder").set_value("mobilenet_v1_0.25").run()
@@ -153,7 +153,7 @@ def test_train_page_fine_tunes_when_asked_and_the_test_page_uses_that_model(rps_
     assert any("last block was fine-tuned" in m.value for m in at.markdown)
     # 24 samples, then 20 training ones mirrored: block inputs cached like embeddings
     assert sum(1 for k in at.session_state["teachable_studio"].cache._store if ">block_15_add" in k[0]) == 24 + 20
-    at.switch_page("pages/test.py").run()
+    at.switch_page("app_pages/test.py").run()
     assert not at.exception
     from tm_core.ui import state
 

@@ -239,7 +239,7 @@ def test_train_page_says_which_classes_the_model_mixes_up(pants_split_in_two):
     s.project = p
     s.current = s.add_run(run, s.encoder_name, ds, features)
     at = app_with(s)
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     assert not at.exception
     assert any(w.value.startswith("The model mistakes **pants ") for w in at.warning)
 

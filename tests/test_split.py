@@ -188,7 +188,7 @@ def test_gather_marks_test_only_and_train_shows_each_side(rps_train):
     assert not at.exception and first in rock.test_only
     marked = set(rock.test_only)
 
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     next(b for b in at.button if b.label == "Train model").click().run()
     assert not at.exception
     rec = sess.current
@@ -202,7 +202,7 @@ def test_gather_marks_test_only_and_train_shows_each_side(rps_train):
     assert "the 4 samples you marked *test only*" in text
     assert "**paper**: 2 single samples chosen at random." in text
 
-    at.switch_page("pages/gather.py").run()
+    at.switch_page("app_pages/gather.py").run()
     captions = [c for img in at.get("image") for c in img.captions]
     sides_shown = {c.split(" · ")[0] for c in captions}
     assert {"train", "test", "test only"} <= sides_shown, sides_shown

@@ -341,7 +341,7 @@ def test_a_reload_brings_back_the_project_and_its_model(rps_train):
     upload(at, rps_train)
     assert store.exists(token)  # saved as soon as samples came in
     assert any("**rock**: 8 samples" in m.value for m in at.sidebar.markdown)  # the entry script ran again
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     at.number_input(key="cfg:epochs").set_value(15).run()
     next(b for b in at.button if b.label == "Train model").click().run()
     assert not at.exception and sess(at).current is not None

@@ -64,7 +64,7 @@ def test_the_cli_and_the_app_hold_out_the_same_samples_and_get_the_same_accuracy
         up = next(u for u in at.file_uploader if u.key.startswith(f"up:{uid}"))
         up.set_value([(f.name, f.read_bytes(), "image/jpeg") for f in sorted((data / cls).iterdir())]).run()
         assert not at.exception
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     at.number_input(key="cfg:epochs").set_value(10).run()
     next(b for b in at.button if b.label == "Train model").click().run()
     assert not at.exception

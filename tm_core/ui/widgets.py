@@ -164,7 +164,7 @@ def require_model(sess: Session) -> RunRecord | None:
     """The current model, or a message pointing to the Train page."""
     if sess.current is None:
         st.info("No model yet: gather samples for at least two classes, then train one.")
-        st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+        st.page_link("app_pages/train.py", label="Go to Train", icon=":material/model_training:")
     return sess.current
 
 
