@@ -12,19 +12,21 @@ crashes the process (pylibsrtp, pulled in by streamlit_webrtc, segfaults if Tens
 import streamlit_webrtc  # noqa: F401  (must precede TensorFlow)
 import streamlit as st
 
-from tm_core.ui import sync
+from tm_core.ui import navigation, sync
 from tm_core.ui.widgets import sidebar_summary, where_it_is_kept
 
-st.set_page_config(page_title="Teachable Studio", page_icon=":material/school:", layout="wide")
-
-sess = sync.session()
-
-page = st.navigation([
+pages = [
     st.Page("app_pages/gather.py", title="1 · Gather", icon=":material/photo_camera:", default=True),
     st.Page("app_pages/train.py", title="2 · Train", icon=":material/model_training:"),
     st.Page("app_pages/overfitting.py", title="3 · Overfitting", icon=":material/show_chart:"),
     st.Page("app_pages/test.py", title="4 · Test & export", icon=":material/task_alt:"),
-])
+]
+navigation.arrive(pages)  # first: a late event of the page just left does not take the student back
+st.set_page_config(page_title="Teachable Studio", page_icon=":material/school:", layout="wide")
+
+sess = sync.session()
+
+page = st.navigation(pages)
 page.run()
 sidebar_summary(sess)  # after the page, so it shows what the page just changed
 where_it_is_kept(sess)

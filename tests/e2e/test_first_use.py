@@ -11,9 +11,12 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
+from streamlit.proto.BackMsg_pb2 import BackMsg
 
 from tm_core.project import Project
 from tm_core.project_file import ProjectFile
@@ -71,3 +74,86 @@ def test_a_page_address_works_as_a_fresh_servers_first_request(name, server, pag
     page.reload()
     shows_the_app(page, HEADINGS[name], 6)
     assert "Traceback" not in main_text(page)
+
+
+def stays_on(page, heading: str, seconds: float) -> list[str]:
+    """The address's path and the page's main heading, every 0.2 s for ``seconds``."""
+    seen = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        titles = page.locator("[data-testid='stMain'] h1").all_inner_texts()
+        seen.append(f"{urlparse(page.url).path} {'|'.join(t.strip() for t in titles)}")
+        page.wait_for_timeout(200)
+    return seen
+
+
+class StreamTap:
+    """The page's websocket to the server, passed through and recorded: every message the page sent, and a
+    way to send the server one more, exactly as the page would."""
+
+    def __init__(self, page):
+        self.sent: list[BackMsg] = []
+        self.server = None
+        page.route_web_socket(re.compile(r".*/_stcore/stream$"), self._route)
+
+    def _route(self, ws) -> None:
+        self.server = ws.connect_to_server()  # the server's messages reach the page unchanged
+
+        def from_page(message) -> None:
+            if isinstance(message, bytes):
+                self.sent.append(BackMsg.FromString(message))
+            self.server.send(message)
+
+        ws.on_message(from_page)
+
+    def send(self, msg: BackMsg) -> None:
+        self.server.send(msg.SerializeToString())
+
+
+def test_a_late_event_of_the_page_left_does_not_take_the_student_back(server, page, tmp_path, monkeypatch):
+    """Right after "Welcome back" a sidebar click opened the page, then the app went back to Gather: the
+    Gather page's camera component reported its first state (a few seconds after the page appears), and
+    the browser sent it stamped with the Gather page, after the click. Here that late event is sent again,
+    byte for byte as the browser makes it, just after the click; then real clicks at once after a reload."""
+    monkeypatch.setenv("TM_DATA_DIR", str(tmp_path / "data"))
+    token = saved_project(tmp_path / "data")
+    srv = server(APP)
+    tap = StreamTap(page)
+    page.goto(f"{srv.url}/?project={token}")
+    page.get_by_text(re.compile(r"Welcome back")).wait_for(timeout=90_000)
+    shows_the_app(page, "Gather examples", 6)
+    deadline = time.monotonic() + 30
+    while not [m for m in tap.sent if m.rerun_script.fragment_id] and time.monotonic() < deadline:
+        page.wait_for_timeout(200)  # a fragment's run on Gather: it carries the Gather page and its widgets
+    on_gather = [m for m in tap.sent if m.WhichOneof("type") == "rerun_script" and m.rerun_script.fragment_id][-1]
+    assert f"project={token}" in on_gather.rerun_script.query_string
+    late = BackMsg()
+    late.CopyFrom(on_gather)
+    late.rerun_script.fragment_id = ""  # a widget's event (the camera's first state), not a fragment's timer
+    late.rerun_script.is_auto_rerun = False
+
+    page.locator(SIDEBAR).get_by_role("link", name="2 · Train").click()
+    page.get_by_role("heading", name="Train", exact=True).wait_for(timeout=30_000)
+    tap.send(late)
+    seen = stays_on(page, "Train", 6)
+    # The address and the page stay Train's (while the late event's run is sent back the page may be
+    # blank for a moment: never Gather's).
+    assert all(s in ("/train Train", "/train ") for s in seen) and seen[-1] == "/train Train", " ; ".join(seen)
+    assert token_of(page) == token
+
+    # The same as a student does it: reload Gather, click the moment "Welcome back" shows (a tab of its own,
+    # its messages untouched).
+    tab = page.context.browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+    try:
+        for link, heading, path in [("2 · Train", "Train", "/train"), ("3 · Overfitting", "Overfitting", "/overfitting"),
+                                    ("4 · Test & export", "Test & export", "/test")]:
+            tab.goto(f"{srv.url}/?project={token}")  # a new session: the project comes back
+            tab.get_by_text(re.compile(r"Welcome back")).wait_for(timeout=90_000)
+            tab.locator(SIDEBAR).get_by_role("link", name=link).click()
+            tab.get_by_role("heading", name=heading, exact=True).wait_for(timeout=30_000)
+            seen = stays_on(tab, heading, 6)
+            assert all(s in (f"{path} {heading}", f"{path} ") for s in seen) and seen[-1] == f"{path} {heading}", \
+                f"{link}: {' ; '.join(seen)}"
+            assert token_of(tab) == token
+    finally:
+        tab.context.close()
