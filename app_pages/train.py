@@ -3,12 +3,11 @@
 import streamlit as st
 
 from tm_core import charts, kinds, workflow
-from tm_core.encoders import available
 from tm_core.errors import InputError
 from tm_core.experiments import history_frame
 from tm_core.training import TrainConfig
 from tm_core.ui import state, train_panels
-from tm_core.ui.widgets import trainable
+from tm_core.ui.widgets import why_not_trainable
 
 STAGES = {workflow.EMBEDDING: "Embedding sample", workflow.AUGMENTING: "Augmenting",
           workflow.BLOCKS: "Fine-tuning: preparing picture"}
@@ -54,11 +53,14 @@ st.write("Training shows every sample to the model many times and nudges a small
          "class is held out to test it, whole recordings at a time, so near-identical frames of one burst are "
          "never on both sides.")
 config = train_panels.settings(sess)
-ready = trainable(sess) and available(st.session_state["cfg:encoder"], sess.project.kind)[0]
-if ready and kinds.is_keypoint(sess.project.kind):
+why = why_not_trainable(sess, st.session_state["cfg:encoder"])
+if why is None and kinds.is_keypoint(sess.project.kind):
     train_panels.nothing_found(sess)
 if sess.project_changed_since(sess.current):
     st.caption("Your samples changed since the last training.")
-if st.button("Train model", type="primary", disabled=not ready):
+clicked = st.button("Train model", type="primary", disabled=why is not None)
+if why is not None:
+    st.warning(why, icon=":material/block:")  # beside the greyed-out button: why, and what to do
+if clicked:
     run_training(config)
 train_panels.under_the_hood(sess)

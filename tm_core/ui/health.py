@@ -13,8 +13,9 @@ import numpy as np
 import streamlit as st
 
 from tm_core import health, kinds, media
+from tm_core.errors import AssetError, InputError
 from tm_core.project import Dataset, Sample
-from tm_core.ui import state
+from tm_core.ui import state, widgets
 
 KEY = "health:checked"  # session_state: (fingerprint of the samples checked, findings)
 SHOWN_GROUPS = 6  # near-copy groups shown in an expander
@@ -57,6 +58,15 @@ def run_check(sess: state.Session, ds: Dataset, on_progress: Callable[[int, int]
     return health.check(ds, sess.cache.matrix(name, ds.samples), encoder=name)
 
 
+def cannot_check(sess: state.Session, error: Exception) -> str:
+    """One sentence for the student when the check's pretrained network cannot be loaded here."""
+    name, _ = near_copy_encoder(sess)
+    kind = "image" if name == health.PICTURE_ENCODER else sess.project.kind
+    if widgets.network_problem(kind, name) == widgets.TRAIN_NEEDS_MODELS or isinstance(error, AssetError):
+        return widgets.CHECK_NEEDS_MODELS
+    return f"Your samples cannot be checked here: {error}."
+
+
 def gather_panel(sess: state.Session) -> None:
     """The "Check my data" section: a button that embeds (with progress) and lists the findings,
     with one-click fixes where the fix is certain (keep a duplicate in one class, remove near copies)."""
@@ -71,8 +81,13 @@ def gather_panel(sess: state.Session) -> None:
         fp = fingerprint(ds)
         if st.button("Check my data", key="health:check", icon=":material/search:"):
             progress = st.progress(0.0, text="Starting…")
-            findings = run_check(sess, ds, lambda d, n: progress.progress(
-                d / n, text=f"Looking at {words(sess.project.kind)[0]} {d} of {n}"))
+            try:
+                findings = run_check(sess, ds, lambda d, n: progress.progress(
+                    d / n, text=f"Looking at {words(sess.project.kind)[0]} {d} of {n}"))
+            except (InputError, AssetError) as e:  # the pretrained network cannot be had here: say so, no traceback
+                progress.empty()
+                st.error(cannot_check(sess, e), icon=":material/block:")
+                return
             progress.empty()
             st.session_state[KEY] = (fp, findings)
         done = st.session_state.pop("health:done", None)

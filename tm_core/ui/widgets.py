@@ -7,6 +7,7 @@ import time
 import streamlit as st
 
 from tm_core import health, kinds, project_file
+from tm_core.encoders import available, encoder_names
 from tm_core.errors import InputError
 from tm_core.ui import state
 from tm_core.ui.state import RunRecord, Session
@@ -168,11 +169,37 @@ def require_model(sess: Session) -> RunRecord | None:
     return sess.current
 
 
-def trainable(sess: Session) -> bool:
-    """Whether training can start; if not, says what is missing."""
+# Said beside the Train button (and on Check my data) when no pretrained network of the project's kind is
+# on this server and none can be downloaded (offline, no TM_MODELS_DIR).
+TRAIN_NEEDS_MODELS = ("The pretrained network files are missing on this server, so training cannot start: ask "
+                      "whoever runs it to install them (see the README, section Deploy).")
+CHECK_NEEDS_MODELS = ("The pretrained network files are missing on this server, so your samples cannot be checked: "
+                      "ask whoever runs it to install them (see the README, section Deploy).")
+PICK_ANOTHER = "The pretrained network picked under Advanced cannot be used here ({reason}): pick another one there."
+
+
+def network_problem(kind: str, name: str) -> str | None:
+    """Why the pretrained network ``name`` cannot be used now, in one sentence, or None when it can."""
+    ok, reason = available(name, kind)
+    if ok:
+        return None
+    if not any(available(n, kind)[0] for n in encoder_names(kind)):
+        return TRAIN_NEEDS_MODELS
+    return PICK_ANOTHER.format(reason=reason)
+
+
+def why_not_trainable(sess: Session, encoder: str | None = None) -> str | None:
+    """Why training cannot start (too few samples, the pretrained network missing), or None when it can."""
     try:
         sess.project.check_trainable()
-        return True
     except InputError as e:
-        st.info(e.reason.capitalize() + ". Add samples on the Gather page.")
-        return False
+        return e.reason.capitalize() + ". Add samples on the Gather page."
+    return network_problem(sess.project.kind, encoder or sess.encoder_name)
+
+
+def trainable(sess: Session, encoder: str | None = None) -> bool:
+    """Whether training can start; if not, says why."""
+    why = why_not_trainable(sess, encoder)
+    if why is not None:
+        st.info(why)
+    return why is None
