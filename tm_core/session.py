@@ -7,6 +7,7 @@ for its run. Nothing here draws or knows of Streamlit.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,14 +78,24 @@ class Session:
         rid = self.next_run_id
         self.next_run_id += 1
         c = run.config
-        label = label or f"Run {rid} · {c.epochs} epochs · batch {c.batch_size} · lr {c.learning_rate:g}"
+        label = label or f"Run {self.next_run_number()} · {c.epochs} epochs · batch {c.batch_size} · lr {c.learning_rate:g}"
         if run.stopped:
             label += f" · stopped at {len(run.history)}"
         elif run.early_stopped_at is not None:
             label += f" · early stop at {run.early_stopped_at}, kept {run.kept_epoch}"
+        taken = {r.label for r in self.runs}
+        if label in taken:  # a lesson taken again: "Lesson · 5 epochs (2)", so every run keeps a name of its own
+            label = next(f"{label} ({n})" for n in itertools.count(2) if f"{label} ({n})" not in taken)
         record = RunRecord(rid, label, run, encoder, dataset, evaluate_run(run, features, dataset.labels), seen, features)
         self.runs.append(record)
         return record
+
+    def next_run_number(self) -> int:
+        """The N of the next "Run N": one more than the highest so far. Plain runs are numbered apart from the
+        runs an Overfitting lesson adds (labelled by their lesson), so the list reads Run 1, 2, 3."""
+        numbers = [int(w[1]) for r in self.runs
+                   if len(w := r.label.split(" ·")[0].split()) == 2 and w[0] == "Run" and w[1].isdigit()]
+        return max(numbers, default=0) + 1
 
     def finish_pending(self) -> RunRecord | None:
         """Keep a finished training, or an interrupted one as a stopped run (if it finished an epoch), and make it current.

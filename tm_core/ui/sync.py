@@ -145,7 +145,8 @@ def restore(sess: state.Session) -> None:
             st.session_state["report"] = [("error", problem)]
             st.session_state["sync:problem"] = problem
             sess.token = token
-            return
+            sess.saved = sess.fingerprint()  # its empty project is not written over the address (another tab
+            return                           # may still hold the project): only what the student adds is
         except (InputError, OSError) as e:
             st.session_state["report"] = [("warning", f"{e}: this is a new, empty project.")]
         else:
@@ -166,8 +167,8 @@ def autosave(sess: state.Session, pull: bool = False) -> bool:
     when nothing changed here. Returns whether the session's project changed (it took the merge).
 
     The store's ``update`` holds the project's lock from reading the server copy to writing the merge,
-    so two tabs saving at once both keep what they added. A project that never had a sample is not
-    written. A failure (a full or read-only disk, a copy that cannot be read) never stops the page:
+    so two tabs saving at once both keep what they added. A new, empty project is written too (a few small
+    files), so the address the page shows from its first moment keeps naming it. A failure (a full or read-only disk, a copy that cannot be read) never stops the page:
     the session keeps working in memory, ``sess.unsaved`` says why (the sidebar shows it), and the
     next script run tries again."""
     store = state.project_store()
@@ -181,9 +182,6 @@ def autosave(sess: state.Session, pull: bool = False) -> bool:
         except OSError:
             return False
         pull = True
-    if sess.saved is None and sess.base is None and not any(c.samples for c in sess.project.classes) \
-            and not store.exists(sess.token):
-        return False
     pf = state.project_file(sess)
     mine = ProjectFile(state.own_copy(pf.project), pf.settings, pf.runs, pf.current, pf.features)  # the session goes on
     base, notes = sess.base, []
