@@ -1,16 +1,23 @@
 """Train: the knobs, Train / Stop, live accuracy and loss per epoch, and what is under the hood."""
 
 import streamlit as st
+from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 from tm_core import charts, kinds, workflow
 from tm_core.errors import InputError
 from tm_core.experiments import history_frame
 from tm_core.training import TrainConfig
-from tm_core.ui import state, train_panels
+from tm_core.ui import state, sync, train_panels
 from tm_core.ui.widgets import why_not_trainable
 
 STAGES = {workflow.EMBEDDING: "Embedding sample", workflow.AUGMENTING: "Augmenting",
           workflow.BLOCKS: "Fine-tuning: preparing picture"}
+
+# While training, the page's Stop is the only one: it reruns the page, which keeps the epochs done and shows
+# them. Streamlit's own Stop in the top bar ends the script run instead, with nothing to follow: the page
+# stayed at "Epoch 55 of 200" and a reload lost the run. Hidden for the training's run only (the style
+# goes with the run); run_training still keeps and saves a run ended that way.
+ONE_STOP = "<style>[data-testid='stStatusWidget'] button { display: none; }</style>"
 
 sess = state.session()
 
@@ -20,6 +27,7 @@ def show_progress(bar):
 
 
 def run_training(config: TrainConfig) -> None:
+    st.html(ONE_STOP)
     progress = st.progress(0.0, text="Starting…")
     st.button("Stop", icon=":material/stop:", help="Stop training; every epoch finished so far is kept.")
     left, right = st.columns(2)
@@ -39,11 +47,16 @@ def run_training(config: TrainConfig) -> None:
         acc_chart.altair_chart(charts.metric_chart(frame, "accuracy", "Accuracy per epoch"))
         loss_chart.altair_chart(charts.metric_chart(frame, "loss", "Loss per epoch"))
 
-    rec = workflow.train(sess, prepared, config, on_epoch=on_epoch)
-    if sess.finetune and workflow.can_fine_tune(rec):  # a Stop now keeps the run just trained, as it is
-        epochs = train_panels.FINETUNE.epochs
-        state.fine_tune(sess, rec, on_progress=show_progress(progress), on_epoch=lambda s: progress.progress(
-            s.epoch / epochs, text=f"Fine-tuning the last block: pass {s.epoch} of {epochs}"))
+    try:
+        rec = workflow.train(sess, prepared, config, on_epoch=on_epoch)
+        if sess.finetune and workflow.can_fine_tune(rec):  # a Stop now keeps the run just trained, as it is
+            epochs = train_panels.FINETUNE.epochs
+            state.fine_tune(sess, rec, on_progress=show_progress(progress), on_epoch=lambda s: progress.progress(
+                s.epoch / epochs, text=f"Fine-tuning the last block: pass {s.epoch} of {epochs}"))
+    except StopException:  # the script run was ended with no rerun to follow: keep the epochs done, on the server
+        sess.finish_pending()
+        sync.autosave(sess)
+        raise
     st.rerun()
 
 

@@ -22,7 +22,7 @@ from tm_core.project import Project
 from tm_core.project_file import ProjectFile
 from tm_core.store import ProjectStore, new_token
 
-from .test_app_flow import APP, RPS, main_text
+from .test_app_flow import APP, RPS, main_text, set_number
 from .test_reload_flow import token_of
 
 SIDEBAR = "[data-testid='stSidebar']"
@@ -157,3 +157,57 @@ def test_a_late_event_of_the_page_left_does_not_take_the_student_back(server, pa
             assert token_of(tab) == token
     finally:
         tab.context.close()
+
+
+def test_stop_ends_the_training_shows_the_results_and_keeps_the_run_every_time(server, page, tmp_path, monkeypatch):
+    """200 epochs, Train, Stop, three times: each Stop ends the training within about an epoch, the results
+    and the stopped run show, and the run is on the server (a reload has it). While it trains the page's Stop
+    is the only one: Streamlit's own in the top bar ended the script run with nothing to follow (the page
+    froze at "Epoch 55 of 200", the run was lost on a reload). The message that button sends is sent
+    once more at the end, through the page's own connection: the run is still kept on the server."""
+    monkeypatch.setenv("TM_DATA_DIR", str(tmp_path / "data"))
+    token = saved_project(tmp_path / "data", per_class=10)
+    srv = server(APP)
+    tap = StreamTap(page)
+    page.goto(f"{srv.url}/train?project={token}")
+    shows_the_app(page, "Train", 10)
+    page.get_by_text("Advanced").click()
+    set_number(page, "Epochs", "200")
+    sidebar, main = page.locator(SIDEBAR), page.locator("[data-testid='stMain']")
+    top_bar_stop = page.get_by_test_id("stStatusWidget").get_by_role("button", name="Stop")
+    for attempt in range(1, 5):
+        page.get_by_role("button", name="Train model").click()
+        page.get_by_text(re.compile(r"^Epoch (\d+) of 200$")).wait_for(timeout=120_000)
+        page.wait_for_timeout(300 * attempt)  # a different moment each time
+        assert not top_bar_stop.is_visible()  # one Stop only while it trains
+        if attempt < 4:
+            main.get_by_role("button", name="Stop", exact=True).click()
+        else:
+            stop = BackMsg()
+            stop.stop_script = True  # what Streamlit's own Stop sends
+            tap.send(stop)
+            page.wait_for_timeout(3000)
+            break
+        clicked = time.monotonic()
+        stopped = page.get_by_text(re.compile(r"Stopped after (\d+) of 200 epochs"))
+        stopped.wait_for(timeout=20_000)
+        after = int(re.search(r"Stopped after (\d+)", stopped.inner_text()).group(1))
+        label = re.compile(rf"Trained: Run {attempt} · 200 epochs .* · stopped at {after} · held-out accuracy")
+        sidebar.get_by_text(label).wait_for(timeout=20_000)
+        print(f"Stop {attempt}: results after {time.monotonic() - clicked:.1f} s, stopped at epoch {after}")
+        assert 0 < after < 200
+        assert main.get_by_role("button", name="Stop", exact=True).count() == 0  # over, not still drawn
+        assert top_bar_stop.is_visible() or not page.get_by_text("Running...").is_visible()
+        deadline = time.monotonic() + 15  # the run is on the server as soon as the page shows it
+        while time.monotonic() < deadline and len(ProjectStore(tmp_path / "data").load(token).runs) < attempt:
+            time.sleep(0.2)
+        runs = ProjectStore(tmp_path / "data").load(token).runs
+        assert [r.label.split(" ·")[0] for r in runs] == [f"Run {i}" for i in range(1, attempt + 1)]
+        assert runs[-1].run.stopped and len(runs[-1].run.history) == after
+    runs = ProjectStore(tmp_path / "data").load(token).runs  # the run ended by the top bar's message is kept
+    assert len(runs) == 4 and runs[-1].run.stopped and 0 < len(runs[-1].run.history) < 200
+    page.reload()  # a reload has every run
+    page.get_by_text(re.compile(r"Welcome back: your project is here again \(20 samples, 4 trained models\)")).wait_for(
+        timeout=90_000)
+    shows_the_app(page, "Train", 10)
+    sidebar.get_by_text(re.compile(r"Trained: Run 4 · 200 epochs .* · stopped at")).wait_for(timeout=30_000)
