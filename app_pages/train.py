@@ -73,7 +73,7 @@ if sess.project_changed_since(sess.current):
     st.caption("Your samples changed since the last training.")
 clicked = st.button("Train model", type="primary", disabled=why is not None)
 if why is not None:
-    st.warning(why, icon=":material/block:")  # beside the greyed-out button: why, and what to do
+    st.info(why, icon=":material/block:")  # beside the greyed-out button: why, and what to do
 if clicked:
     run_training(config)
 train_panels.under_the_hood(sess)

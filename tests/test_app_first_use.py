@@ -69,10 +69,10 @@ def test_without_the_pretrained_files_the_page_says_why_in_one_sentence(no_model
     assert not at.exception
     train = next(b for b in at.button if b.label == "Train model")
     assert train.disabled
-    beside = [w.value for w in at.main.warning]
+    beside = [w.value for w in at.main.info]
     assert widgets.TRAIN_NEEDS_MODELS in beside  # on the page, beside the button ...
     advanced = next(x for x in at.expander if x.label == "Advanced")
-    assert widgets.TRAIN_NEEDS_MODELS not in [w.value for w in advanced.warning]  # ... not in the closed panel
+    assert widgets.TRAIN_NEEDS_MODELS not in [w.value for w in advanced.info]  # ... not in the closed panel
     assert sess(at).runs == [] and not at.exception
 
 
