@@ -161,3 +161,19 @@ def test_zip_of_the_test_page_and_what_cannot_be_written(encoder, rps_trained, t
         tfjs.layer_config(keras.layers.Conv2D(4, 3, groups=2, name="grouped"))
     with pytest.raises(InputError, match="class names"):
         tfjs.model_files(encoder, run.head, names[:2])
+
+
+@pytest.mark.slow
+def test_mobilenet_v1_backbone_is_written_too(models_dir, rps_train, tmp_path):
+    """The other bundled backbone (MobileNet v1 α=0.25: other layer names, no residual adds) in node."""
+    from tm_core.encoders import get_encoder
+    from tm_core.predict import Predictor
+    from tm_core.training import TrainConfig, train
+
+    need_node_clients()
+    v1 = get_encoder("mobilenet_v1_0.25")
+    classes, (x_train, y_train, _), (x_test, _, _) = split_photos(rps_train, 8, 2)
+    run = train(v1.encode(x_train), y_train, classes, TrainConfig(test_fraction=0.0))
+    tfjs.write(tmp_path / "tfjs", v1, run.head, classes)
+    app = Predictor(v1, run.head, classes).predict(x_test)
+    assert np.abs(node_predict(tmp_path / "tfjs", x_test) - app).max() <= 1e-4
