@@ -161,6 +161,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.kind == "image" and export.tfjs.supported(encoder):  # Teachable Machine's TensorFlow.js layout
         log(f"writing {out / 'tfjs'}")
         export.tfjs.write(out / "tfjs", encoder, run.head, ds.class_names)
+    elif args.kind == "image":
+        log(f"note: no TensorFlow.js export for {encoder.name}: it has layers that export does not write")
     (out / "run.json").write_text(json.dumps({**run.summary(), "held_out": held_out.to_dict()}, indent=1), encoding="utf-8")
     log(f"done: {out}")
     return 0

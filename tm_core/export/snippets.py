@@ -159,7 +159,9 @@ def tfjs_snippet(folder: str = "my_model") -> str:
     const best = predictions[0];
     document.getElementById("result").textContent = best.className + " " + best.probability.toFixed(2);
   }}
-  classify();
+  classify().catch((error) => {{
+    document.getElementById("result").textContent = "Something went wrong: " + error.message;
+  }});
 </script>
 </body>
 </html>
