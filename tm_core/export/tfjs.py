@@ -36,8 +36,8 @@ MODEL_NAME = "tm-my-image-model"
 SCALE_LAYER = "tm_input_scale"
 TM_SCALE = 127.0  # tmImage's capture(): pixels / 127 - 1
 APP_SCALE = 127.5  # the app's normalisation: pixels / 127.5 - 1
-ACTIVATIONS = {"linear", "relu", "relu6", "softmax", "sigmoid", "tanh", "elu", "selu", "softplus", "softsign",
-               "swish", "mish", "gelu"}
+# Activations every tfjs-layers version reads (Teachable Machine's library was built against tfjs 1.3.1).
+ACTIVATIONS = {"linear", "relu", "relu6", "softmax", "sigmoid", "tanh", "elu", "selu", "softplus", "softsign"}
 
 # The config keys tfjs-layers reads for each layer type (snake_case, as Keras 2 wrote them).
 _KEYS: dict[str, tuple[str, ...]] = {
