@@ -96,9 +96,9 @@ def downloads(kind: str) -> list[Download]:
         Download("tflite_int8", "TFLite int8", "model_int8.tflite",
                  "Much smaller, for small devices; on hard pictures it may disagree with the app."),
         Download("tfjs", "TensorFlow.js (.zip)", tfjs.ZIP_NAME,
-                 "model.json + weights.bin + metadata.json in Teachable Machine's TensorFlow.js layout: web pages, "
-                 "p5.js and ml5 sketches that use its @teachablemachine/image library load it as they are. Unzip the "
-                 "three files into one folder beside your web page.", language="html"),
+                 "model.json + weights.bin + metadata.json in Teachable Machine's TensorFlow.js layout: web pages and "
+                 "p5.js sketches that use its @teachablemachine/image library load it as they are. Unzip the three "
+                 "files into one folder beside your web page.", language="html"),
     ]
 
 
