@@ -226,9 +226,10 @@ def test_test_page_predicts_an_uploaded_photo_and_exports(rps_train, tmp_path, m
     click(at, "Prepare export files")
     files = sess(at).exports[sess(at).current.id]
     assert set(files) >= {"model.keras", "keras_model.h5", "labels.txt", "model_float32.tflite", "model_int8.tflite",
-                          "converted_keras.zip"}
-    assert len(at.get("download_button")) == 4 and len(at.code) == 4
-    # every snippet runs as written, next to its downloaded file and a photo
+                          "converted_keras.zip", "tm-my-image-model.zip"}
+    assert len(at.get("download_button")) == 5 and len(at.code) == 5
+    assert [c.language for c in at.code] == ["python"] * 4 + ["html"]  # the TensorFlow.js one is a web page
+    # every Python snippet runs as written, next to its downloaded file and a photo (the web page: test_tfjs_browser)
     monkeypatch.chdir(tmp_path)
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
@@ -236,7 +237,7 @@ def test_test_page_predicts_an_uploaded_photo_and_exports(rps_train, tmp_path, m
     import contextlib
     import io as _io
 
-    for code in at.code:
+    for code in at.code[:4]:
         out = _io.StringIO()
         with contextlib.redirect_stdout(out):
             exec(code.value, {})

@@ -15,10 +15,13 @@ def test_each_kind_offers_files_its_export_writes_or_zips():
         written = set(export.files_for(kind))
         assert offered and len({d.file for d in offered}) == len(offered)
         zips = [d.file for d in offered if d.file.endswith(".zip")]
-        assert len(zips) == 1, kind  # one zip per kind: the files that only work together
+        # one zip per kind of the files that only work together; image projects add TensorFlow.js's three files
+        assert len(zips) == (2 if kind == "image" else 1), kind
         assert all(d.file in written for d in offered if d.file not in zips), kind
         assert all(d.label and d.what for d in offered)
-    assert [d.form for d in export.downloads("image")] == ["keras", "tm_h5", "tflite_float32", "tflite_int8"]
+    assert [d.form for d in export.downloads("image")] == ["keras", "tm_h5", "tflite_float32", "tflite_int8", "tfjs"]
+    assert [d.language for d in export.downloads("image")] == ["python"] * 4 + ["html"]
+    assert export.downloads("image")[-1].file == "tm-my-image-model.zip"  # Teachable Machine's name for it
     assert [d.file for d in export.downloads("audio")] == ["keras_audio.zip", "model_float32.tflite"]
     assert [d.label for d in export.downloads("pose")] == ["Everything (.zip)", "TFLite float32 head"]
     assert [d.label for d in export.downloads("hands")] == ["Everything (.zip)", "TFLite float32 model"]
@@ -28,7 +31,8 @@ def test_each_kind_offers_files_its_export_writes_or_zips():
 
 def test_every_offered_download_has_a_snippet():
     for d in export.downloads("image"):
-        assert "class_names" in export.snippet(d.form, ["a", "b"])
+        code = export.snippet(d.form, ["a", "b"])
+        assert ("tmImage.load(" in code) if d.form == "tfjs" else ("class_names" in code)
     for d in export.downloads("audio"):
         assert "clip.wav" in export.audio_snippet(d.form, ["a", "b"])
     for kind in ("pose", "hands"):

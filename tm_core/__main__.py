@@ -158,6 +158,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     train_images = [ds.samples[i].data for i in run.split.train]
     export.export_all(out, encoder, run.head, ds.class_names, export.calibration_images(train_images),
                       tflite=not args.no_tflite, on_step=lambda name: log(f"writing {out / name}"))
+    if args.kind == "image" and export.tfjs.supported(encoder):  # Teachable Machine's TensorFlow.js layout
+        log(f"writing {out / 'tfjs'}")
+        export.tfjs.write(out / "tfjs", encoder, run.head, ds.class_names)
+    elif args.kind == "image":
+        log(f"note: no TensorFlow.js export for {encoder.name}: it has layers that export does not write")
     (out / "run.json").write_text(json.dumps({**run.summary(), "held_out": held_out.to_dict()}, indent=1), encoding="utf-8")
     log(f"done: {out}")
     return 0
@@ -267,7 +272,8 @@ def parser() -> argparse.ArgumentParser:
                        "--folder-recordings each sub-folder inside a class folder is one recording (e.g. the frames "
                        "of one video), held out or trained on whole.")
     t.add_argument("data_dir", metavar="DATA_DIR", help="folder (or .zip) of class folders of images or sounds")
-    t.add_argument("--out", required=True, metavar="OUT_DIR", help="folder for model.keras, keras_model.h5, labels.txt, *.tflite, run.json")
+    t.add_argument("--out", required=True, metavar="OUT_DIR", help="folder for model.keras, keras_model.h5, labels.txt, *.tflite, run.json and "
+                   "(image projects) tfjs/ with model.json, weights.bin, metadata.json")
     t.add_argument("--kind", default="image", choices=KINDS, help="project kind (default: image)")
     t.add_argument("--epochs", type=int, default=d.epochs, help=f"passes over the training samples (default {d.epochs})")
     t.add_argument("--batch-size", type=int, default=d.batch_size, help=f"samples per weight update (default {d.batch_size})")

@@ -4,7 +4,9 @@
   :func:`export_all`, which writes them into a folder (the CLI's ``train --out``).
 - :mod:`tm_core.export.downloads`: what each kind of project offers to download (which files, which
   zip, how each is described) and :func:`prepare`, every download as bytes (the Test page).
-- :mod:`tm_core.export.snippets`: the Python that runs each download, as written.
+- :mod:`tm_core.export.snippets`: the Python that runs each download, as written (a web page for TensorFlow.js).
+- :mod:`tm_core.export.tfjs`: Teachable Machine's TensorFlow.js export of an image model (``model.json``,
+  ``weights.bin``, ``metadata.json``), written from the Keras model.
 """
 
 from tm_core.export.downloads import (
@@ -32,11 +34,11 @@ from tm_core.export.models import (
     labels_text,
     save_tflite,
 )
-from tm_core.export.snippets import audio_snippet, keypoint_snippet, snippet
+from tm_core.export.snippets import audio_snippet, keypoint_snippet, snippet, tfjs_snippet
 
 __all__ = [
     "AUDIO_FILES", "FILES", "HANDS_FILES", "POSE_FILES", "Download", "audio_keras_zip", "audio_snippet", "build_model",
     "build_tm_model", "calibrates", "calibration", "calibration_images", "downloads", "export_all", "export_bytes",
-    "files_for", "keypoint_snippet", "labels_text", "prepare", "save_tflite", "snippet", "snippet_for", "tm_keras_zip",
-    "zip_files",
+    "files_for", "keypoint_snippet", "labels_text", "prepare", "save_tflite", "snippet", "snippet_for", "tfjs_snippet",
+    "tm_keras_zip", "zip_files",
 ]

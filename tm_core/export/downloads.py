@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tm_core import kinds, media
+from tm_core.export import tfjs
 from tm_core.export.models import calibration_images, export_bytes
 from tm_core.export.snippets import audio_snippet, keypoint_snippet, snippet
 
@@ -25,10 +26,11 @@ HANDS_FILES = ("model.keras", "hand_features.py", "hand_landmarker_full.task", "
 
 @dataclass(frozen=True)
 class Download:
-    form: str  # which snippet runs it: keras, tm_h5, tflite_float32, tflite_int8
+    form: str  # which snippet runs it: keras, tm_h5, tflite_float32, tflite_int8, tfjs
     label: str  # the button's label
     file: str  # the file name (a key of what :func:`prepare` returns)
     what: str  # one sentence for the student
+    language: str = "python"  # the snippet's language (the TensorFlow.js snippet is a web page: html)
 
 
 def files_for(kind: str) -> tuple[str, ...]:
@@ -93,6 +95,10 @@ def downloads(kind: str) -> list[Download]:
                  "For phones and small boards (LiteRT). Same predictions as the app."),
         Download("tflite_int8", "TFLite int8", "model_int8.tflite",
                  "Much smaller, for small devices; on hard pictures it may disagree with the app."),
+        Download("tfjs", "TensorFlow.js (.zip)", tfjs.ZIP_NAME,
+                 "model.json + weights.bin + metadata.json in Teachable Machine's TensorFlow.js layout: web pages and "
+                 "p5.js sketches that use its @teachablemachine/image library load it as they are. Unzip the three "
+                 "files into one folder beside your web page.", language="html"),
     ]
 
 
@@ -126,7 +132,8 @@ def calibration(kind: str, samples: Sequence) -> np.ndarray:
 def prepare(encoder, head, class_names: list[str], training_samples: Sequence,
             on_step: Callable[[str], None] | None = None) -> dict[str, bytes]:
     """Every file :func:`downloads` offers for the encoder's kind, as bytes: the exported files and the
-    kind's zip. ``training_samples``: the samples trained on (``.data``: the int8 version calibrates on them)."""
+    kind's zips. ``training_samples``: the samples trained on (``.data``: the int8 version calibrates on them).
+    The TensorFlow.js zip is left out when the backbone cannot be written for TensorFlow.js (EfficientNet)."""
     kind = encoder.kind
     files = export_bytes(encoder, head, class_names, calibration(kind, training_samples), on_step=on_step)
     if kind == "audio":
@@ -135,6 +142,10 @@ def prepare(encoder, head, class_names: list[str], training_samples: Sequence,
         files[_keypoint_downloads(kind)[0].file] = zip_files(files, files_for(kind))
     else:
         files["converted_keras.zip"] = tm_keras_zip(files)
+        if tfjs.supported(encoder):
+            if on_step:
+                on_step(tfjs.ZIP_NAME)
+            files[tfjs.ZIP_NAME] = zip_files(tfjs.model_files(encoder, head, class_names), tfjs.FILES)
     return files
 
 

@@ -1,6 +1,11 @@
-"""Python snippets that run the downloaded files outside the app, as written (tests run each one)."""
+"""Python snippets that run the downloaded files outside the app, as written (tests run each one), and
+the web page that runs the TensorFlow.js download (a browser test opens it)."""
 
 from __future__ import annotations
+
+from tm_core.export.tfjs import TFJS_VERSION, TM_PACKAGE, TM_PACKAGE_VERSION, ZIP_NAME
+
+CDN = "https://cdn.jsdelivr.net/npm"  # where the snippet page takes the two libraries from (npm's packages)
 
 _LOAD_PHOTO = '''image = ImageOps.fit(Image.open("photo.jpg").convert("RGB"), (224, 224), Image.Resampling.LANCZOS)'''
 
@@ -130,8 +135,44 @@ else:
 '''
 
 
+def tfjs_snippet(folder: str = "my_model") -> str:
+    """A web page that classifies ``photo.jpg`` with the TensorFlow.js download and ``@teachablemachine/image``."""
+    return f'''<!DOCTYPE html>
+<!-- Unzip {ZIP_NAME} into a folder "{folder}" beside this page and put a photo.jpg beside it too.
+     Open the page through a web server (for example "python -m http.server"), not as a file. -->
+<html>
+<head><meta charset="utf-8"><title>My image model</title></head>
+<body>
+<img id="photo" src="photo.jpg" width="224" alt="the photo to classify">
+<p id="result">Loading the model…</p>
+<script src="{CDN}/@tensorflow/tfjs@{TFJS_VERSION}/dist/tf.min.js"></script>
+<script src="{CDN}/{TM_PACKAGE}@{TM_PACKAGE_VERSION}/dist/teachablemachine-image.min.js"></script>
+<script>
+  const folder = "./{folder}/";
+  async function classify() {{
+    // the class names come from metadata.json; the library crops the picture to a square and scales it
+    const model = await tmImage.load(folder + "model.json", folder + "metadata.json");
+    const photo = document.getElementById("photo");
+    await photo.decode();
+    const predictions = await model.predict(photo);  // one {{className, probability}} for each class, in order
+    predictions.sort((a, b) => b.probability - a.probability);
+    const best = predictions[0];
+    document.getElementById("result").textContent = best.className + " " + best.probability.toFixed(2);
+  }}
+  classify().catch((error) => {{
+    document.getElementById("result").textContent = "Something went wrong: " + error.message;
+  }});
+</script>
+</body>
+</html>
+'''
+
+
 def snippet(kind: str, class_names: list[str]) -> str:
-    """Python that runs the downloaded file on ``photo.jpg`` as written (kind: keras, tm_h5, tflite_float32, tflite_int8)."""
+    """The code that runs the downloaded file on ``photo.jpg`` as written (kind: keras, tm_h5, tflite_float32,
+    tflite_int8: Python; tfjs: a web page)."""
+    if kind == "tfjs":
+        return tfjs_snippet()
     names = f"class_names = {list(class_names)!r}"
     if kind == "keras":
         return f'''import numpy as np

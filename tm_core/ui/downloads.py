@@ -28,10 +28,10 @@ def downloads(sess: Session, rec: RunRecord) -> None:
             st.rerun()
         return
     encoder = state.encoder(rec.encoder)  # which snippet: its kind (and for hands, whether it takes the picture)
-    for d in export.downloads(kind):
+    for d in (d for d in export.downloads(kind) if d.file in files):  # TensorFlow.js: MobileNet backbones only
         with st.container(border=True):
             left, right = st.columns([1, 3])
             left.download_button(d.label, files[d.file], icon=":material/download:", file_name=d.file,
                                  key=f"dl:{d.form}", width="stretch")
             right.caption(d.what)
-            right.code(export.snippet_for(encoder, d.form, rec.run.class_names), language="python")
+            right.code(export.snippet_for(encoder, d.form, rec.run.class_names), language=d.language)
