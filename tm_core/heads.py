@@ -9,17 +9,21 @@ same step of every head is one ``np.matmul`` over a leading head axis. NumPy cal
 product for each head of the stack as it does for a head alone, and every other operation is
 elementwise or a per-head reduction, so each head gets exactly the numbers it gets alone (its
 own batches from its own seed, its own learning rate, early stopping and number of epochs); what
-the stack saves is Python's overhead per step. Adam then updates each head's weights, kept as one
-flat vector per head (w1, b1 and w2 side by side), with a dozen whole-vector operations: a head's
-vector stays in the processor's cache, where the stack's would not.
+the stack saves is Python's overhead per step, which matters for small heads (``STACK_BYTES``).
+Adam then updates each head's weights, kept as one flat vector per head (w1, b1 and w2 side by
+side), with a dozen whole-vector operations.
 
-Stacks take turns epoch by epoch, so every head moves on together and a stop from outside leaves
+Several heads are shared out over threads, one per core (NumPy lets go of the GIL in its
+products and passes over arrays); callbacks still run on the calling thread. In each thread,
+stacks take turns epoch by epoch, so every head moves on together and a stop from outside leaves
 each with the epochs it has done. A head leaves its stack when its epochs are done or early
 stopping ends it.
 """
 
 from __future__ import annotations
 
+import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +37,11 @@ from tm_core.loop import EarlyStopping, EpochStats
 
 EPSILON = 1e-7  # Keras' (and TensorFlow.js') backend epsilon: Adam's, and the clip of evaluated probabilities
 BETA1, BETA2 = 0.9, 0.999  # Keras 3 Adam's defaults
+# Heads stacked into one product at most: the five float32 arrays of a stack (weights, gradient, Adam's
+# two moments, scratch) within this many bytes. Larger stacks of 1280 × 100 heads were no faster than
+# one head at a time, their arrays no longer in the cache; stacks pay off for small heads (pose, hands).
+STACK_BYTES = 4 << 20
+MAX_THREADS = 4  # threads for training several heads at once, at most (one per core below that)
 
 
 @dataclass
@@ -272,6 +281,104 @@ class _Data:
     fitted: dict[int, Fitted] = field(default_factory=dict)
 
 
+def _lanes(jobs: Sequence[HeadJob], n_train: int, n_lanes: int) -> list[list[list[int]]]:
+    """Jobs shared out over ``n_lanes`` threads, about the same work each; in each lane, its stacks.
+
+    The work of a job is guessed from its sizes: Adam's dozen passes over its weights every step,
+    and the matrix products on every sample of every epoch (nanoseconds measured on a 2-core server).
+    """
+    def cost(job: HeadJob) -> float:
+        (d, h), k = job.head.w1.shape, job.head.w2.shape[1]
+        steps = -(-n_train // job.batch_size)
+        return job.epochs * (steps * ((d * h + h + h * k) * 1.2 + 40_000) + n_train * d * h * 0.09)
+
+    loads, lanes = [0.0] * n_lanes, [[] for _ in range(n_lanes)]
+    for i in sorted(range(len(jobs)), key=lambda i: -cost(jobs[i])):  # largest first, to the least loaded lane
+        lane = loads.index(min(loads))
+        loads[lane] += cost(jobs[i])
+        lanes[lane].append(i)
+    stacked = []
+    for lane in lanes:
+        groups: dict[tuple, list[int]] = {}
+        for i in sorted(lane):
+            groups.setdefault((jobs[i].batch_size, jobs[i].head.w1.shape), []).append(i)
+        stacks = []
+        for members in groups.values():  # as many heads in a stack as keep its arrays in the cache
+            w1, w2 = jobs[members[0]].head.w1, jobs[members[0]].head.w2
+            size = max(1, STACK_BYTES // (5 * 4 * (w1.size + w1.shape[1] + w2.size)))
+            stacks += [members[j : j + size] for j in range(0, len(members), size)]
+        if stacks:
+            stacked.append(stacks)
+    return stacked
+
+
+def _run_lane(stacks: list[_Stack], on_epoch, on_head, should_stop) -> None:
+    """The stacks of one lane, an epoch each in turn, until all are done or ``should_stop`` says yes."""
+    while stacks:
+        for stack in stacks:
+            if should_stop is not None and should_stop():
+                for s in stacks:
+                    s.stop()
+                return
+            stack.run_epoch(on_epoch, on_head)
+        stacks = [s for s in stacks if s.members]
+
+
+def _run_threads(lanes: list[list[_Stack]], on_epoch, on_head, should_stop) -> None:
+    """Each lane in a thread of its own (NumPy lets go of the GIL in its products and passes over arrays).
+
+    Callbacks and ``should_stop`` run on the calling thread (a Streamlit script's, which alone may
+    draw), fed from a queue; a stop or an error there ends every lane after its current epoch.
+    """
+    events: queue.SimpleQueue = queue.SimpleQueue()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def post(kind):
+        return None if kind is None else (lambda i, value: events.put((kind, i, value)))
+
+    def work(stacks: list[_Stack]) -> None:
+        try:
+            _run_lane(stacks, post(on_epoch), post(on_head), stop.is_set)
+        except BaseException as e:  # noqa: BLE001 - raised again on the calling thread
+            errors.append(e)
+            stop.set()
+        finally:
+            events.put(None)
+
+    threads = [threading.Thread(target=work, args=(lane,), name=f"heads-lane-{n}", daemon=True)
+               for n, lane in enumerate(lanes)]
+    for thread in threads:
+        thread.start()
+    running = len(threads)
+    try:
+        while running:
+            try:
+                event = events.get(timeout=0.05)
+            except queue.Empty:
+                event = ()
+            if event is None:
+                running -= 1
+            elif event:
+                callback, i, value = event
+                callback(i, value)
+            if should_stop is not None and not stop.is_set() and should_stop():
+                stop.set()
+    finally:
+        stop.set()  # only still needed when a callback raised: the lanes end after their epoch
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def fit_heads(
     x_train: np.ndarray,
     y_train: np.ndarray,
@@ -283,32 +390,34 @@ def fit_heads(
     on_epoch: Callable[[int, EpochStats], None] | None = None,
     on_head: Callable[[int, Head], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    threads: int | None = None,
 ) -> list[Fitted]:
     """Train every job's head on the same training and held-out samples; one ``Fitted`` per job.
 
     Callbacks get the job's index first. After each epoch of a job: ``on_head`` gets a copy of the
     head it would keep now (the best so far with early stopping), then ``on_epoch`` its figures.
-    ``should_stop`` is asked before each epoch of each stack; when it says yes, every unfinished
-    job ends with the epochs it has done (``stopped``). With ``patience`` and held-out samples, a
-    job ends after the epoch where its test loss has not gone below its lowest for ``patience``
-    epochs, and keeps the weights of the epoch with the lowest test loss.
+    ``should_stop`` is asked before each epoch; when it says yes, every unfinished job ends with
+    the epochs it has done (``stopped``). With ``patience`` and held-out samples, a job ends after
+    the epoch where its test loss has not gone below its lowest for ``patience`` epochs, and keeps
+    the weights of the epoch with the lowest test loss.
+
+    Several jobs are shared out over ``threads`` threads (default: one per core, at most
+    ``MAX_THREADS``); callbacks still run on the calling thread. Every job gets the same numbers
+    whatever the threads and stacks.
     """
     data = _Data(np.ascontiguousarray(x_train, np.float32), np.asarray(y_train, np.int64),
                  np.eye(n_classes, dtype=np.float32)[np.asarray(y_train, np.int64)],
                  np.ascontiguousarray(x_test, np.float32), np.asarray(y_test, np.int64))
-    groups: dict[tuple, list[int]] = {}
-    for i, job in enumerate(jobs):
-        groups.setdefault((job.batch_size, job.head.w1.shape), []).append(i)
+    n_threads = max(1, min(threads or min(usable_cores(), MAX_THREADS), len(jobs)))
     # One BLAS thread: these matrices are tiny, and a second BLAS thread spin-waiting for a core
     # that another process holds made 50 epochs take 10-30 s instead of 0.5 s (benchmarks/head_training.py).
     with one_blas_thread():
-        stacks = [_Stack(members, jobs, data) for members in groups.values()]
-        while stacks:
-            for stack in stacks:
-                if should_stop is not None and should_stop():
-                    for s in stacks:
-                        s.stop()
-                    break
-                stack.run_epoch(on_epoch, on_head)
-            stacks = [s for s in stacks if s.members]
+        lanes = [[_Stack(members, jobs, data) for members in lane] for lane in _lanes(jobs, len(data.y_train), n_threads)]
+        if len(lanes) == 1:
+            _run_lane(lanes[0], on_epoch, on_head, should_stop)
+        elif should_stop is not None and should_stop():  # asked before the first epoch, as one lane does
+            for stack in (stack for lane in lanes for stack in lane):
+                stack.stop()
+        elif lanes:
+            _run_threads(lanes, on_epoch, on_head, should_stop)
     return [data.fitted[i] for i in range(len(jobs))]
