@@ -7,13 +7,16 @@ A cache belongs to one user's session; it is never shared.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
 from tm_core.project import Sample
 
 Progress = Callable[[int, int | None], None]  # (done, total or None)
+AHEAD = 2  # batches handed to the backbone and not stored yet, at most
 
 
 class Stopped(Exception):
@@ -49,35 +52,61 @@ class FeatureCache:
         ``view`` > 0 caches ``transform(sample)`` (an augmented view, see ``tm_core.augment``)
         under that view number instead of the sample itself.
 
-        ``samples`` may be a generator still decoding files: batches are run as they fill, so
-        decoding the next files overlaps with the backbone. Progress counts every sample seen.
+        The backbone runs in a thread of its own, ``AHEAD`` batches at most behind this one, which
+        meanwhile gathers the next batch: pulls ``samples`` (which may be a generator still decoding
+        files) and unpacks their pixels. Decoding and the backbone overlap instead of taking turns
+        (both let go of the GIL); the batches, so the embeddings, are those of one thread doing it
+        all. Progress counts every sample seen, once its batch is embedded. ``should_stop`` is asked
+        before each batch: a stop keeps every batch embedded before it, then raises ``Stopped``.
         """
-        batch: list[Sample] = []
-        seen = new = 0
         size = getattr(encoder, "batch_size", 32)
+        batch: list[Sample] = []
+        running: deque[tuple[Future, list[Sample], int | None]] = deque()  # (embeddings, samples, seen) in order
+        handed: set[str] = set()  # ids of the samples in ``running``: as good as stored, as one thread would have
+        seen = new = 0
 
-        def flush() -> None:
+        def collect(keep: int) -> None:
+            """Store the embedded batches in order until at most ``keep`` are still running."""
             nonlocal new
+            while len(running) > keep:
+                future, done, seen_then = running[0]
+                for s, v in zip(done, future.result()):
+                    self._store[(encoder.name, s.id, view)] = v
+                running.popleft()
+                handed.difference_update(s.id for s in done)
+                new += len(done)
+                if on_progress and seen_then is not None:
+                    on_progress(seen_then, total)
+
+        def submit(infer: ThreadPoolExecutor, last: bool = False) -> None:
             if not batch:
                 return
             if should_stop is not None and should_stop():
+                collect(0)
                 raise Stopped
-            vectors = encoder.encode(np.stack([transform(s) if transform else s.data for s in batch]))
-            for s, v in zip(batch, vectors):
-                self._store[(encoder.name, s.id, view)] = v
-            new += len(batch)
+            pixels = np.stack([transform(s) if transform else s.data for s in batch])
+            collect(AHEAD - 1)
+            running.append((infer.submit(encoder.encode, pixels), list(batch), None if last else seen))
+            handed.update(s.id for s in batch)
             batch.clear()
 
-        for s in samples:
-            seen += 1
-            if (encoder.name, s.id, view) in self._store:
-                continue
-            batch.append(s)
-            if len(batch) >= size:
-                flush()
-                if on_progress:
-                    on_progress(seen, total)
-        flush()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tm-embed") as infer:
+            try:
+                for s in samples:
+                    seen += 1
+                    if (encoder.name, s.id, view) in self._store or s.id in handed:
+                        continue
+                    batch.append(s)
+                    if len(batch) >= size:
+                        submit(infer)
+                submit(infer, last=True)  # reported with the end, below
+                collect(0)
+            except BaseException:  # the samples' generator failed, or a stop: keep the batches embedded
+                for future, done, _ in running:
+                    if not future.cancel() and future.exception() is None:
+                        for s, v in zip(done, future.result()):
+                            self._store[(encoder.name, s.id, view)] = v
+                raise
         if on_progress:
             on_progress(seen, total)
         return new
