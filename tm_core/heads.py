@@ -152,6 +152,7 @@ class _Stack:
         self.data, self.members = data, list(members)
         first = jobs[members[0]].head
         self.d, self.h = first.w1.shape
+        self.k = first.w2.shape[1]
         self.batch_size = jobs[members[0]].batch_size
         self.p = np.stack([np.concatenate([jobs[i].head.w1.ravel(), jobs[i].head.b1.ravel(), jobs[i].head.w2.ravel()])
                            for i in members]).astype(np.float32)
@@ -165,10 +166,11 @@ class _Stack:
                       for job in self.jobs]
         self.results = [Fitted(jobs[i].head) for i in members]
         self.best: list[Head | None] = [None] * len(members)
+        self._weights, self._grads = self._views(self.p), self._views(self.g)
 
     def _views(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n, dh, h = len(a), self.d * self.h, self.h
-        return a[:, :dh].reshape(n, self.d, h), a[:, dh : dh + h], a[:, dh + h :].reshape(n, h, -1)
+        return a[:, :dh].reshape(n, self.d, h), a[:, dh : dh + h], a[:, dh + h :].reshape(n, h, self.k)
 
     def head(self, row: int) -> Head:
         w1, b1, w2 = self._views(self.p[row : row + 1])
@@ -178,8 +180,7 @@ class _Stack:
         """One Adam step of every member on its own rows (members × batch); their summed losses and counts right."""
         data = self.data
         xb, tb = data.x_train[rows], data.onehot[rows]
-        w1, b1, w2 = self._views(self.p)
-        g1, gb, g2 = self._views(self.g)
+        (w1, b1, w2), (g1, gb, g2) = self._weights, self._grads
         hid = np.matmul(xb, w1)
         hid += b1[:, None, :]
         np.maximum(hid, 0, out=hid)
@@ -248,6 +249,7 @@ class _Stack:
         keep = [r for r in range(len(self.members)) if r not in rows]
         for name in ("p", "g", "m", "v", "tmp"):
             setattr(self, name, getattr(self, name)[keep])
+        self._weights, self._grads = self._views(self.p), self._views(self.g)
         for name in ("members", "jobs", "rngs", "stops", "results", "best"):
             setattr(self, name, [getattr(self, name)[r] for r in keep])
 
