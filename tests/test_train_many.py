@@ -9,6 +9,7 @@ import threading
 import numpy as np
 import pytest
 
+from tm_core import heads
 from tm_core.errors import InputError
 from tm_core.training import TrainConfig, init_head, split_per_class, train, train_many
 
@@ -23,6 +24,13 @@ def rps30(encoder, rps_train):
     split = split_per_class(labels, 0.2, 0)
     extra = (encoder.encode(images[split.train[:20], :, ::-1]), labels[split.train[:20]])
     return x, labels, classes, split, extra
+
+
+@pytest.fixture(params=[1, 2], ids=["one thread", "two threads"])
+def threads(request, monkeypatch):
+    """Train on one thread, or on two whatever the machine's load (``spare_cores`` reads it)."""
+    monkeypatch.setattr(heads, "spare_cores", lambda: request.param)
+    return request.param
 
 
 def assert_same_run(a, b):
@@ -47,7 +55,7 @@ MIX = [  # epochs, batch size, learning rate, seed, hidden units, early stopping
 ]
 
 
-def test_each_run_is_the_run_train_gives_alone(rps30):
+def test_each_run_is_the_run_train_gives_alone(rps30, threads):
     x, y, classes, split, extra = rps30
     seen = {i: [] for i in range(len(MIX))}
     threads = set()
@@ -68,7 +76,7 @@ def test_each_run_is_the_run_train_gives_alone(rps30):
     assert runs[3].history[-1].accuracy != runs[0].history[-1].accuracy or runs[3].history != runs[0].history
 
 
-def test_small_heads_share_one_product_and_still_train_as_alone(rps30):
+def test_small_heads_share_one_product_and_still_train_as_alone(rps30, threads):
     """Heads with one batch size and a small hidden layer train as a stack, leaving it one by one."""
     from tm_core.heads import HeadJob, _lanes
 
@@ -77,7 +85,7 @@ def test_small_heads_share_one_product_and_still_train_as_alone(rps30):
                for e, lr, s, es in [(9, 0.001, 0, False), (4, 0.01, 1, False), (20, 0.05, 2, True), (9, 0.001, 3, False),
                                     (6, 0.5, 0, False), (20, 0.05, 4, True)]]
     jobs = [HeadJob(init_head(x.shape[1], 3, 8, c.seed), c.epochs, 16, c.learning_rate, c.seed) for c in configs]
-    assert max(len(stack) for lane in _lanes(jobs, len(split.train), 2) for stack in lane) >= 3
+    assert max(len(stack) for lane in _lanes(jobs, len(split.train), threads) for stack in lane) >= 3
     runs = train_many(x, y, classes, configs, split=split)
     for run, config in zip(runs, configs):
         assert_same_run(run, train(x, y, classes, config, split=split))
@@ -98,7 +106,7 @@ def test_early_stopping_is_each_runs_own(rps30):
         assert run.kept_epoch == min(run.history, key=lambda s: s.test_loss).epoch < len(run.history)
 
 
-def test_stop_keeps_the_epochs_every_run_has_done(rps30):
+def test_stop_keeps_the_epochs_every_run_has_done(rps30, threads):
     x, y, classes, split, _ = rps30
     configs = [TrainConfig(epochs=40, batch_size=b, learning_rate=lr, seed=s)
                for b, lr, s in [(8, 0.001, 0), (16, 0.01, 1), (16, 0.001, 2), (64, 0.1, 0)]]
@@ -117,14 +125,14 @@ def test_stop_keeps_the_epochs_every_run_has_done(rps30):
         assert run.history == alone.history
 
 
-def test_stop_before_the_first_epoch_and_an_empty_list(rps30):
+def test_stop_before_the_first_epoch_and_an_empty_list(rps30, threads):
     x, y, classes, split, _ = rps30
     runs = train_many(x, y, classes, MIX[:3], split=split, should_stop=lambda: True)
     assert [(r.stopped, r.history) for r in runs] == [(True, [])] * 3
     assert train_many(x, y, classes, [], split=split) == []
 
 
-def test_an_error_in_a_callback_ends_every_run_and_is_raised(rps30):
+def test_an_error_in_a_callback_ends_every_run_and_is_raised(rps30, threads):
     x, y, classes, split, _ = rps30
 
     def on_epoch(i, stats):

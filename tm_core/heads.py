@@ -13,8 +13,8 @@ the stack saves is Python's overhead per step, which matters for small heads (``
 Adam then updates each head's weights, kept as one flat vector per head (w1, b1 and w2 side by
 side), with a dozen whole-vector operations.
 
-Several heads are shared out over threads, one per core (NumPy lets go of the GIL in its
-products and passes over arrays); callbacks still run on the calling thread. In each thread,
+Several heads are shared out over threads, one per core that other work leaves free (NumPy lets
+go of the GIL in its products and passes over arrays); callbacks still run on the calling thread. In each thread,
 stacks take turns epoch by epoch, so every head moves on together and a stop from outside leaves
 each with the epochs it has done. A head leaves its stack when its epochs are done or early
 stopping ends it.
@@ -381,6 +381,21 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def spare_cores() -> int:
+    """Cores that other work leaves free now (by the 1-minute load average), at least 1, at most ``MAX_THREADS``.
+
+    Threads pay off only on free cores: on a 2-core machine busy with other jobs, two threads
+    trained a sweep no faster than one (each waited for the GIL while the other was held off the
+    core), so then training keeps to one thread (benchmarks/sweep.py).
+    """
+    cores = usable_cores()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available here: assume the cores are free
+        load = 0.0
+    return max(1, min(cores, MAX_THREADS, int(cores - load + 0.5)))
+
+
 def fit_heads(
     x_train: np.ndarray,
     y_train: np.ndarray,
@@ -403,14 +418,14 @@ def fit_heads(
     the epoch where its test loss has not gone below its lowest for ``patience`` epochs, and keeps
     the weights of the epoch with the lowest test loss.
 
-    Several jobs are shared out over ``threads`` threads (default: one per core, at most
-    ``MAX_THREADS``); callbacks still run on the calling thread. Every job gets the same numbers
+    Several jobs are shared out over ``threads`` threads (default: one per spare core, see
+    ``spare_cores``); callbacks still run on the calling thread. Every job gets the same numbers
     whatever the threads and stacks.
     """
     data = _Data(np.ascontiguousarray(x_train, np.float32), np.asarray(y_train, np.int64),
                  np.eye(n_classes, dtype=np.float32)[np.asarray(y_train, np.int64)],
                  np.ascontiguousarray(x_test, np.float32), np.asarray(y_test, np.int64))
-    n_threads = max(1, min(threads or min(usable_cores(), MAX_THREADS), len(jobs)))
+    n_threads = max(1, min(threads or spare_cores(), len(jobs)))
     # One BLAS thread: these matrices are tiny, and a second BLAS thread spin-waiting for a core
     # that another process holds made 50 epochs take 10-30 s instead of 0.5 s (benchmarks/head_training.py).
     with one_blas_thread():
