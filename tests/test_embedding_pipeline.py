@@ -36,6 +36,7 @@ def photos(rps_train):
             for p in sorted((rps_train / cls).iterdir())[:15]]
 
 
+@pytest.mark.slow  # decodes and embeds 45 photos twice: about 3-5 s
 def test_embeddings_are_the_one_thread_ones_and_decoding_goes_on_meanwhile(encoder, photos):
     project, cache, enc = Project(class_names=[]), FeatureCache(), Watched(encoder)
     pulled = []
@@ -70,4 +71,4 @@ def test_a_failing_import_keeps_the_batches_already_embedded(encoder, photos):
         cache.embed(enc, samples())
     ds = project.dataset()
     assert len(cache) == 16 and cache.missing(encoder.name, ds.samples) == ds.samples[16:]  # two whole batches kept
-    assert not [t for t in threading.enumerate() if t.name.startswith("tm-embed")]  # no backbone thread left
+    assert not [t for t in threading.enumerate() if t.name.startswith(("tm-embed", "tm-unpack"))]  # no thread left

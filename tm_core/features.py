@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 
@@ -17,10 +18,19 @@ from tm_core.project import Sample
 
 Progress = Callable[[int, int | None], None]  # (done, total or None)
 AHEAD = 2  # batches handed to the backbone and not stored yet, at most
+UNPACKERS = 2  # threads unpacking samples' pixels for the backbone
 
 
 class Stopped(Exception):
     """Raised when ``should_stop`` answered yes; what was embedded before stays cached."""
+
+
+def _pixels(sample: Sample) -> np.ndarray:
+    return sample.data
+
+
+def _encode_when_ready(encoder, unpacked: list[Future]) -> np.ndarray:
+    return encoder.encode(np.stack([f.result() for f in unpacked]))
 
 
 class FeatureCache:
@@ -53,10 +63,10 @@ class FeatureCache:
         under that view number instead of the sample itself.
 
         The backbone runs in a thread of its own, ``AHEAD`` batches at most behind this one, which
-        meanwhile gathers the next batch: pulls ``samples`` (which may be a generator still decoding
-        files) and unpacks their pixels. Decoding and the backbone overlap instead of taking turns
-        (both let go of the GIL); the batches, so the embeddings, are those of one thread doing it
-        all. Progress counts every sample seen, once its batch is embedded. ``should_stop`` is asked
+        meanwhile gathers the next batch from ``samples`` (which may be a generator still decoding
+        files); ``UNPACKERS`` threads unpack the batches' pixels (a picture sample keeps PNG bytes).
+        Decoding and the backbone overlap instead of taking turns (both let go of the GIL); the
+        batches, so the embeddings, are those of one thread doing it all. Progress counts every sample seen, once its batch is embedded. ``should_stop`` is asked
         before each batch: a stop keeps every batch embedded before it, then raises ``Stopped``.
         """
         size = getattr(encoder, "batch_size", 32)
@@ -78,19 +88,23 @@ class FeatureCache:
                 if on_progress and seen_then is not None:
                     on_progress(seen_then, total)
 
-        def submit(infer: ThreadPoolExecutor, last: bool = False) -> None:
+        def submit(infer: ThreadPoolExecutor, unpack: ThreadPoolExecutor, last: bool = False) -> None:
             if not batch:
                 return
             if should_stop is not None and should_stop():
                 collect(0)
                 raise Stopped
-            pixels = np.stack([transform(s) if transform else s.data for s in batch])
+            if transform is None:  # the pixels unpacked (a picture's PNG, 1-2 ms) by the pool, as the backbone needs them
+                unpacked = [unpack.submit(_pixels, s) for s in batch]
+                task = partial(_encode_when_ready, encoder, unpacked)
+            else:  # views: made here, in order (a transform may draw from one random generator)
+                task = partial(encoder.encode, np.stack([transform(s) for s in batch]))
             collect(AHEAD - 1)
-            running.append((infer.submit(encoder.encode, pixels), list(batch), None if last else seen))
+            running.append((infer.submit(task), list(batch), None if last else seen))
             handed.update(s.id for s in batch)
             batch.clear()
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tm-embed") as infer:
+        with ThreadPoolExecutor(1, "tm-embed") as infer, ThreadPoolExecutor(UNPACKERS, "tm-unpack") as unpack:
             try:
                 for s in samples:
                     seen += 1
@@ -98,8 +112,8 @@ class FeatureCache:
                         continue
                     batch.append(s)
                     if len(batch) >= size:
-                        submit(infer)
-                submit(infer, last=True)  # reported with the end, below
+                        submit(infer, unpack)
+                submit(infer, unpack, last=True)  # reported with the end, below
                 collect(0)
             except BaseException:  # the samples' generator failed, or a stop: keep the batches embedded
                 for future, done, _ in running:
