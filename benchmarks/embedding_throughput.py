@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-REPEATS = 3
+REPEATS = int(os.environ.get("TM_BENCH_REPEATS", "3"))  # fewer on a busy machine: TM_BENCH_REPEATS=1
 WORKERS = (1, 2, 3)
 TARGET = 150.0
 TARGET_RATIO = 0.5  # of the backbone alone
