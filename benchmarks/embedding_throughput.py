@@ -1,10 +1,14 @@
 """Images per second from JPEG files on disk to cached MobileNetV2 0.35 embeddings.
 
-The real pipeline (``list_folder`` → ``Project.add_listing`` → ``FeatureCache.embed``) with
-1, 2 and 3 decoding workers, next to its parts measured alone in the same run: the backbone
-on pre-decoded arrays, decode + crop (one thread and the pool), and a naive pipeline (decode
-everything, then call the Keras model eagerly per batch of 32). The variants take turns in
-each repeat so they share the machine's noise; figures are medians of the repeats.
+The real pipeline (``list_folder`` → ``Project.add_listing`` → ``FeatureCache.embed``, whose
+backbone runs in a thread of its own while the next photos decode) with 1, 2 and 3 decoding
+workers, next to: the same pipeline with the backbone taking turns with the decoding (what
+``embed`` did before); the photos already imported (kept as PNG in the project) embedded as the
+app's Train does, overlapped and as before; and the parts measured alone in the same run: the backbone on pre-decoded
+arrays, decode + crop (one thread and the pool), and a naive pipeline (decode everything, then
+call the Keras model eagerly per batch of 32). The variants take turns in each repeat so they
+share the machine's noise; figures are medians of the repeats. Targets: the real pipeline at
+≥ 150 img/s and ≥ 0.5× the backbone alone.
 """
 
 from _common import (  # first: import order
@@ -17,9 +21,10 @@ import time
 
 import numpy as np
 
-REPEATS = 3
+REPEATS = int(os.environ.get("TM_BENCH_REPEATS", "3"))  # fewer on a busy machine: TM_BENCH_REPEATS=1
 WORKERS = (1, 2, 3)
 TARGET = 150.0
+TARGET_RATIO = 0.5  # of the backbone alone
 
 
 def listings():
@@ -30,6 +35,34 @@ def real_pipeline(enc, workers: int) -> None:
     for listing in listings():
         project = Project(class_names=[])
         FeatureCache().embed(enc, decoded_samples(listing, project, workers), total=len(listing.files))
+
+
+def taking_turns(enc, workers: int) -> None:
+    """The pipeline as ``FeatureCache.embed`` ran it before: a batch fills, then the backbone runs, then the next."""
+    for listing in listings():
+        project, batch = Project(class_names=[]), []
+        for sample in decoded_samples(listing, project, workers):
+            batch.append(sample.data)
+            if len(batch) == enc.batch_size:
+                enc.encode(np.stack(batch))
+                batch.clear()
+        if batch:
+            enc.encode(np.stack(batch))
+
+
+def stored_turns(enc, samples) -> None:
+    """Embedding samples already in the project (the app's Train) as before: unpack a batch, then the backbone."""
+    for i in range(0, len(samples), enc.batch_size):
+        enc.encode(np.stack([s.data for s in samples[i : i + enc.batch_size]]))
+
+
+def imported_samples() -> list:
+    """Every photo imported once (decoded, cropped, kept as PNG), as the app holds them before training."""
+    samples = []
+    for listing in listings():
+        project = Project(class_names=[])
+        samples += list(decoded_samples(listing, project))
+    return samples
 
 
 def decode_single(files) -> list:
@@ -62,8 +95,12 @@ def main() -> list[str]:
         eager_loop(enc, decoded)
         naive_split.append((middle - start, time.perf_counter() - middle))
 
+    stored = imported_samples()
     variants = {f"real pipeline, workers={w}": (lambda w=w: real_pipeline(enc, w)) for w in WORKERS}
     variants |= {
+        "pipeline taking turns (before), workers=2": lambda: taking_turns(enc, 2),
+        "imported samples → embed (Train in the app)": lambda: FeatureCache().embed(enc, stored),
+        "imported samples, taking turns (before)": lambda: stored_turns(enc, stored),
         "backbone alone (encode, batch 32, decoded)": lambda: enc.encode(arrays),
         "decode + crop, 1 thread": lambda: decode_single(files),
         **{f"decode + crop, pool workers={w}": (lambda w=w: decode_pool(files, w)) for w in WORKERS},
@@ -91,11 +128,16 @@ def main() -> list[str]:
 
     pipeline = {w: rate[f"real pipeline, workers={w}"] for w in WORKERS}
     best = max(pipeline, key=pipeline.get)
-    verdict = "meets" if pipeline[best] >= TARGET else "misses"
+    ratio = pipeline[best] / backbone
+    verdict = "meets" if pipeline[best] >= TARGET and ratio >= TARGET_RATIO else "misses"
     per_worker = ", ".join(f"workers={w} {r:.0f}" for w, r in pipeline.items())
     summary = [
-        f"embedding: real pipeline {per_worker} img/s (best {best}: {verdict} target ≥{TARGET:.0f}); "
-        f"backbone alone {backbone:.0f}, decode 1 thread {rate['decode + crop, 1 thread']:.0f}, "
+        f"embedding: real pipeline {per_worker} img/s, best {best}: {ratio:.2f}× backbone alone {backbone:.0f} "
+        f"({verdict} targets ≥{TARGET:.0f} img/s and ≥{TARGET_RATIO}×); taking turns (before) "
+        f"{rate['pipeline taking turns (before), workers=2']:.0f}; imported samples → embed "
+        f"{rate['imported samples → embed (Train in the app)']:.0f} "
+        f"(before {rate['imported samples, taking turns (before)']:.0f}); "
+        f"decode 1 thread {rate['decode + crop, 1 thread']:.0f}, "
         f"naive {rate['naive: decode all, then eager model(batch)']:.0f} img/s"
     ]
     print("  " + summary[0])

@@ -5,7 +5,8 @@ defaults (50 epochs, batch 16, Adam 1e-3, 15 % of each class held out). Keras ge
 head (``init_head(...).keras_layers()``, same initial weights) and the held-out part as
 validation data, as Teachable Machine's own training does. (``train`` runs NumPy's BLAS on one
 thread: on a shared 2-core machine, a second BLAS thread waiting for a busy core made these
-small matrices take 10-30 s instead of 0.5 s.)
+small matrices take 10-30 s instead of 0.5 s.) Target: ours ≥ 10× faster than ``fit``. The CPU
+time of each is printed too: on a busy machine it says what the wall time cannot.
 """
 
 from _common import CpuShare, embedded_set, header, row  # first: import order
@@ -20,6 +21,7 @@ from tm_core.training import TrainConfig, init_head, split_per_class, train
 OURS_REPEATS = 5
 KERAS_REPEATS = 3
 TARGET_S = 1.0
+TARGET_RATIO = 10.0  # keras fit / ours
 
 
 def keras_fit(features, labels, n_classes: int, config: TrainConfig) -> float:
@@ -39,9 +41,13 @@ def keras_fit(features, labels, n_classes: int, config: TrainConfig) -> float:
     return history.history["val_accuracy"][-1]
 
 
-def timed(fn):
-    start = time.perf_counter()
+CPU_S: dict[str, list[float]] = {"ours": [], "keras": []}
+
+
+def timed(fn, who: str):
+    start, start_cpu = time.perf_counter(), time.process_time()
     result = fn()
+    CPU_S[who].append(time.process_time() - start_cpu)
     return time.perf_counter() - start, result
 
 
@@ -51,11 +57,11 @@ def main() -> list[str]:
     share = CpuShare()
     ours_all, keras_all, runs, accs = [], [], [], []
     for i in range(OURS_REPEATS):  # taking turns, so both see the same noise
-        seconds, run = timed(lambda: train(features, labels, class_names, config))
+        seconds, run = timed(lambda: train(features, labels, class_names, config), "ours")
         ours_all.append(seconds)
         runs.append(run)
         if i < KERAS_REPEATS:
-            seconds, acc = timed(lambda: keras_fit(features, labels, len(class_names), config))
+            seconds, acc = timed(lambda: keras_fit(features, labels, len(class_names), config), "keras")
             keras_all.append(seconds)
             accs.append(acc)
     ours_s, keras_s = statistics.median(ours_all), statistics.median(keras_all)
@@ -68,10 +74,12 @@ def main() -> list[str]:
     row(f"keras.Model.fit (median of {KERAS_REPEATS})",
         f"{keras_s:6.3f} s  runs {', '.join(f'{t:.2f}' for t in keras_all)}")
     row("keras / ours", f"{keras_s / ours_s:6.1f}×")
+    row("CPU time, ours / keras (medians)", f"{statistics.median(CPU_S['ours']):.3f} s / {statistics.median(CPU_S['keras']):.2f} s")
     row("final held-out accuracy, ours / keras", f"{runs[0].history[-1].test_accuracy:.3f} / {accs[0]:.3f}")
     verdict = "meets" if ours_s <= TARGET_S else "misses"
+    ratio_verdict = "meets" if keras_s / ours_s >= TARGET_RATIO else "misses"
     summary = [f"head training: ours {ours_s:.3f} s ({verdict} ≤{TARGET_S:.0f} s), "
-               f"keras fit {keras_s:.2f} s; keras/ours {keras_s / ours_s:.1f}×"]
+               f"keras fit {keras_s:.2f} s; keras/ours {keras_s / ours_s:.1f}× ({ratio_verdict} ≥{TARGET_RATIO:.0f}×)"]
     print("  " + summary[0])
     return summary
 

@@ -23,10 +23,12 @@ import memory
 import memory_server
 import occlusion
 import store
+import sweep
 
 BENCHMARKS = [
     ("embedding_throughput", embedding_throughput.main),
     ("head_training", head_training.main),
+    ("sweep", sweep.main),
     ("frame_latency", frame_latency.main),
     ("accuracy", lambda: accuracy.main(
         ("mobilenet_v2_0.35", "mobilenet_v1_0.25") if "--with-v1" in sys.argv else ("mobilenet_v2_0.35",))),

@@ -7,17 +7,30 @@ A cache belongs to one user's session; it is never shared.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 
 from tm_core.project import Sample
 
 Progress = Callable[[int, int | None], None]  # (done, total or None)
+AHEAD = 2  # batches handed to the backbone and not stored yet, at most
+UNPACKERS = 2  # threads unpacking samples' pixels for the backbone
 
 
 class Stopped(Exception):
     """Raised when ``should_stop`` answered yes; what was embedded before stays cached."""
+
+
+def _pixels(sample: Sample) -> np.ndarray:
+    return sample.data
+
+
+def _encode_when_ready(encoder, unpacked: list[Future]) -> np.ndarray:
+    return encoder.encode(np.stack([f.result() for f in unpacked]))
 
 
 class FeatureCache:
@@ -49,35 +62,65 @@ class FeatureCache:
         ``view`` > 0 caches ``transform(sample)`` (an augmented view, see ``tm_core.augment``)
         under that view number instead of the sample itself.
 
-        ``samples`` may be a generator still decoding files: batches are run as they fill, so
-        decoding the next files overlaps with the backbone. Progress counts every sample seen.
+        The backbone runs in a thread of its own, ``AHEAD`` batches at most behind this one, which
+        meanwhile gathers the next batch from ``samples`` (which may be a generator still decoding
+        files); ``UNPACKERS`` threads unpack the batches' pixels (a picture sample keeps PNG bytes).
+        Decoding and the backbone overlap instead of taking turns (both let go of the GIL); the
+        batches, so the embeddings, are those of one thread doing it all. Progress counts every sample seen, once its batch is embedded. ``should_stop`` is asked
+        before each batch: a stop keeps every batch embedded before it, then raises ``Stopped``.
         """
-        batch: list[Sample] = []
-        seen = new = 0
         size = getattr(encoder, "batch_size", 32)
+        batch: list[Sample] = []
+        running: deque[tuple[Future, list[Sample], int | None]] = deque()  # (embeddings, samples, seen) in order
+        handed: set[str] = set()  # ids of the samples in ``running``: as good as stored, as one thread would have
+        seen = new = 0
 
-        def flush() -> None:
+        def collect(keep: int) -> None:
+            """Store the embedded batches in order until at most ``keep`` are still running."""
             nonlocal new
+            while len(running) > keep:
+                future, done, seen_then = running[0]
+                for s, v in zip(done, future.result()):
+                    self._store[(encoder.name, s.id, view)] = v
+                running.popleft()
+                handed.difference_update(s.id for s in done)
+                new += len(done)
+                if on_progress and seen_then is not None:
+                    on_progress(seen_then, total)
+
+        def submit(infer: ThreadPoolExecutor, unpack: ThreadPoolExecutor, last: bool = False) -> None:
             if not batch:
                 return
             if should_stop is not None and should_stop():
+                collect(0)
                 raise Stopped
-            vectors = encoder.encode(np.stack([transform(s) if transform else s.data for s in batch]))
-            for s, v in zip(batch, vectors):
-                self._store[(encoder.name, s.id, view)] = v
-            new += len(batch)
+            if transform is None:  # the pixels unpacked (a picture's PNG, 1-2 ms) by the pool, as the backbone needs them
+                unpacked = [unpack.submit(_pixels, s) for s in batch]
+                task = partial(_encode_when_ready, encoder, unpacked)
+            else:  # views: made here, in order (a transform may draw from one random generator)
+                task = partial(encoder.encode, np.stack([transform(s) for s in batch]))
+            collect(AHEAD - 1)
+            running.append((infer.submit(task), list(batch), None if last else seen))
+            handed.update(s.id for s in batch)
             batch.clear()
 
-        for s in samples:
-            seen += 1
-            if (encoder.name, s.id, view) in self._store:
-                continue
-            batch.append(s)
-            if len(batch) >= size:
-                flush()
-                if on_progress:
-                    on_progress(seen, total)
-        flush()
+        with ThreadPoolExecutor(1, "tm-embed") as infer, ThreadPoolExecutor(UNPACKERS, "tm-unpack") as unpack:
+            try:
+                for s in samples:
+                    seen += 1
+                    if (encoder.name, s.id, view) in self._store or s.id in handed:
+                        continue
+                    batch.append(s)
+                    if len(batch) >= size:
+                        submit(infer, unpack)
+                submit(infer, unpack, last=True)  # reported with the end, below
+                collect(0)
+            except BaseException:  # the samples' generator failed, or a stop: keep the batches embedded
+                for future, done, _ in running:
+                    if not future.cancel() and future.exception() is None:
+                        for s, v in zip(done, future.result()):
+                            self._store[(encoder.name, s.id, view)] = v
+                raise
         if on_progress:
             on_progress(seen, total)
         return new

@@ -1,11 +1,12 @@
-"""The one epoch loop and the one early-stopping rule, for every training in the engine.
+"""The one early-stopping rule and the epoch loop of fine-tuning.
 
-Head training (``tm_core.training``, NumPy Adam) and fine-tuning (``tm_core.finetune``, Keras)
-differ only in how one batch updates the weights and how the held-out samples are scored; both
-hand those to :func:`epoch_loop`, which owns the rest: epochs, shuffled batches, the figures of
-each epoch, ``on_epoch``, a stop asked from outside, and early stopping with patience and the
-weights of the best epoch kept. ``experiments.early_stop_epoch`` replays a finished history
-through the same :class:`EarlyStopping` rule.
+Fine-tuning (``tm_core.finetune``, Keras) hands :func:`epoch_loop` how one batch updates the
+weights and how the held-out samples are scored; the loop owns the rest: epochs, shuffled
+batches, the figures of each epoch, ``on_epoch``, a stop asked from outside, and early stopping
+with patience and the weights of the best epoch kept. Head training (``tm_core.heads``) steps
+many heads at once, so it runs its own lockstep loop, with the same shuffles (a
+``permutation`` per epoch), the same :class:`EpochStats` and the same :class:`EarlyStopping`.
+``experiments.early_stop_epoch`` replays a finished history through that rule too.
 """
 
 from __future__ import annotations

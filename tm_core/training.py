@@ -2,29 +2,23 @@
 
 Teachable Machine's head: Dense(100, relu) → Dense(n, softmax, no bias), both initialised
 with variance scaling (fan-in, truncated normal), trained by Adam on categorical
-cross-entropy, 15 % of each class held out. The loop is NumPy: the head is two small
-matrices, and a Python loop over NumPy does 50 epochs of ~400 samples in a fraction of a
-second, where ``keras.Model.fit`` spends seconds on per-step overhead. Its updates are
-Keras' own Adam, step for step (tests compare the two).
+cross-entropy, 15 % of each class held out. ``train`` trains one head, ``train_many`` several
+(a sweep) at once, each exactly as ``train`` would alone; the loop itself, NumPy, is in
+``tm_core.heads``.
 
 Training sees arrays only: it knows nothing of encoders or projects.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from tm_core.errors import InputError
-from tm_core.loop import EarlyStopping, EpochStats, epoch_loop, lowest_test_loss_epoch  # noqa: F401 - re-exported
-
-EPSILON = 1e-7  # Keras' (and TensorFlow.js') backend epsilon: Adam's, and the clip of evaluated probabilities
+from tm_core.heads import EPSILON, Head, HeadJob, fit_heads, one_blas_thread  # noqa: F401 - re-exported
+from tm_core.loop import EarlyStopping, EpochStats, lowest_test_loss_epoch  # noqa: F401 - re-exported
 
 
 @dataclass
@@ -79,34 +73,6 @@ class Split:
     train: np.ndarray
     test: np.ndarray
     how: dict[int, str] = field(default_factory=dict)
-
-
-@dataclass
-class Head:
-    """The trained classifier on top of the encoder: Dense(h, relu) → Dense(n, softmax, no bias)."""
-
-    w1: np.ndarray
-    b1: np.ndarray
-    w2: np.ndarray
-
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        return _softmax(np.maximum(np.asarray(x, np.float32) @ self.w1 + self.b1, 0) @ self.w2)
-
-    @property
-    def n_classes(self) -> int:
-        return self.w2.shape[1]
-
-    def keras_layers(self) -> list:
-        """The head as two built Keras Dense layers holding these weights."""
-        import keras
-
-        hidden = keras.layers.Dense(self.w1.shape[1], activation="relu", name="dense_hidden")
-        out = keras.layers.Dense(self.n_classes, activation="softmax", use_bias=False, name="dense_classes")
-        hidden.build((None, self.w1.shape[0]))
-        out.build((None, self.w1.shape[1]))
-        hidden.set_weights([self.w1, self.b1])
-        out.set_weights([self.w2])
-        return [hidden, out]
 
 
 @dataclass
@@ -238,16 +204,6 @@ def grouped_split(labels: np.ndarray, fraction: float, seed: int, groups=None, t
     return Split(np.sort(np.array(train, np.int64)), np.sort(np.array(test, np.int64)), how)
 
 
-def _copy(head: Head) -> Head:
-    return Head(head.w1.copy(), head.b1.copy(), head.w2.copy())
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def _variance_scaling(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
     """Keras/TF.js VarianceScaling(scale=1, fan_in, truncated normal)."""
     std = np.sqrt(1.0 / fan_in) / 0.87962566103423978  # std of a unit normal truncated at ±2
@@ -264,66 +220,32 @@ def init_head(dim: int, n_classes: int, hidden: int, seed: int) -> Head:
     return Head(_variance_scaling(rng, dim, hidden), np.zeros(hidden, np.float32), _variance_scaling(rng, hidden, n_classes))
 
 
-def _loss_acc(head: Head, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Mean cross-entropy (clipped as Keras clips probabilities) and accuracy."""
-    p = np.clip(head.predict_proba(x), EPSILON, 1 - EPSILON)
-    return float(-np.log(p[np.arange(len(y)), y]).mean()), float((p.argmax(1) == y).mean())
+def _checked(features, labels, class_names) -> tuple[np.ndarray, np.ndarray]:
+    x = np.ascontiguousarray(features, np.float32)
+    y = np.asarray(labels, np.int64)
+    k = len(class_names)
+    if x.ndim != 2 or len(x) != len(y):
+        raise ValueError(f"features {x.shape} and labels {y.shape} do not match")
+    if k < 2 or len(np.unique(y)) < 2:
+        raise InputError("classes", "training needs samples in at least two classes")
+    if y.min() < 0 or y.max() >= k:
+        raise ValueError("labels must be in 0..len(class_names)-1")
+    return x, y
 
 
-class _Adam:
-    """Keras 3 Adam (β1 0.9, β2 0.999, ε 1e-7), in place on a list of arrays."""
-
-    def __init__(self, params: list[np.ndarray], lr: float, beta1=0.9, beta2=0.999):
-        self.params, self.lr, self.b1, self.b2 = params, lr, beta1, beta2
-        self.m = [np.zeros_like(p) for p in params]
-        self.v = [np.zeros_like(p) for p in params]
-        self.tmp = [np.zeros_like(p) for p in params]
-        self.t = 0
-
-    def step(self, grads: list[np.ndarray]) -> None:
-        self.t += 1
-        alpha = self.lr * np.sqrt(1 - self.b2**self.t) / (1 - self.b1**self.t)
-        for p, g, m, v, tmp in zip(self.params, grads, self.m, self.v, self.tmp):
-            m *= self.b1  # m += (g - m)(1 - β1)
-            m += np.multiply(g, 1 - self.b1, out=tmp)
-            v *= self.b2  # v += (g² - v)(1 - β2)
-            np.multiply(g, g, out=tmp)
-            tmp *= 1 - self.b2
-            v += tmp
-            np.sqrt(v, out=tmp)  # p -= α m / (√v + ε)
-            tmp += EPSILON
-            np.divide(m, tmp, out=tmp)
-            tmp *= alpha
-            p -= tmp
-
-
-_blas_lock = threading.Lock()
-_blas_users = 0
-_blas_limiter = None
-
-
-@contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """BLAS on one thread while any training runs in this process.
-
-    ``threadpool_limits`` changes a process-wide setting and restores what it saw on entry: two
-    trainings overlapping in one server (two students) left BLAS on 2 threads for the second one
-    as soon as the first ended, and on 1 thread for good after the second. Here the first training
-    in sets the limit and the last one out restores it.
-    """
-    global _blas_users, _blas_limiter
-    with _blas_lock:
-        if _blas_users == 0:
-            _blas_limiter = threadpool_limits(limits=1, user_api="blas")
-        _blas_users += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_users -= 1
-            if _blas_users == 0:
-                _blas_limiter.restore_original_limits()
-                _blas_limiter = None
+def _runs(x, y, class_names, configs: Sequence[TrainConfig], split: Split, extra, initial_heads, **callbacks) -> list[Run]:
+    """Every config's run on one split, trained together (``tm_core.heads.fit_heads``)."""
+    k = len(class_names)
+    xtr, ytr, xte, yte = x[split.train], y[split.train], x[split.test], y[split.test]
+    if extra is not None and len(extra[1]):
+        xtr = np.concatenate([xtr, np.asarray(extra[0], np.float32)])
+        ytr = np.concatenate([ytr, np.asarray(extra[1], np.int64)])
+    jobs = [HeadJob(start or init_head(x.shape[1], k, c.hidden_units, c.seed), c.epochs, c.batch_size,
+                    c.learning_rate, c.seed, c.patience if c.early_stopping else None)
+            for c, start in zip(configs, initial_heads)]
+    fitted = fit_heads(xtr, ytr, k, xte, yte, jobs, **callbacks)
+    return [Run(c, list(class_names), f.history, f.head, split, f.stopped, f.seconds,
+                early_stopped_at=f.early_stopped_at, kept_epoch=f.kept_epoch) for c, f in zip(configs, fitted)]
 
 
 def train(
@@ -357,59 +279,28 @@ def train(
     best head so far after each epoch, so its last call, like ``run.head``, is the kept head.
     """
     config = (config or TrainConfig()).validate()
-    x = np.ascontiguousarray(features, np.float32)
-    y = np.asarray(labels, np.int64)
-    k = len(class_names)
-    if x.ndim != 2 or len(x) != len(y):
-        raise ValueError(f"features {x.shape} and labels {y.shape} do not match")
-    if k < 2 or len(np.unique(y)) < 2:
-        raise InputError("classes", "training needs samples in at least two classes")
-    if y.min() < 0 or y.max() >= k:
-        raise ValueError("labels must be in 0..len(class_names)-1")
+    x, y = _checked(features, labels, class_names)
     split = split or split_per_class(y, config.test_fraction, config.seed)
-    xtr, ytr, xte, yte = x[split.train], y[split.train], x[split.test], y[split.test]
-    if extra is not None and len(extra[1]):
-        xtr = np.concatenate([xtr, np.asarray(extra[0], np.float32)])
-        ytr = np.concatenate([ytr, np.asarray(extra[1], np.int64)])
-    onehot = np.eye(k, dtype=np.float32)[ytr]
+    return _runs(x, y, class_names, [config], split, extra, [initial_head],
+                 on_epoch=None if on_epoch is None else (lambda _i, stats: on_epoch(stats)),
+                 on_head=None if on_head is None else (lambda _i, head: on_head(head)),
+                 should_stop=should_stop)[0]
 
-    head = _copy(initial_head or init_head(x.shape[1], k, config.hidden_units, config.seed))
-    opt = _Adam([head.w1, head.b1, head.w2], config.learning_rate)
 
-    def train_batch(b: np.ndarray) -> tuple[float, float]:
-        """One Adam step on the rows ``b``; their summed loss and how many were right."""
-        xb, tb = xtr[b], onehot[b]
-        h = xb @ head.w1
-        h += head.b1
-        np.maximum(h, 0, out=h)
-        z = h @ head.w2
-        z -= z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        s = e.sum(axis=1, keepdims=True)
-        p = e / s
-        loss = float((np.log(s[:, 0]) - (z * tb).sum(1)).sum())  # cross-entropy from logits
-        correct = float((p.argmax(1) == ytr[b]).sum())
-        d = (p - tb) / len(b)  # d loss / d logits for softmax + mean cross-entropy
-        gw2 = h.T @ d
-        dh = d @ head.w2.T
-        dh *= h > 0
-        opt.step([xb.T @ dh, dh.sum(0), gw2])
-        return loss, correct
+def train_many(features, labels, class_names, configs: Sequence[TrainConfig], *, split: Split,
+               extra: tuple[np.ndarray, np.ndarray] | None = None,
+               on_epoch: Callable[[int, EpochStats], None] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> list[Run]:
+    """One run per config on the same ``split`` (and ``extra``), each the run ``train`` gives alone.
 
-    def after_epoch(_stats: EpochStats, best: Head | None) -> None:
-        if on_head is not None:
-            on_head(_copy(best if best is not None else head))
-
-    watch = config.early_stopping and len(yte) > 0
-    start = time.perf_counter()
-    # One BLAS thread: these matrices are tiny, and a second BLAS thread spin-waiting for a core
-    # that another process holds made 50 epochs take 10-30 s instead of 0.5 s (benchmarks/head_training.py).
-    with one_blas_thread():
-        done = epoch_loop(config.epochs, len(ytr), config.batch_size, np.random.default_rng(config.seed + 1),
-                          train_batch, (lambda: _loss_acc(head, xte, yte)) if len(yte) else None,
-                          early_stopping=EarlyStopping(config.patience, config.epochs) if watch else None,
-                          snapshot=lambda: _copy(head), after_epoch=after_epoch, on_epoch=on_epoch,
-                          should_stop=should_stop)
-    return Run(config, list(class_names), done.history, done.best if done.best is not None else head, split,
-               done.stopped, time.perf_counter() - start, early_stopped_at=done.early_stopped_at,
-               kept_epoch=done.kept_epoch)
+    Same seeds, batches, early stopping and kept epoch as ``train(features, labels, class_names,
+    config, split=split, extra=extra)``, but runs with one batch size and hidden size train
+    together, step by step, which is several times faster than one after another (a sweep).
+    ``on_epoch(i, stats)`` gets the figures of an epoch of ``configs[i]``; every run moves on an
+    epoch at a time. ``should_stop`` is asked between epochs; when it says yes, every run keeps
+    the epochs it has done (``run.stopped`` for those not finished).
+    """
+    configs = [c.validate() for c in configs]
+    x, y = _checked(features, labels, class_names)
+    return _runs(x, y, class_names, configs, split, extra, [None] * len(configs),
+                 on_epoch=on_epoch, should_stop=should_stop)
