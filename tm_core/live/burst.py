@@ -14,7 +14,8 @@ import numpy as np
 
 from tm_core.errors import InputError
 from tm_core.kinds import crop_frame
-from tm_core.project import Project, new_group
+from tm_core.project import Project
+from tm_core.recordings import new_group
 
 
 class BurstRecorder:
