@@ -7,12 +7,13 @@ import io
 import zipfile
 
 import pytest
-from conftest import APP, DATASETS, _need, photos, uploader
 from video_frames import frame_files
 
 from tm_core import media
 from tm_core.project import Project
 from tm_core.training import END_OF_RECORDING, RANDOM, grouped_split
+
+from conftest import APP, DATASETS, _need, photos, uploader
 
 
 @pytest.fixture(scope="module")
