@@ -135,7 +135,7 @@ def test_sidebar_shows_the_trained_model_and_when_samples_changed(rps_train):
     features = np.random.default_rng(0).normal(size=(len(ds.samples), 16)).astype(np.float32)
     s.current = s.add_run(train(features, ds.labels, ds.class_names, TrainConfig(epochs=2)), s.encoder_name, ds, features)
     captions = entry_with(s)
-    assert "Trained: Run 1 · 2 epochs" in captions and "held-out accuracy" in captions
+    assert "Trained: Run 1 · 2 epochs" in captions and "test accuracy" in captions
     assert "samples changed" not in captions
     s.project.add_sample("Class 1", np.zeros((224, 224, 3), np.uint8))
     assert "samples changed" in entry_with(s)

@@ -37,7 +37,7 @@ def test_reload_brings_the_project_back_and_other_tabs_get_their_own(server, bro
     set_number(page, "Epochs", "20")
     page.get_by_role("button", name="Train model").click()
     sidebar = page.locator("[data-testid='stSidebar']")
-    trained = sidebar.get_by_text(re.compile(r"Trained: Run 1 · 20 epochs.*held-out accuracy \d+%"))
+    trained = sidebar.get_by_text(re.compile(r"Trained: Run 1 · 20 epochs.*test accuracy \d+%"))
     trained.wait_for(timeout=120_000)
     said = trained.inner_text()
 
