@@ -110,7 +110,7 @@ def test_train_page_trains_with_the_chosen_settings_and_shows_under_the_hood(rps
     p.delete_sample("rock", p.get_class("rock").samples[0].id)
     click(at, "Train model")
     assert len(sess(at).cache) == 23 and len(sess(at).runs) == 2  # the deleted sample's embedding is dropped
-    assert [m.label for m in at.metric] == ["Train accuracy", "Test accuracy (held-out)", "Epochs"]
+    assert [m.label for m in at.metric] == ["Train accuracy", "Test accuracy", "Epochs"]
     assert at.metric[2].value == "8"
     assert len(at.get("vega_lite_chart")) == 4  # accuracy, loss, per-class, confusion
     assert any("Confusion matrix" in c.value for c in at.caption)
