@@ -355,10 +355,11 @@ class Project:
                 yield self.full_error()
                 return
             into = classes[i]
-            chosen = groups[i] if group is not None else recordings.follow(self.regroup, into, folders[i], name, result)
+            chosen = groups[i] if group is not None else recordings.follow(self.regroup, into, folders[i], name,
+                                                                           result, groups[i])
             sample = self.add_sample(into, result, name, chosen, test_only)
-            if sample is not None:
-                recordings.added(into, folders[i], name, result, sample.id, sample.group)
+            if sample is not None and group is None:
+                recordings.added(into, folders[i], name, sample.id, sample.group)
                 yield sample
 
     def add_listing(self, listing, *, workers: int = 2, by_folder: bool = False) -> Iterator[Sample | InputError]:

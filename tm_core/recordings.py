@@ -58,6 +58,7 @@ class Recordings:
         self._last: dict[tuple[str, str], tuple[np.ndarray, str, str]] = {}  # (class, folder) → thumbnail, id, group
         self.pictures: dict[str, int] = {}  # class → pictures added by this import
         self.videos: dict[str, dict[str, int]] = {}  # class → {group: frames} of the videos found
+        self._thumb: np.ndarray | None = None  # the thumbnail of the picture ``follow`` last looked at
 
     @staticmethod
     def sub_folder(class_name: str, name: str) -> str:
@@ -74,13 +75,14 @@ class Recordings:
             return self._folders.setdefault((class_name, folder), new_group("folder"))
         return new_group("file") if several else ""
 
-    def follow(self, regroup: Callable[[str, str, str], None], into: str, folder: str, name: str, picture: np.ndarray) -> str:
-        """The group of picture file ``name`` (of class folder ``folder``, going into class ``into``),
-        given the picture before it in the same folder: a near-identical one makes both frames of
-        one video (``regroup(class, id, group)`` moves the earlier one's sample into that video's group)."""
-        group = self.group(folder, name, False)
+    def follow(self, regroup: Callable[[str, str, str], None], into: str, folder: str, name: str,
+               picture: np.ndarray, group: str) -> str:
+        """The group of picture file ``name`` (of class folder ``folder``, going into class ``into``; ``group``:
+        the one :meth:`group` gave it), given the picture before it in the same folder: a near-identical one
+        makes both frames of one video (``regroup(class, id, group)`` moves the earlier one's sample into that
+        video's group)."""
         key = (into, self.sub_folder(folder, name))
-        thumb = thumbnail(picture)
+        thumb = self._thumb = thumbnail(picture)
         last = self._last.get(key)
         if group or last is None or float(thumb @ last[0]) < SAME_VIDEO:
             return group
@@ -92,11 +94,11 @@ class Recordings:
             self._last[key] = (last[0], last_id, last_group)
         return last_group
 
-    def added(self, into: str, folder: str, name: str, picture: np.ndarray, sid: str, group: str) -> None:
-        """Note picture sample ``sid`` (of recording ``group``) added by the import, for :meth:`follow`
-        and :meth:`sentences`."""
+    def added(self, into: str, folder: str, name: str, sid: str, group: str) -> None:
+        """Note picture sample ``sid`` (of recording ``group``), the picture :meth:`follow` just placed, added
+        by the import: for the next :meth:`follow` and for :meth:`sentences`."""
         self.pictures[into] = self.pictures.get(into, 0) + 1
-        self._last[(into, self.sub_folder(folder, name))] = (thumbnail(picture), sid, group)
+        self._last[(into, self.sub_folder(folder, name))] = (self._thumb, sid, group)
         if group in self.videos.get(into, {}):
             self.videos[into][group] += 1
 
