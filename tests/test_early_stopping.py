@@ -242,7 +242,7 @@ def early_train_page(rps_train, epochs=150, lr=0.01, patience=5):
 def test_train_page_toggle_stops_early_and_says_which_epoch_it_kept(rps_train):
     at = early_train_page(rps_train)
     assert any(t.label == "Stop when the test loss stops improving" for t in at.toggle)
-    assert any("does nothing" in c.value and "held-out" in c.value for c in at.caption)  # said when it cannot work
+    assert any("does nothing" in c.value and "2 samples in each class" in c.value for c in at.caption)  # when it cannot work
     config = sess(at).config
     assert config.early_stopping and config.patience == 5 and config.epochs == 150
     click(at, "Train model")

@@ -61,7 +61,8 @@ def settings(sess: Session) -> TrainConfig:
         early = st.toggle("Stop when the test loss stops improving", key="cfg:early_stopping")
         patience = st.number_input("How long to wait", 1, 1000, step=1, key="cfg:patience", disabled=not early)
         st.caption("With this on, training stops when the test result has not improved for this many epochs in a "
-                   "row, and keeps the best model so far.")
+                   "row, and keeps the best model so far. It needs at least 2 samples in each class to test on; "
+                   "without them it does nothing.")
         status = {n: available(n, kind) for n in names}  # remembered answers: cheap on every rerun
 
         def label(n: str) -> str:
