@@ -39,7 +39,7 @@ def test_train_with_early_stopping_then_see_it_on_the_overfitting_page(server, p
     open_page(page, "3 · Overfitting", "Overfitting")
     page.get_by_text("When to stop").wait_for(timeout=30_000)
     text = main_text(page)
-    assert (f"Trained with early stopping (patience 3): it stopped at epoch {stopped} and kept epoch {kept}"
+    assert (f"Trained with early stopping (waiting 3 epochs): it stopped at epoch {stopped} and kept epoch {kept}"
             in text), text[-2000:]
     assert "Dotted lines" in text
     assert page.locator("[data-testid='stVegaLiteChart']").count() == 3  # test accuracy, test loss, gap
