@@ -12,11 +12,11 @@ sess = state.session()
 
 def lesson(kind: str) -> None:
     """Train the same data several times, one run at a time (a Stop keeps the runs already done)."""
-    progress = st.progress(0.0, text="Embedding…")
+    progress = st.progress(0.0, text="Reading your samples…")
     st.button("Stop", icon=":material/stop:", key="stop-lesson", help="Stop; the runs already finished are kept.")
     try:  # as on the Train page: recordings kept on one side, pictures where nothing was found left out
         prepared = state.prepare(sess, sess.config, on_progress=lambda _stage, d, n: progress.progress(
-            d / n, text=f"Embedding {d} of {n}"))
+            d / n, text=f"Reading sample {d} of {n}"))
     except InputError as e:
         progress.empty()
         st.error(str(e))
@@ -33,7 +33,7 @@ def lesson(kind: str) -> None:
 st.title("Overfitting")
 st.write("A model can get better and better on the pictures it trains on while getting *worse* on new ones: it "
          "starts memorising details (a background, a sleeve) instead of what makes a class. That is **overfitting**. "
-         "The held-out test samples show it: watch the test curve, not the train curve.")
+         "The test samples, which the model never learns from, show it: watch the test curve, not the train curve.")
 
 with st.container(border=True):
     st.subheader("The lesson, in one click")
@@ -68,7 +68,7 @@ else:
             st.markdown("**When to stop**\n\n" + "\n".join(
                 f"- *{label}*: {text}" for label, run in picked
                 if (text := lessons.early_stop_text(run, own[label]))))
-            st.caption(f"Dotted lines: where early stopping (patience {patience}, set on the Train page under "
+            st.caption(f"Dotted lines: where early stopping (waiting {patience} epochs, as set on the Train page under "
                        "Advanced) would have ended each run; diamonds: the epoch it would have kept, the lowest test loss.")
         st.altair_chart(charts.gap_chart(frame))
         st.caption("The gap is train accuracy minus test accuracy: when it grows, the model is memorising.")

@@ -10,7 +10,7 @@ from tm_core.training import TrainConfig
 from tm_core.ui import state, sync, train_panels
 from tm_core.ui.widgets import why_not_trainable
 
-STAGES = {workflow.EMBEDDING: "Embedding sample", workflow.AUGMENTING: "Augmenting",
+STAGES = {workflow.EMBEDDING: "Reading sample", workflow.AUGMENTING: "Making changed copies",
           workflow.BLOCKS: "Fine-tuning: preparing picture"}
 
 # While training, the page's Stop is the only one: it reruns the page, which keeps the epochs done and shows
@@ -61,10 +61,9 @@ def run_training(config: TrainConfig) -> None:
 
 
 st.title("Train")
-st.write("Training shows every sample to the model many times and nudges a small classifier on top of a "
-         f"pretrained network until it tells your classes apart. About {round(sess.config.test_fraction * 100)} % of each "
-         "class is held out to test it, whole recordings at a time, so near-identical frames of one burst are "
-         "never on both sides.")
+st.write("Training shows every sample to the model many times, until it learns to tell your classes apart. "
+         f"About {round(sess.config.test_fraction * 100)} % of each class is kept aside to test it: the model never "
+         "learns from those samples. The samples of one recording stay on the same side, so the test is fair.")
 config = train_panels.settings(sess)
 why = why_not_trainable(sess, st.session_state["cfg:encoder"])
 if why is None and kinds.is_keypoint(sess.project.kind):

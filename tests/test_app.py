@@ -110,7 +110,7 @@ def test_train_page_trains_with_the_chosen_settings_and_shows_under_the_hood(rps
     p.delete_sample("rock", p.get_class("rock").samples[0].id)
     click(at, "Train model")
     assert len(sess(at).cache) == 23 and len(sess(at).runs) == 2  # the deleted sample's embedding is dropped
-    assert [m.label for m in at.metric] == ["Train accuracy", "Test accuracy (held-out)", "Epochs"]
+    assert [m.label for m in at.metric] == ["Train accuracy", "Test accuracy", "Epochs"]
     assert at.metric[2].value == "8"
     assert len(at.get("vega_lite_chart")) == 4  # accuracy, loss, per-class, confusion
     assert any("Confusion matrix" in c.value for c in at.caption)
@@ -135,7 +135,7 @@ def test_sidebar_shows_the_trained_model_and_when_samples_changed(rps_train):
     features = np.random.default_rng(0).normal(size=(len(ds.samples), 16)).astype(np.float32)
     s.current = s.add_run(train(features, ds.labels, ds.class_names, TrainConfig(epochs=2)), s.encoder_name, ds, features)
     captions = entry_with(s)
-    assert "Trained: Run 1 · 2 epochs" in captions and "held-out accuracy" in captions
+    assert "Trained: Run 1 · 2 epochs" in captions and "test accuracy" in captions
     assert "samples changed" not in captions
     s.project.add_sample("Class 1", np.zeros((224, 224, 3), np.uint8))
     assert "samples changed" in entry_with(s)

@@ -137,7 +137,7 @@ def test_train_page_toggle_preview_and_training_on_views(rps_train, no_webrtc_co
     assert not at.exception
     toggle = at.toggle(key="cfg:augment")
     assert toggle.label == "Also train on altered copies" and toggle.value is augment.on_by_default("image")
-    assert any("rock-paper-scissors" in c.value and "%" in c.value for c in at.caption)  # the measured effect
+    assert any(c.value.startswith("Also learn from changed copies of each training picture") for c in at.caption)
     n = augment.IMAGE_VIEWS
     preview = [img for img in at.get("image") if "your picture" in img.captions]
     assert len(preview) == 1 and preview[0].captions == ["your picture"] + [f"copy {v}" for v in range(1, n + 1)]
@@ -155,6 +155,8 @@ def test_train_page_toggle_preview_and_training_on_views(rps_train, no_webrtc_co
     assert viewed == train_ids and not viewed & test_ids  # never a view of a held-out photo
     assert len(s.cache) == 24 + n * len(train_ids)
     assert any("altered copies of the training pictures" in m.value for m in at.markdown)
+    hood = next(e for e in at.expander if e.label == "Under the hood")  # the measured effect, in the details
+    assert any("rock-paper-scissors" in m.value and "%" in m.value for m in hood.markdown)
 
     next(b for b in at.button if b.label == "Reset to defaults").click().run()
     assert at.toggle(key="cfg:augment").value is augment.on_by_default("image")

@@ -194,8 +194,8 @@ def test_train_page_labels_unavailable_networks_and_refuses_them(rps_train, no_w
     assert not at.exception
     labels = at.selectbox(key="cfg:encoder").options  # as shown to the student
     assert any("EfficientNetV2-B0" in v and v.endswith("(unavailable: no internet to download it)") for v in labels)
-    assert any("MobileNetV2 α=1.0" in v and "(unavailable" in v for v in labels)
-    assert any("α=0.35" in v and "unavailable" not in v for v in labels)
+    assert any("MobileNetV2, full size" in v and "(unavailable" in v for v in labels)
+    assert any("Teachable Machine's network" in v and "unavailable" not in v for v in labels)
     train_button = lambda: next(b for b in at.button if b.label == "Train model")  # noqa: E731
     assert not train_button().disabled
     at.selectbox(key="cfg:encoder").set_value("efficientnet_v2_b0").run()

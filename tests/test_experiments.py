@@ -178,7 +178,7 @@ def test_lesson_when_test_accuracy_peaks_then_falls_and_test_loss_rises():
     text = lesson_text([("6 epochs", run)])
     assert 2 <= len(sentences(text)) <= 4
     assert "reached 100 % by epoch 3 and stayed there" in text
-    assert "best at epoch 3 (90 %) and ended at 80 %" in text and "2 fewer of the 20 held-out pictures" in text
+    assert "best at epoch 3 (90 %) and ended at 80 %" in text and "2 fewer of the 20 test pictures" in text
     assert "Test loss was lowest at epoch 3 (0.30) and rose to 0.60" in text and "train loss kept falling" in text
 
 
@@ -196,7 +196,7 @@ def test_lesson_never_claims_a_fall_that_the_numbers_do_not_show():
     assert "100 %" not in text and "kept rising, from 50 % at epoch 1 to 80 % at epoch 3" in text
 
     text = lesson_text([("no test", make_run([0.5, 1.0], n_test=0))])
-    assert "no held-out pictures" in text and "best" not in text
+    assert "no test pictures" in text and "best" not in text
     assert "nothing to compare" in lesson_text([("empty", make_run([]))])
 
 
@@ -205,7 +205,7 @@ def test_lesson_of_a_samples_sweep_compares_the_smallest_and_largest_sets():
     big = make_run([0.9, 1.0], [0.8, 0.9], [0.5, 0.4], n_train=300, n_test=60)
     text = lesson_text([("5 per class", small), ("all (100 per class)", big)])
     assert "on 5 per class, the model ended at 100 % train and 45 % test" in text
-    assert "27 more of the 60 held-out pictures right" in text and "from 55 to 10 points" in text
+    assert "27 more of the 60 test pictures right" in text and "from 55 to 10 points" in text
     assert "best test accuracy at epoch 2 (90 %)" in text and len(sentences(text)) <= 4
 
 

@@ -33,6 +33,13 @@ def frames(datasets_dir) -> list[bytes]:
     return [b"\xff\xd8" + part for part in data.split(b"\xff\xd8")[1:]]
 
 
+def one_at_a_time(project: Project, cls: str, frames, start: int = 0) -> None:
+    """Frames added as separate uploads of one picture each (photos taken one by one): separate
+    recordings, so near copies among them are worth pointing out."""
+    for i, f in enumerate(frames, start):
+        list(project.add_files([(cls, f"frame {i}", f)]))
+
+
 def embedded(encoder, project: Project):
     ds = project.dataset()
     cache = FeatureCache()
@@ -61,7 +68,7 @@ def test_consecutive_video_frames_are_near_copies_and_distinct_rps_photos_are_no
     p = Project(class_names=["rock", "paper", "scissors", "wave"])
     for cls in ("rock", "paper", "scissors"):
         fill(p, cls, photos(rps_train, cls, 20))
-    list(p.add_files(("wave", f"frame {i}", f) for i, f in enumerate(frames[:12])))  # 0.8 s of one burst
+    one_at_a_time(p, "wave", frames[:12])  # 0.8 s of a video, uploaded one picture at a time
     ds, features = embedded(encoder, p)
     findings = health.check(ds, features, encoder=encoder.name)
     [f] = findings
@@ -69,8 +76,8 @@ def test_consecutive_video_frames_are_near_copies_and_distinct_rps_photos_are_no
     wave_ids = [s.id for s in p.get_class("wave").samples]
     assert f.groups == (tuple(wave_ids),)  # 0.8 s of a seated person: one group, led by the first frame
     assert f.redundant == tuple(wave_ids[1:]) and f.severity == health.WARNING
-    assert f.sentence == ("11 of the 12 pictures of **wave** are near copies of others there (e.g. frames of one "
-                          "burst): they teach little new and can make the test accuracy look better than it is. "
+    assert f.sentence == ("11 of the 12 pictures of **wave** are near copies of others there (e.g. the same scene "
+                          "recorded twice): they teach little new and can make the test accuracy look better than it is. "
                           "Remove them and take new ones that vary the angle, the light and the background.")
 
     # the figures behind it: every consecutive frame above the threshold, every distinct photo's nearest below
@@ -156,7 +163,7 @@ def test_a_long_burst_keeps_one_sample_per_stretch_that_looks_different(encoder,
     """All 75 frames (5 s): chained pairs would make one group; grouping around the first frame that
     looks different keeps more than one, and every frame removed has a kept one it is a near copy of."""
     p = Project(class_names=["sitting"])
-    list(p.add_files(("sitting", f"frame {i}", f) for i, f in enumerate(frames)))
+    one_at_a_time(p, "sitting", frames)
     ds, features = embedded(encoder, p)
     [f] = health.check(ds, features)
     kept = [g[0] for g in f.groups]
@@ -195,7 +202,7 @@ def test_gather_page_checks_the_data_and_shows_the_samples_involved(rps_train, f
     fill(s.project, "rock", photos(rps_train, "rock", 12))
     fill(s.project, "paper", photos(rps_train, "paper", 12))
     fill(s.project, "paper", photos(rps_train, "rock", 1))  # one rock photo in paper too
-    list(s.project.add_files(("rock", f"frame {i}", f) for i, f in enumerate(frames[:4])))
+    one_at_a_time(s.project, "rock", frames[:4])
     at = app_with(s)
     button = at.button(key="health:check")
     assert button.label == "Check my data"
@@ -251,7 +258,7 @@ def test_pose_projects_judge_near_copies_on_the_picture(frames, clothing_train):
 
     s = Session()
     s.new_project("pose")
-    list(s.project.add_files(("Class 1", f"frame {i}", f) for i, f in enumerate(frames[:5])))
+    one_at_a_time(s.project, "Class 1", frames[:5])
     fill(s.project, "Class 2", photos(clothing_train, "hat", 5))
     assert health_ui.near_copy_encoder(s)[0] == health.PICTURE_ENCODER
     findings = health_ui.run_check(s, s.project.dataset())

@@ -260,7 +260,7 @@ def test_images_just_over_the_pixel_limit_are_refused_before_decoding():
 def test_not_images_are_refused_with_the_file_name(tmp_path):
     text = tmp_path / "notes.txt"
     text.write_text("rock paper scissors\n" * 20)
-    assert str(refused(text)) == "notes.txt: is not an image Pillow can read"
+    assert str(refused(text)) == "notes.txt: is not an image this app can open"
 
     sound = io.BytesIO()
     with wave.open(sound, "wb") as w:
@@ -272,7 +272,7 @@ def test_not_images_are_refused_with_the_file_name(tmp_path):
 
     noise = np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes()
     err = refused(noise, "noise.jpg")
-    assert err.name == "noise.jpg" and err.reason in {"is not an image Pillow can read", "is damaged or truncated"}
+    assert err.name == "noise.jpg" and err.reason in {"is not an image this app can open", "is damaged or truncated"}
 
 
 def test_empty_missing_and_folder_sources(tmp_path):

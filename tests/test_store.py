@@ -193,7 +193,7 @@ def test_only_a_real_token_reaches_a_project(tmp_path, rps_train):
     assert store.exists(token) and len(token) == 32
     other = new_token()
     assert other != token and not store.exists(other)
-    with pytest.raises(InputError, match="names no project"):
+    with pytest.raises(InputError, match="does not lead to a project"):
         store.load(other)
     near = token[:-1] + ("A" if token[-1] != "A" else "B")
     assert not store.exists(near)
@@ -217,7 +217,7 @@ def damage_and_load(store, token, damage, match):
     assert aside.is_dir() and aside.name.startswith(folder.name + ".damaged-") and not folder.exists()
     assert stat.S_IMODE(os.stat(aside).st_mode) == 0o700
     assert not store.exists(token)
-    with pytest.raises(InputError, match="names no project"):
+    with pytest.raises(InputError, match="does not lead to a project"):
         store.load(token)
     return aside
 
@@ -367,7 +367,7 @@ def test_a_link_to_no_project_gives_a_new_one_and_says_so():
     at = new_tab(new_token())
     assert sess(at).project.counts() == {"Class 1": 0, "Class 2": 0}
     assert at.query_params[state.PARAM] == sess(at).token
-    assert any("names no project on this server" in w.value for w in at.warning)
+    assert any("does not lead to a project on this server" in w.value for w in at.warning)
     bad = new_tab("../../etc")
     assert any("not a valid project link" in w.value for w in bad.warning)
     assert sess(bad).token != "../../etc" and len(sess(bad).token) == 32

@@ -301,7 +301,7 @@ def test_a_data_folder_turned_read_only_still_opens_and_refuses_saves(tmp_path, 
             assert e.value.errno == errno.EROFS
             with pytest.raises(OSError):
                 s.update(token, lambda current, rev: dataclasses.replace(current, settings={"x": 1}))
-            with pytest.raises(InputError, match="names no project"):
+            with pytest.raises(InputError, match="does not lead to a project"):
                 s.load(new_token())
             with pytest.raises(DamagedProject, match="left where it is") as e:  # cannot be moved aside: stays
                 s.load(broken)

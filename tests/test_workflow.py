@@ -14,7 +14,7 @@ from tm_core.experiments import epoch_sweep
 from tm_core.features import FeatureCache
 from tm_core.project import Dataset, Project, Sample
 from tm_core.session import Session
-from tm_core.training import RANDOM, TrainConfig, grouped_split, split_per_class, train
+from tm_core.training import RANDOM, RECORDINGS, TrainConfig, grouped_split, train
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 CLASSES = ("paper", "rock", "scissors")
@@ -91,8 +91,13 @@ def test_prepare_embeds_splits_honestly_and_adds_views_of_the_training_part_only
     assert ds.class_names == list(CLASSES) and len(ds.samples) == 30 and prepared.left_out == 0
     assert prepared.features.shape == (30, encoder.dim)
     expect = grouped_split(ds.labels, config.test_fraction, config.seed, ds.groups)
-    assert list(prepared.split.test) == list(expect.test) == list(split_per_class(ds.labels, 0.15, 0).test)
-    assert set(prepared.split.how.values()) == {RANDOM}  # separate photos: single samples
+    assert list(prepared.split.test) == list(expect.test)
+    # separate photos are single samples, but two of the scissors are one picture (one a grey copy of the
+    # other, next to each other by name): the import made them one recording, on one side of the split
+    pair = [i for i, g in enumerate(ds.groups) if g]
+    assert [ds.samples[i].name[:14] for i in pair] == ["scissors.0033_", "scissors.0045_"]
+    assert len({i in set(prepared.split.test) for i in pair}) == 1
+    assert prepared.split.how == {0: RANDOM, 1: RANDOM, 2: RECORDINGS}
     views, view_labels = prepared.extra
     assert len(views) == 4 * len(prepared.split.train)  # four altered copies of each training photo, none of the rest
     assert list(view_labels) == list(np.tile(ds.labels[prepared.split.train], 4))

@@ -106,6 +106,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     sess.cache.embed(encoder, samples(), on_progress=lambda done, _: progress(done + len(skipped)))
     embed_s = time.perf_counter() - t0
     _report_skipped(skipped)
+    for sentence in project.last_import.sentences() if project.last_import is not None else []:
+        log(sentence)
     for name, n in project.counts().items():
         if n == 0:
             log(f"class '{name}' has no usable {'sounds' if args.kind == 'audio' else 'images'}: left out")

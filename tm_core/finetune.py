@@ -99,7 +99,7 @@ class BlockInputs:
         from tm_core.encoders.image import INPUT_SHAPE, normalization_layer
 
         if not supported(encoder.name):
-            raise InputError(encoder.name, "fine-tuning works with MobileNetV2 encoders only")
+            raise InputError(encoder.name, "fine-tuning works with the MobileNetV2 networks only")
         self.start_layer = START_LAYER[encoder.name]
         self.name = f"{encoder.name}>{self.start_layer}"
         self.batch_size = batch_size
@@ -181,7 +181,7 @@ def fine_tune(
 
     config = (config or FineTuneConfig()).validate()
     if not supported(encoder.name):
-        raise InputError(encoder.name, "fine-tuning works with MobileNetV2 encoders only")
+        raise InputError(encoder.name, "fine-tuning works with the MobileNetV2 networks only")
     start_layer = START_LAYER[encoder.name]
     x = np.asarray(inputs, np.float32)
     y = np.asarray(labels, np.int64)

@@ -3,8 +3,12 @@
 ``check(dataset, features, evaluation)`` returns :class:`Finding` s:
 
 - ``duplicate``: the same sample (same content id) in two classes;
-- ``near_copies``: samples of one class that are nearly the same (frames of one burst), and
-  ``near_copies_across``: nearly the same sample in two classes;
+- ``near_copies``: samples of one class that are nearly the same but come from different recordings
+  or files (the same scene recorded twice, one photo uploaded again), and ``near_copies_across``:
+  nearly the same sample in two classes. Frames of *one* recording (a webcam burst, a video's frames,
+  a sound file's seconds) look alike on purpose and are kept together by the honest test, so they are
+  never counted as near copies of each other;
+- ``one_recording``: every sample of a class comes from one recording (a note: record again elsewhere);
 - ``imbalance``: one class much larger than another;
 - ``confusion``: a class the trained model often takes for another, on held-out samples.
 
@@ -64,7 +68,7 @@ WARNING, INFO = "warning", "info"
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # duplicate, near_copies, near_copies_across, imbalance, confusion, few_tests
+    kind: str  # duplicate, near_copies, near_copies_across, one_recording, imbalance, confusion, few_tests
     severity: str  # "warning": it will hurt the model; "info": worth knowing
     classes: tuple[str, ...]  # the classes involved, the one to act on first
     problem: str  # what is wrong and why it matters, in plain words
@@ -110,6 +114,7 @@ def check(dataset: Dataset, features: np.ndarray | None = None, evaluation=None,
                 raise InputError(name, "no near-copy threshold was measured for this encoder")
             threshold = NEAR_COPY[name]
         findings += near_copies(dataset, features, threshold)
+    findings += one_recording(dataset)
     if evaluation is not None:
         findings += confusions(evaluation, words)
     order = {WARNING: 0, INFO: 1}
@@ -200,6 +205,8 @@ def near_copies(dataset: Dataset, features: np.ndarray, threshold: float) -> lis
     u = _unit(features)
     close = (u @ u.T) >= threshold
     close &= ids[:, None] != ids[None, :]  # not a sample with itself, nor its exact duplicate
+    groups = np.array(dataset.groups, dtype=object)
+    close &= ~((groups[:, None] == groups[None, :]) & (groups[:, None] != ""))  # frames of one recording: alike on purpose
     same = labels[:, None] == labels[None, :]
     out = []
     for c, name in enumerate(dataset.class_names):
@@ -215,7 +222,7 @@ def near_copies(dataset: Dataset, features: np.ndarray, threshold: float) -> lis
         groups = sorted((g for g in groups if len(g) > 1), key=len, reverse=True)
         redundant = tuple(s for g in groups for s in g[1:])  # the first of each group stays
         k, n = len(redundant), len(idx)
-        example = " (e.g. frames of one burst)" if words[0] == "picture" else ""
+        example = " (e.g. the same scene recorded twice)" if words[0] == "picture" else ""
         vary = ("take new ones that vary the angle, the light and the background" if words[0] == "picture"
                 else "record new ones in other ways: other voices, distances and rooms")
         out.append(Finding(
@@ -242,6 +249,35 @@ def near_copies(dataset: Dataset, features: np.ndarray, threshold: float) -> lis
                 f"{_n(nb, words)} of **{bn}**: the model cannot learn two answers for nearly the same {words[0]}.",
                 "Check each is in the right class, and keep it in that class only.",
                 tuple(dict.fromkeys(s for p in pairs for s in p)), pairs))
+    return out
+
+
+def one_recording(dataset: Dataset) -> list[Finding]:
+    """A note per class whose samples (two or more) all come from one recording: its frames are expected to
+    look alike, but the model then knows one place and one light only, and the test can use only the end of
+    that recording. An audio project's Background Noise (one long recording of the room is fine) is left out."""
+    words = _words(dataset)
+    out = []
+    for c, name in enumerate(dataset.class_names):
+        if name == BACKGROUND and words[0] == "sound":
+            continue
+        groups = {s.group for s, y in zip(dataset.samples, dataset.labels.tolist()) if y == c}
+        n = int((dataset.labels == c).sum())
+        if n < 2 or len(groups) != 1 or "" in groups:
+            continue
+        if words[0] == "picture":
+            problem = (f"All {n} pictures of **{name}** come from one recording. They look alike, which is normal "
+                       "for one recording, but the model only sees that one scene.")
+            fix = ("Record it again a few times with another angle, light or background: each recording stays "
+                   "together when the model is tested, so the test then uses pictures from a recording it did "
+                   "not learn from.")
+        else:
+            problem = (f"All {n} sounds of **{name}** come from one recording. They sound alike, which is normal "
+                       "for one recording, but the model only hears that one way of saying it.")
+            fix = ("Record it again a few times in other ways (other voices, distances or rooms): each recording "
+                   "stays together when the model is tested, so the test then uses sounds from a recording it did "
+                   "not learn from.")
+        out.append(Finding("one_recording", INFO, (name,), problem, fix))
     return out
 
 

@@ -107,7 +107,7 @@ def _test_sentences(run: Run) -> list[str]:
     elif _fell(best.test_accuracy, last.test_accuracy, n_test):
         out.append(
             f"Test accuracy was best at epoch {b} ({_pct(best.test_accuracy)}) and ended at {_pct(last.test_accuracy)} "
-            f"({_pictures(best.test_accuracy - last.test_accuracy, n_test)} fewer of the {n_test} held-out pictures right): "
+            f"({_pictures(best.test_accuracy - last.test_accuracy, n_test)} fewer of the {n_test} test pictures right): "
             f"after epoch {b} the model learned details of the training pictures that do not help with new ones."
         )
     else:
@@ -139,7 +139,7 @@ def _test_sentences(run: Run) -> list[str]:
 def _epochs_lesson(label: str, run: Run) -> str:
     sentences = [_train_sentence(run)]
     if not tested_epochs(run):
-        sentences.append("There were no held-out pictures, so this run cannot show how well the model does on new ones.")
+        sentences.append("There were no test pictures, so this run cannot show how well the model does on new ones.")
     else:
         sentences += _test_sentences(run)
     if len(sentences) < 4 and run.stopped:
@@ -156,7 +156,7 @@ def _samples_lesson(runs: Sequence[tuple[str, Run]]) -> str:
     sentences = [
         f"Trained on {small_label}, the model ended at {_pct(small_last.accuracy)} train and "
         f"{_pct(small_last.test_accuracy)} test accuracy; on {big_label}, at {_pct(big_last.accuracy)} train and "
-        f"{_pct(big_last.test_accuracy)} test, on the same held-out pictures."
+        f"{_pct(big_last.test_accuracy)} test, on the same test pictures."
     ]
     gap_small = small_last.accuracy - small_last.test_accuracy
     gap_big = big_last.accuracy - big_last.test_accuracy
@@ -165,13 +165,13 @@ def _samples_lesson(runs: Sequence[tuple[str, Run]]) -> str:
     gap = f"the gap between train and test accuracy went from {gap_small * 100:.0f} to {gap_big * 100:.0f} points"
     if more >= 2:
         sentences.append(
-            f"With more training pictures the model got {more} more of the {n_test} held-out pictures right, and {gap}."
+            f"With more training pictures the model got {more} more of the {n_test} test pictures right, and {gap}."
         )
     elif more <= -2:
-        sentences.append(f"Here the larger training set got {-more} fewer of the {n_test} held-out pictures right, and {gap}.")
+        sentences.append(f"Here the larger training set got {-more} fewer of the {n_test} test pictures right, and {gap}.")
     else:
         sentences.append(
-            f"Here more training pictures hardly changed test accuracy ({more:+d} of {n_test} held-out pictures): "
+            f"Here more training pictures hardly changed test accuracy ({more:+d} of {n_test} test pictures): "
             "these classes may already be easy to tell apart."
         )
     if all(run.history[-1].accuracy >= 1 - 1e-9 for _, run in tested):
@@ -209,7 +209,7 @@ def early_stop_text(run: Run, patience: int) -> str | None:
         did = (f"stopped at epoch {run.early_stopped_at}" if run.early_stopped_at is not None
                else f"ran all {len(run.history)} epochs")
         tail = "" if kept.epoch == last.epoch else f" ({_pct(last.test_accuracy)} at epoch {last.epoch})"
-        return (f"Trained with early stopping (patience {run.config.patience}): it {did} and kept epoch "
+        return (f"Trained with early stopping (waiting {run.config.patience} epochs): it {did} and kept epoch "
                 f"{kept.epoch}, test accuracy {_pct(kept.test_accuracy)}{tail}.")
     stop = early_stop_epoch(run, patience)
     if stop is None:
@@ -217,7 +217,7 @@ def early_stop_text(run: Run, patience: int) -> str | None:
     kept, last = stats_at(run, stop.kept), run.history[-1]
     if stop.stopped_at is None:
         if kept.epoch == last.epoch:
-            return (f"With early stopping (patience {patience}) training would have run all {len(run.history)} epochs "
+            return (f"With early stopping (waiting {patience} epochs) training would have run all {len(run.history)} epochs "
                     f"and kept the last one: the test loss was still at its lowest.")
         did = f"run all {len(run.history)} epochs"
     else:
@@ -226,5 +226,5 @@ def early_stop_text(run: Run, patience: int) -> str | None:
         than = ", the same as at the end"
     else:
         than = f" instead of {_pct(last.test_accuracy)} at the end"
-    return (f"With early stopping (patience {patience}) training would have {did} and kept epoch {kept.epoch}: "
+    return (f"With early stopping (waiting {patience} epochs) training would have {did} and kept epoch {kept.epoch}: "
             f"test accuracy {_pct(kept.test_accuracy)}{than}.")

@@ -17,45 +17,11 @@ import numpy as np
 from tm_core import kinds, limits, media
 from tm_core.errors import InputError
 from tm_core.kinds import BACKGROUND
+from tm_core.recordings import Recordings, new_group  # noqa: F401 (new_group: part of this module's interface)
 
 KINDS = tuple(kinds.KINDS)  # what each kind is: tm_core.kinds
 BACKGROUND_FOLDERS = ("background_noise", "_background_noise_", "background noise")  # imported as that class
 STARTER_CLASSES = {name: kind.starter_classes for name, kind in kinds.KINDS.items()}
-
-
-def new_group(source: str) -> str:
-    """A fresh recording id (``"burst-1a2b3c4d"``): samples sharing it stay on one side of the split."""
-    return f"{source}-{uuid.uuid4().hex[:8]}"
-
-
-class Recordings:
-    """Which recording each imported file's samples belong to: the one rule for every import (the app's
-    uploads and zips, and ``python -m tm_core train``), so the held-out split is the same everywhere.
-
-    Separate files are separate recordings: a photo is a sample of its own (group ``""``), and the
-    one-second windows of one sound file share that file's recording. With ``by_folder``, every
-    sub-folder inside a class folder (``rock/video 1/0001.jpg``: the frames of one video) is one
-    recording. A webcam burst is one recording too (the Gather page gives its frames one group).
-    """
-
-    def __init__(self, by_folder: bool = False):
-        self.by_folder = by_folder
-        self._folders: dict[tuple[str, str], str] = {}
-
-    @staticmethod
-    def sub_folder(class_name: str, name: str) -> str:
-        """The folders between the class folder and the file in ``name`` ("" when the file is directly in it)."""
-        parts = name.replace("\\", "/").split("/")
-        if class_name not in parts[:-1]:
-            return ""
-        return "/".join(parts[parts.index(class_name) + 1:-1])
-
-    def group(self, class_name: str, name: str, several: bool) -> str:
-        """The group of file ``name`` of folder ``class_name``; ``several``: the file gives several samples."""
-        folder = self.sub_folder(class_name, name) if self.by_folder else ""
-        if folder:
-            return self._folders.setdefault((class_name, folder), new_group("folder"))
-        return new_group("file") if several else ""
 
 
 def sample_id(data: np.ndarray) -> str:
@@ -199,6 +165,8 @@ class Dataset:
 class Project:
     """Classes in the order the user made them; each holds its samples."""
 
+    last_import: Recordings | None = None  # what the last ``add_files`` decided (``Recordings.sentences``)
+
     def __init__(self, kind: str = "image", class_names: Iterable[str] | None = None):
         """A new project; without ``class_names`` it starts as Teachable Machine's does (two classes,
         an audio project's first being Background Noise)."""
@@ -321,6 +289,11 @@ class Project:
             raise InputError(sid, f"class '{class_name}' has no sample with this id")
         (cls.test_only.add if test_only else cls.test_only.discard)(sid)
 
+    def regroup(self, class_name: str, sid: str, group: str) -> None:
+        """Put sample ``sid`` of ``class_name`` into recording ``group`` (samples cannot change: it is replaced)."""
+        cls = self.get_class(class_name)
+        cls.samples = [Sample(s.id, s._array, s.name, group, png=s.png) if s.id == sid else s for s in cls.samples]
+
     def delete_sample(self, class_name: str, sid: str) -> None:
         cls = self.get_class(class_name)
         before = len(cls.samples)
@@ -344,8 +317,9 @@ class Project:
         the class are skipped silently.
         """
         classes: list[str] = []
+        folders: list[str] = []
         groups: list[str] = []
-        recordings = Recordings(by_folder)
+        recordings = self.last_import = Recordings(by_folder)
 
         def sources():
             for folder, name, source in items:
@@ -353,6 +327,7 @@ class Project:
                 if not self.has_class(class_name):
                     class_name = self.add_class(class_name).name
                 classes.append(class_name)
+                folders.append(folder)
                 groups.append(recordings.group(folder, name, self.kind == "audio") if group is None else group)
                 yield name, source
 
@@ -379,8 +354,12 @@ class Project:
             if self.full():
                 yield self.full_error()
                 return
-            sample = self.add_sample(classes[i], result, name, groups[i], test_only)
-            if sample is not None:
+            into = classes[i]
+            chosen = groups[i] if group is not None else recordings.follow(self.regroup, into, folders[i], name,
+                                                                           result, groups[i])
+            sample = self.add_sample(into, result, name, chosen, test_only)
+            if sample is not None and group is None:
+                recordings.added(into, folders[i], name, sample.id, sample.group)
                 yield sample
 
     def add_listing(self, listing, *, workers: int = 2, by_folder: bool = False) -> Iterator[Sample | InputError]:

@@ -167,8 +167,8 @@ class ProjectStore:
             with self._locked(folder, exclusive=False):
                 revision = read_revision(folder)
                 if revision is None:
-                    raise InputError("project link", "names no project on this server (projects unused for "
-                                                     f"{self.max_age / 86400:g} days are removed)")
+                    raise InputError("project link", "does not lead to a project on this server: it may be mistyped, or "
+                                                     f"the project was removed after {self.max_age / 86400:g} days unused")
                 try:
                     pf = self._open(folder, revision)
                 except DamagedProject as e:

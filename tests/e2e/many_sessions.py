@@ -177,7 +177,7 @@ class Outcome:
     student: str
     classes: list[str]
     seconds: float | None = None  # from the zip upload to the results
-    accuracy: str | None = None  # "Test accuracy (held-out)" as the page shows it
+    accuracy: str | None = None  # "Test accuracy" as the page shows it
     held_out: int | None = None  # how many samples "Under the hood" says were held out
     problems: list[str] = field(default_factory=list)
     retries: list[str] = field(default_factory=list)
@@ -259,7 +259,7 @@ class Student:
                 page.get_by_role("link", name="2 · Train").click(timeout=10_000)
                 self._go("to_train")
         elif self.state == "training":
-            if page.get_by_text("Test accuracy (held-out)").is_visible():
+            if page.get_by_text("Test accuracy", exact=True).is_visible():
                 self._results()
             elif self._waited() > 60 and not page.locator("[data-testid='stProgress']").count():
                 if self.train_clicks >= 3:
@@ -300,7 +300,7 @@ class Student:
     def _results(self) -> None:
         out, page = self.outcome, self.page
         out.seconds = time.monotonic() - self.t_upload
-        metric = page.locator("[data-testid='stMetric']").filter(has_text="Test accuracy (held-out)")
+        metric = page.locator("[data-testid='stMetric']").filter(has_text="Test accuracy")
         out.accuracy = metric.locator("[data-testid='stMetricValue']").inner_text().strip()
         page.get_by_text("Under the hood").wait_for(timeout=30_000)
         text = main_text(page)

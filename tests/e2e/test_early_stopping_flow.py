@@ -20,12 +20,12 @@ def test_train_with_early_stopping_then_see_it_on_the_overfitting_page(server, p
     page.get_by_text("Advanced").click()
     set_number(page, "Epochs", "200")
     set_number(page, "Learning rate", "0.01000")
-    patience = page.get_by_label("Patience")
+    patience = page.get_by_label("How long to wait")
     assert patience.is_disabled()  # only with early stopping on
     page.get_by_text("Stop when the test loss stops improving").click()
-    page.wait_for_function("() => !document.querySelector('input[aria-label=\"Patience\"]').disabled",
+    page.wait_for_function("() => !document.querySelector('input[aria-label=\"How long to wait\"]').disabled",
                            timeout=20_000)
-    set_number(page, "Patience", "3")
+    set_number(page, "How long to wait", "3")
     page.get_by_role("button", name="Train model").click()
 
     said = page.get_by_text(re.compile(r"Stopped early at epoch \d+; kept epoch \d+'s weights"))
@@ -39,7 +39,7 @@ def test_train_with_early_stopping_then_see_it_on_the_overfitting_page(server, p
     open_page(page, "3 · Overfitting", "Overfitting")
     page.get_by_text("When to stop").wait_for(timeout=30_000)
     text = main_text(page)
-    assert (f"Trained with early stopping (patience 3): it stopped at epoch {stopped} and kept epoch {kept}"
+    assert (f"Trained with early stopping (waiting 3 epochs): it stopped at epoch {stopped} and kept epoch {kept}"
             in text), text[-2000:]
     assert "Dotted lines" in text
     assert page.locator("[data-testid='stVegaLiteChart']").count() == 3  # test accuracy, test loss, gap

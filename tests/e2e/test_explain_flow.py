@@ -47,7 +47,7 @@ def test_mistakes_panel_and_where_the_model_looked(server, page, tmp_path):
     mistakes.wait_for(timeout=30_000)
     text = main_text(page)
     said = re.findall(r"true (paper|rock|scissors) · said (paper|rock|scissors) \((\d+)\s%\)", text)
-    summary = re.search(r"It got (\d+) of the (\d+) held-out samples wrong", text)
+    summary = re.search(r"It got (\d+) of the (\d+) test samples wrong", text)
     if summary:  # every wrong one shown (at most 12), each with every class's probability
         wrong, _held_out = int(summary[1]), int(summary[2])
         assert len(said) == min(wrong, 12) and all(t != s for t, s, _ in said), said
@@ -55,7 +55,7 @@ def test_mistakes_panel_and_where_the_model_looked(server, page, tmp_path):
         panel = page.locator("[data-testid='stExpander']").filter(has_text="Under the hood")
         wait_until(lambda: loaded_images(panel) >= len(said), what="the mistakes' thumbnails")
     else:
-        assert re.search(r"No mistakes: it got all \d+ held-out samples right", text), text[-1500:]
+        assert re.search(r"No mistakes: it got all \d+ test samples right", text), text[-1500:]
         assert not said
     print("mistakes panel:", summary[0] if summary else "none", said)
 

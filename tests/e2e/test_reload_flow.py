@@ -37,7 +37,7 @@ def test_reload_brings_the_project_back_and_other_tabs_get_their_own(server, bro
     set_number(page, "Epochs", "20")
     page.get_by_role("button", name="Train model").click()
     sidebar = page.locator("[data-testid='stSidebar']")
-    trained = sidebar.get_by_text(re.compile(r"Trained: Run 1 · 20 epochs.*held-out accuracy \d+%"))
+    trained = sidebar.get_by_text(re.compile(r"Trained: Run 1 · 20 epochs.*test accuracy \d+%"))
     trained.wait_for(timeout=120_000)
     said = trained.inner_text()
 
@@ -66,7 +66,7 @@ def test_reload_brings_the_project_back_and_other_tabs_get_their_own(server, bro
         # A made-up address reaches nothing: a new empty project, and the page says so.
         guess = token[:-1] + ("A" if token[-1] != "A" else "B")
         other.goto(f"{srv.url}/?project={guess}")
-        other.get_by_text(re.compile(r"names no project on this server")).wait_for(timeout=60_000)
+        other.get_by_text(re.compile(r"does not lead to a project on this server")).wait_for(timeout=60_000)
         deadline = time.monotonic() + 30
         while token_of(other) == guess and time.monotonic() < deadline:
             other.wait_for_timeout(200)

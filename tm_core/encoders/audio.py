@@ -147,8 +147,8 @@ class Spec:
 SPECS: dict[str, Spec] = {
     # Speaker-disjoint cross-validation (README): YAMNet's early layers keep the fine time and
     # frequency detail of speech; its final embedding is tuned to AudioSet's sound events.
-    "yamnet_speech": Spec("YAMNet, early layers: 7 time steps × 4 pitch bands (best for words, 3584-d)", "layer4_pw", 4, 4),
-    "yamnet_embedding": Spec("YAMNet embedding (Teachable Machine's choice, for sounds, 1024-d)", "layer14_pw", 0, 1),
+    "yamnet_speech": Spec("YAMNet, early layers (best for spoken words)", "layer4_pw", 4, 4),
+    "yamnet_embedding": Spec("YAMNet, last layer (Teachable Machine's choice, for sounds)", "layer14_pw", 0, 1),
 }
 
 

@@ -82,7 +82,7 @@ def downloads(kind: str) -> list[Download]:
                      "model.keras + audio_layers.py + labels.txt: unzip them into one folder. Input: 1 second of "
                      "16 kHz mono sound (16000 float32 values in [-1, 1]); the spectrogram is computed inside."),
             Download("tflite_float32", "TFLite float32", "model_float32.tflite",
-                     "For phones and small boards (LiteRT). Same input, same predictions as the app."),
+                     "For phones and small boards. Same input, same predictions as the app."),
         ]
     if kinds.is_keypoint(kind):
         return _keypoint_downloads(kind)
@@ -92,7 +92,7 @@ def downloads(kind: str) -> list[Download]:
         Download("tm_h5", "Teachable Machine Keras (.zip)", "converted_keras.zip",
                  "keras_model.h5 + labels.txt in Teachable Machine's layout: its published snippet runs it as is."),
         Download("tflite_float32", "TFLite float32", "model_float32.tflite",
-                 "For phones and small boards (LiteRT). Same predictions as the app."),
+                 "For phones and small boards. Same predictions as the app."),
         Download("tflite_int8", "TFLite int8", "model_int8.tflite",
                  "Much smaller, for small devices; on hard pictures it may disagree with the app."),
         Download("tfjs", "TensorFlow.js (.zip)", tfjs.ZIP_NAME,

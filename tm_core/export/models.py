@@ -133,7 +133,7 @@ def save_tflite(path: Path, encoder, head, *, int8: bool, representative: np.nda
     dtype = tf.float32 if int8 else tf.uint8
     if int8:
         if representative is None or not len(representative):
-            raise InputError("int8 export", "needs sample images to calibrate on")
+            raise InputError("int8 export", "needs some of your pictures to tune the small version on")
         calib = np.array(representative, np.uint8)
         calib[0, 0, 0], calib[0, 0, 1] = 0, 255
         options = {

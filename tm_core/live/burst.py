@@ -14,7 +14,13 @@ import numpy as np
 
 from tm_core.errors import InputError
 from tm_core.kinds import crop_frame
-from tm_core.project import Project, new_group
+from tm_core.project import Project
+from tm_core.recordings import new_group
+
+# Teachable Machine's webcam defaults: 24 frames a second for 6 s after a countdown, hold-to-record off.
+# One recording is then 144 frames that look alike: the honest split keeps them together, and the data
+# check does not count frames of one recording as near copies (tm_core.health).
+DEFAULT_FPS, DEFAULT_DELAY, DEFAULT_DURATION = 24, 3.0, 6.0
 
 
 class BurstRecorder:
@@ -31,7 +37,7 @@ class BurstRecorder:
     camera sends them. Thread-safe; never calls Streamlit.
     """
 
-    def __init__(self, fps: float = 24, delay: float = 3.0, duration: float = 6.0,
+    def __init__(self, fps: float = DEFAULT_FPS, delay: float = DEFAULT_DELAY, duration: float = DEFAULT_DURATION,
                  hold_to_record: bool = False, max_frames: int = 1000,
                  clock: Callable[[], float] = time.monotonic):
         self._lock = threading.Lock()

@@ -157,7 +157,7 @@ def load_image(source: bytes | str | os.PathLike, name: str | None = None) -> Im
     except InputError:
         raise
     except Image.UnidentifiedImageError:
-        raise InputError(label, "is not an image Pillow can read") from None
+        raise InputError(label, "is not an image this app can open") from None
     except Image.DecompressionBombError as exc:
         raise InputError(label, _bomb_reason(exc)) from None
     except MemoryError:

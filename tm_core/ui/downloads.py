@@ -16,7 +16,7 @@ def downloads(sess: Session, rec: RunRecord) -> None:
     files = sess.exports.get(rec.id)
     if files is None:
         st.write("Export the model to use it outside the app. " +
-                 ("Preparing every format takes a while: the int8 version is calibrated on your own samples."
+                 ("Preparing every format takes a while: the small int8 version is tuned on your own samples."
                   if export.calibrates(kind) else "Preparing the files takes a moment."))
         if st.button("Prepare export files"):
             status = st.status("Exporting…", expanded=True)

@@ -59,9 +59,9 @@ def mistakes_panel(rec) -> None:
     wrong = explain.mistakes(rec)
     n_test = len(rec.run.split.test)
     if not wrong:
-        st.success(f"No mistakes: it got all {n_test} held-out samples right.")
+        st.success(f"No mistakes: it got all {n_test} test samples right.")
         return
-    st.write(f"It got {len(wrong)} of the {n_test} held-out samples wrong. The most confident mistakes come first: "
+    st.write(f"It got {len(wrong)} of the {n_test} test samples wrong. The most confident mistakes come first: "
              "look for what they have in common (a background, the light, a pose) and add samples like them.")
     shown = wrong
     if len(wrong) > SHOWN_MISTAKES and not st.toggle(f"Show all {len(wrong)}", key=f"mistakes:all:{rec.id}"):

@@ -91,6 +91,8 @@ def take(sess: Session, items, where: str) -> None:
     if errors:
         messages.append(("warning", f"{len(errors)} file{'s were' if len(errors) != 1 else ' was'} not added:\n\n"
                          + "\n".join(f"- {e}" for e in errors[:30]) + ("\n- …" if len(errors) > 30 else "")))
+    decided = sess.project.last_import  # separate photos or frames of one video: what the honest test does
+    messages += [("info", sentence) for sentence in (decided.sentences() if decided is not None else [])]
     report(*messages)
 
 

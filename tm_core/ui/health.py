@@ -73,8 +73,9 @@ def gather_panel(sess: state.Session) -> None:
     ds = sess.project.dataset()
     with st.container(border=True):
         st.markdown("**:material/health_and_safety: Check my data**")
-        st.caption("Looks for the same sample in two classes, near copies (like frames of one burst) and "
-                   "classes far larger than others, and says what to do about each.")
+        st.caption("Looks for the same sample in two classes, near copies from different recordings or files, "
+                   "and classes far larger than others, and says what to do about each. The frames of one "
+                   "recording look alike on purpose, so they are not counted as near copies.")
         if not ds.samples:
             st.caption("Add samples first.")
             return

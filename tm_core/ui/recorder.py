@@ -10,6 +10,7 @@ from streamlit_webrtc import WebRtcMode
 
 from tm_core import kinds
 from tm_core.live import BurstRecorder, add_recording
+from tm_core.live.burst import DEFAULT_DELAY, DEFAULT_DURATION, DEFAULT_FPS
 from tm_core.ui import webrtc
 from tm_core.ui.gather import report, test_only
 from tm_core.ui.state import Session
@@ -26,9 +27,12 @@ def webcam_recorder(sess: Session) -> None:
         cols = st.columns(4)
         names = [c.name for c in project.classes]
         target = cols[0].selectbox("Record into", names, key="burst:class") if names else None
-        fps = cols[1].number_input("Frames per second", 1, 30, 24, key="burst:fps")
-        delay = cols[2].number_input("Delay (s)", 0.0, 10.0, 3.0, step=0.5, key="burst:delay")
-        duration = cols[3].number_input("Duration (s)", 1.0, 30.0, 6.0, step=0.5, key="burst:duration")
+        fps = cols[1].number_input("Frames per second", 1, 30, DEFAULT_FPS, key="burst:fps")
+        delay = cols[2].number_input("Delay (s)", 0.0, 10.0, DEFAULT_DELAY, step=0.5, key="burst:delay")
+        duration = cols[3].number_input("Duration (s)", 1.0, 30.0, DEFAULT_DURATION, step=0.5, key="burst:duration")
+        st.caption(f"One recording gives about {round(fps * duration)} pictures. They look alike, and that is fine: "
+                   "they stay together when the model is tested. For a better model, record a few times with "
+                   "another angle, light or background.")
         recorder.prepare = kinds.prepare_frame(project.kind)  # one object per session: follows the project's kind
         streamlit_webrtc.webrtc_streamer(  # looked up on each call: AppTest tests stub it
             key="gather-camera", mode=WebRtcMode.SENDRECV, rtc_configuration=webrtc.rtc_configuration(),

@@ -40,7 +40,7 @@ def choose_model(sess: Session, rec: RunRecord) -> RunRecord:
         chosen = st.selectbox("Model", labels, index=labels.index(rec.label),
                               help="The latest training is used unless you pick another run.")
         rec = sess.current = next(r for r in sess.runs if r.label == chosen)
-    st.caption(f"Model: {rec.label} · held-out accuracy "
+    st.caption(f"Model: {rec.label} · test accuracy "
                f"{'–' if rec.evaluation.accuracy is None else f'{rec.evaluation.accuracy:.0%}'}")
     if sess.project_changed_since(rec):
         st.warning("Your samples changed since this model was trained: train again to include them.")

@@ -20,6 +20,14 @@ from tm_core.ui.widgets import pct
 BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512]
 DEFAULTS = TrainConfig()
 FINETUNE = FineTuneConfig()
+NETWORKS = {  # what each pretrained network is, in the technical words shown under the hood
+    "mobilenet_v2_0.35": "MobileNetV2 with width α=0.35, pretrained on ImageNet: 1280 numbers (an embedding) per picture.",
+    "mobilenet_v1_0.25": "MobileNet v1 with width α=0.25, pretrained on ImageNet: 256 numbers (an embedding) per picture.",
+    "mobilenet_v2_1.0": "MobileNetV2 with width α=1.0, pretrained on ImageNet: 1280 numbers (an embedding) per picture.",
+    "efficientnet_v2_b0": "EfficientNetV2-B0, pretrained on ImageNet: 1280 numbers (an embedding) per picture.",
+    "yamnet_speech": "YAMNet's layer 4, pretrained on AudioSet: 7 time steps × 4 pitch bands, 3584 numbers per second.",
+    "yamnet_embedding": "YAMNet's last layer (its embedding), pretrained on AudioSet: 1024 numbers per second.",
+}
 
 
 def reset_defaults(encoder_name: str, kind: str) -> None:
@@ -51,8 +59,10 @@ def settings(sess: Session) -> TrainConfig:
         lr = st.number_input("Learning rate", 0.00001, 1.0, step=0.0001, format="%.5f", key="cfg:learning_rate")
         st.caption("How big each correction is. Too big and learning jumps around; too small and it crawls.")
         early = st.toggle("Stop when the test loss stops improving", key="cfg:early_stopping")
-        patience = st.number_input("Patience", 1, 1000, step=1, key="cfg:patience", disabled=not early)
-        st.caption(lessons.early_stopping_help())
+        patience = st.number_input("How long to wait", 1, 1000, step=1, key="cfg:patience", disabled=not early)
+        st.caption("With this on, training stops when the test result has not improved for this many epochs in a "
+                   "row, and keeps the best model so far. It needs at least 2 samples in each class to test on; "
+                   "without them it does nothing.")
         status = {n: available(n, kind) for n in names}  # remembered answers: cheap on every rerun
 
         def label(n: str) -> str:
@@ -63,24 +73,30 @@ def settings(sess: Session) -> TrainConfig:
         if not status[enc][0]:
             st.error(f"This network cannot be used here: {status[enc][1]}. Pick another one.")
         if enc == "hand_landmarks_mobilenet":
-            st.caption("The hand's 21 landmarks, made into numbers for its shape only (not where it is, how big or "
-                       "which hand), beside MobileNetV2's numbers for the whole picture; only the small head on top "
-                       "is trained.")
+            st.caption("The hand's 21 points give its shape, and a picture network looks at the whole picture. "
+                       "Training only teaches the small last part of the model to tell your classes apart.")
         elif kinds.is_keypoint(kind):
-            st.caption(f"The frozen network that finds the {kinds.thing(kind)}'s keypoints in each picture; they "
-                       "become numbers that do not depend on where it is or how big; only the small head on top is trained.")
+            st.caption(f"This network finds the {kinds.thing(kind)}'s keypoints in each picture. Training only "
+                       "teaches the small last part of the model to tell your classes apart.")
+        elif kind == "audio":
+            st.caption("This network has already learned from many sounds. Training only teaches the small last "
+                       "part of the model to tell your classes apart.")
         else:
-            st.caption(f"The frozen network that turns each {'sound' if kind == 'audio' else 'picture'} into numbers; "
-                       "only the small head on top is trained.")
+            st.caption("This network has already learned from millions of pictures. Training only teaches the small "
+                       "last part of the model to tell your classes apart.")
         if kind == "image":
             st.session_state.setdefault("cfg:finetune", sess.finetune)
             can = finetune_supported(enc)
             sess.finetune = st.toggle("Fine-tune the last block", key="cfg:finetune", disabled=not can) and can
-            st.caption(lessons.finetune_help(FINETUNE.epochs) if can else "Fine-tuning works with the MobileNetV2 networks only.")
+            st.caption("After the usual training, the last part of the pretrained network learns a little too: "
+                       "training takes longer." if can else "Fine-tuning works with the MobileNetV2 networks only.")
         if augment.default_views(kind):
             st.session_state.setdefault("cfg:augment", sess.augment)
             sess.augment = st.toggle("Also train on altered copies", key="cfg:augment")
-            st.caption(lessons.augment_help(kind))
+            st.caption("Also learn from changed copies of each training sound (shifted, louder or softer, with room "
+                       "noise mixed in); training takes longer." if kind == "audio" else
+                       "Also learn from changed copies of each training picture (mirrored, zoomed in, turned, "
+                       "brighter or darker); training takes longer.")
             if kind == "image":
                 view_preview(sess)
         st.button("Reset to defaults", on_click=reset_defaults, args=(default_encoder(kind), kind))
@@ -168,14 +184,14 @@ def under_the_hood(sess: Session) -> None:
         st.info(f"Early stopping was on but did not stop: the test loss never went {run.config.patience} epochs "
                 f"without a new lowest. Kept epoch {run.kept_epoch}'s weights, where it was lowest.")
     elif run.config.early_stopping:
-        st.info("Early stopping was on, but no samples were held out (each class needs at least 2), so it did "
-                "nothing: all the epochs ran.")
+        st.info("Early stopping was on, but no samples were kept aside for testing (each class needs at least 2), "
+                "so it did nothing: all the epochs ran.")
     cols = st.columns(3)
     shown = run.kept_stats()  # the epoch the model comes from
     if rec.finetuned is not None and rec.finetuned.history:  # the model is the fine-tuned one: its last pass
         shown = rec.finetuned.history[-1]
     cols[0].metric("Train accuracy", pct(shown.accuracy))
-    cols[1].metric("Test accuracy (held-out)", pct(ev.accuracy if rec.finetuned is not None else shown.test_accuracy))
+    cols[1].metric("Test accuracy", pct(ev.accuracy if rec.finetuned is not None else shown.test_accuracy))
     cols[2].metric("Epochs", len(run.history))
     if run.info.get("left_out"):
         n = run.info["left_out"]
@@ -190,24 +206,44 @@ def under_the_hood(sess: Session) -> None:
         n_test = len(run.split.test)
         if not n_test:
             st.write("No samples were held out (each class needs at least 2), so there is nothing to test on.")
-            return
-        st.write(f"{n_test} samples were held out: the model never trained on them, so they show how it does on new "
-                 f"{'sounds' if sess.project.kind == 'audio' else 'pictures'}.")
-        st.markdown(held_out_text(rec))
-        if run.info.get("fine_tuned"):
-            ft = run.info["fine_tuned"]
-            st.write(f"Then the network's last block was fine-tuned ({ft['epochs']} more passes): held-out "
-                     f"accuracy went from {pct(ft['test_accuracy_before'])} to {pct(ev.accuracy)}. The charts show "
-                     "the head's training before that.")
-        if run.info.get("augmented_views"):
-            how = ("sounds (shifted in time, louder or softer, with your Background Noise mixed in)"
-                   if sess.project.kind == "audio" else "pictures (mirrored, zoomed in, turned a little, "
-                   "brighter or darker)")
-            st.write(f"It also trained on {run.info['augmented_views']} altered copies of the training {how}: "
-                     "never on held-out ones.")
-        left, right = st.columns(2)
-        left.altair_chart(charts.per_class_chart(ev))
-        right.altair_chart(charts.confusion_chart(ev))
-        st.caption("Confusion matrix: each row is the true class, each column what the model said. "
-                   "Everything on the diagonal is right; the rest shows which classes it mixes up.")
-        explain.mistakes_panel(rec)
+        else:
+            st.write(f"{n_test} samples were held out: the model never trained on them, so they show how it does on new "
+                     f"{'sounds' if sess.project.kind == 'audio' else 'pictures'}.")
+            st.markdown(held_out_text(rec))
+            if run.info.get("fine_tuned"):
+                ft = run.info["fine_tuned"]
+                st.write(f"Then the network's last block was fine-tuned ({ft['epochs']} more passes): held-out "
+                         f"accuracy went from {pct(ft['test_accuracy_before'])} to {pct(ev.accuracy)}. The charts show "
+                         "the head's training before that.")
+            if run.info.get("augmented_views"):
+                how = ("sounds (shifted in time, louder or softer, with your Background Noise mixed in)"
+                       if sess.project.kind == "audio" else "pictures (mirrored, zoomed in, turned a little, "
+                       "brighter or darker)")
+                st.write(f"It also trained on {run.info['augmented_views']} altered copies of the training {how}: "
+                         "never on held-out ones.")
+            left, right = st.columns(2)
+            left.altair_chart(charts.per_class_chart(ev))
+            right.altair_chart(charts.confusion_chart(ev))
+            st.caption("Confusion matrix: each row is the true class, each column what the model said. "
+                       "Everything on the diagonal is right; the rest shows which classes it mixes up.")
+            explain.mistakes_panel(rec)
+        settings_details(sess, rec)
+
+
+def settings_details(sess: Session, rec) -> None:
+    """Under the hood: the settings in the technical words, with what was measured for them."""
+    kind = sess.project.kind
+    st.markdown("**The settings, in more detail**")
+    if kind == "audio":
+        st.write("The pretrained network is frozen: it turns each second of sound into numbers (an embedding) and "
+                 "does not change. Only the small classifier on top, the *head*, is trained.")
+    else:
+        st.write("The pretrained network is frozen: it turns each picture into numbers (an embedding) and does not "
+                 "change. Only the small classifier on top, the *head*, is trained.")
+    if rec.encoder in NETWORKS:
+        st.write(NETWORKS[rec.encoder])
+    st.write(lessons.early_stopping_help())
+    if kind == "image":
+        st.write(lessons.finetune_help(FINETUNE.epochs))
+    if augment.default_views(kind):
+        st.write(lessons.augment_help(kind))

@@ -56,7 +56,7 @@ def sidebar_summary(sess: Session) -> None:
         if rec is None:
             st.caption("Not trained yet.")
         else:
-            st.caption(f"Trained: {rec.label} · held-out accuracy {pct(rec.evaluation.accuracy)}")
+            st.caption(f"Trained: {rec.label} · test accuracy {pct(rec.evaluation.accuracy)}")
             if sess.project_changed_since(rec):
                 st.caption(":orange[The samples changed since: train again to include them.]")
 
