@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tm_core import assets, model_download
-from tm_core.__main__ import main
+from tm_core.__main__ import cmd_download_models, main, parser
 from tm_core.model_download import Job, Outcome
 
 from conftest import SHARED, _need
@@ -248,3 +248,14 @@ def test_no_server_is_one_line_per_file_not_a_traceback(tmp_path, capsys):
     said = capsys.readouterr().err
     assert f"{MOVENET}: FAILED: cannot reach http://127.0.0.1:{port}/pose/{MOVENET}" in said
     assert "Traceback" not in said
+
+
+def test_a_missing_file_says_which_command_fetches_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("TM_MODELS_DIR", raising=False)
+    monkeypatch.setenv("TM_CACHE_DIR", str(tmp_path / "empty-cache"))
+    with pytest.raises(assets.AssetError) as info:
+        assets.resolve(MOVENET, download=False)
+    command = re.search(r"`python -m tm_core (download-models [^`]+)`", str(info.value))
+    assert command, str(info.value)
+    args = parser().parse_args(command.group(1).split())  # the command the message gives is one the CLI takes
+    assert args.func is cmd_download_models and list(args.only) == [MOVENET]

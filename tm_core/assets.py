@@ -181,7 +181,8 @@ def _missing_message(asset: Asset, root: Path | None, cached: Path, reason: str)
         f"Looked in: {looked}; the download cache {cached}\n"
         f"{source}\n"
         f"What to do: {where} and put it in a folder (or its {asset.subdir}/ subfolder), "
-        f"then set TM_MODELS_DIR to that folder."
+        f"then set TM_MODELS_DIR to that folder. Or, on the server, run "
+        f"`python -m tm_core download-models --only {asset.filename}` (see docs/deploy.md)."
     )
 
 
