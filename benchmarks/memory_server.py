@@ -6,6 +6,9 @@ loads TensorFlow and the encoder and is closed; then the server's resident memor
 process) is read before a second session imports a zip of the same 1,000 photos as
 ``memory.py`` (850 real photos of rps_real and clothing4, 150 mirrored copies), after the import,
 and after one training with the default settings; and again after that session is closed.
+For the deploy notes (docs/deploy.md) it also reads the server's RSS when it is idle (started, no
+browser yet), after the warm-up (the baseline once anyone has used it: TensorFlow and the network
+loaded), and while a class-sized student (36 photos, trained) is still open: the per-student growth.
 Needs /usr/bin/chromium and Playwright; without them it says so and measures nothing.
 """
 
@@ -102,12 +105,18 @@ def main() -> list[str]:
         figures: dict[str, tuple[int, int]] = {}
         try:
             srv.wait_healthy()
+            time.sleep(3)
+            figures["idle"] = server_rss(srv.proc.pid)
             with sync_playwright() as p:
                 browser = launch(p, fake_video=False)
                 try:
                     start = time.perf_counter()
                     session(browser, srv.url, warm, 3 * WARM_PER_CLASS)
                     row(f"warm-up session ({3 * WARM_PER_CLASS} photos, trained; closed)", f"{time.perf_counter() - start:.0f} s")
+                    time.sleep(5)
+                    figures["warm"] = server_rss(srv.proc.pid)
+                    session(browser, srv.url, warm, 3 * WARM_PER_CLASS,
+                            lambda stage: figures.__setitem__(f"class {stage}", server_rss(srv.proc.pid)))
                     time.sleep(5)
                     figures["before"] = server_rss(srv.proc.pid)
                     start = time.perf_counter()
@@ -127,7 +136,13 @@ def main() -> list[str]:
             raise
         finally:
             srv.stop()
-    before = figures["before"][0]
+    before, warm = figures["before"][0], figures["warm"][0]
+    row("server RSS when idle (started, no browser yet)", f"{figures['idle'][0] / MB:.0f} MB")
+    row("after a first student (TensorFlow and the network loaded; closed)", f"{warm / MB:.0f} MB")
+    row(f"a class-sized student ({3 * WARM_PER_CLASS} photos) while open, imported",
+        f"+{(figures['class imported'][0] - warm) / MB:.0f} MB")
+    row("the same student while open, trained", f"+{(figures['class trained'][0] - warm) / MB:.0f} MB")
+    row("5 s after that student closed", f"+{(before - warm) / MB:.0f} MB")
     row("server RSS before the session", f"{before / MB:.0f} MB (after the warm-up session)")
     row(f"after importing the zip ({stamps['imported']:.0f} s)",
         f"{figures['imported'][0] / MB:.0f} MB (+{(figures['imported'][0] - before) / MB:.0f} MB)")
@@ -136,7 +151,10 @@ def main() -> list[str]:
         f"target ≤ {TARGET_MB} MB)")
     row("peak RSS of the server (VmHWM)", f"{figures['trained'][1] / MB:.0f} MB")
     row("5 s after the browser closed the session", f"{figures['closed'][0] / MB:.0f} MB")
-    return [f"memory_server: one browser session with {PROJECT_SIZE} photos, trained, adds "
+    return [f"memory_server: idle {figures['idle'][0] / MB:.0f} MB, baseline after a first student "
+            f"{warm / MB:.0f} MB, a class-sized student (36 photos, trained, open) "
+            f"+{(figures['class trained'][0] - warm) / MB:.0f} MB",
+            f"memory_server: one browser session with {PROJECT_SIZE} photos, trained, adds "
             f"{(figures['trained'][0] - before) / MB:.0f} MB to the server's RSS (target ≤ {TARGET_MB} MB; "
             f"+{(figures['imported'][0] - before) / MB:.0f} MB after the import; peak "
             f"{figures['trained'][1] / MB:.0f} MB)"]

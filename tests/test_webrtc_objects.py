@@ -45,10 +45,6 @@ def feed(rec: BurstRecorder, clock: Clock, fps: float, seconds: float, frame=Non
     clock.t = start + seconds
 
 
-def test_rtc_configuration_has_no_ice_servers():
-    assert webrtc.rtc_configuration() == {"iceServers": []}
-
-
 def test_loopback_only_in_test_mode(monkeypatch):
     import aioice.ice
 

@@ -5,6 +5,7 @@
                                                     --early-stopping --patience N --folder-recordings]
     python -m tm_core evaluate OUT_DIR TEST_DIR      # JSON on stdout, progress on stderr
     python -m tm_core predict OUT_DIR FILE...
+    python -m tm_core download-models [--to DIR] [--from URL] [--only FILE ...]   # for offline rooms
 
 DATA_DIR and TEST_DIR are folders (or zips) of ``<class>/<files>``: images, or for audio any
 wav / flac / ogg / mp3 (a folder ``background_noise`` or ``_background_noise_`` is the
@@ -260,6 +261,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if failed else 0
 
 
+def cmd_download_models(args: argparse.Namespace) -> int:
+    from tm_core import model_download
+
+    results = model_download.download_all(model_download.jobs(args.to, args.mirror, args.only))
+    log(model_download.summary(results, args.to))
+    return 1 if any(r.outcome is model_download.Outcome.FAILED for r in results) else 0
+
+
 def parser() -> argparse.ArgumentParser:
     from tm_core.project import KINDS
 
@@ -309,6 +318,20 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("files", nargs="+", metavar="FILE")
     r.add_argument("--json", action="store_true", help="one JSON object per line")
     r.set_defaults(func=cmd_predict)
+    m = sub.add_parser("download-models", help="download every pretrained file the app uses, checked by SHA-256",
+                       description="Download every pretrained file the app uses from its official URL (or a mirror), "
+                       "with progress; check each against the SHA-256 the repo records; continue an interrupted "
+                       "download. Files already in place are not fetched again. For rooms without internet and "
+                       "fresh servers: see docs/deploy.md.")
+    m.add_argument("--to", metavar="DIR", type=Path, default=None, help="put the files in DIR/<image|pose|hands|"
+                   "audio>/ and start the app with TM_MODELS_DIR=DIR (default: $TM_MODELS_DIR, else the app's "
+                   "download cache)")
+    m.add_argument("--from", dest="mirror", metavar="URL", default=None, help="a mirror laid out as a models folder "
+                   "(URL/<image|pose|hands|audio>/<file>; http(s):// or file://) instead of the official URLs "
+                   "(default: $TM_MODELS_URL)")
+    m.add_argument("--only", nargs="+", metavar="FILE", default=(), help="only these files (names as in "
+                   "tm_core/assets.py)")
+    m.set_defaults(func=cmd_download_models)
     return p
 
 

@@ -38,6 +38,15 @@ class Asset:
     sha256: str | None  # official sha256, when known
     description: str
     md5: str | None = None  # official md5, when that is the hash the publisher pins (Keras pins md5 for some)
+    # sha256 of the project's own reference copy (the one its tests use; ../shared/models/MODELS.md says how it
+    # differs from the official file), served by a mirror of those copies (``python -m tm_core download-models
+    # --from URL``)
+    copy_sha256: str | None = None
+
+    @property
+    def known_sha256(self) -> tuple[str, ...]:
+        """Every sha256 a good copy of this file has (the official file's, the reference copy's)."""
+        return tuple(dict.fromkeys(h for h in (self.sha256, self.copy_sha256) if h))
 
 
 def _assets(*items: Asset) -> dict[str, Asset]:
@@ -52,6 +61,7 @@ ASSETS: dict[str, Asset] = _assets(
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5",
         "df1c3db1d0d9193719c4c70f707c56f7021f999f825bdc57454c275cf6def19f",
         "MobileNetV2 α=0.35 ImageNet backbone (Teachable Machine's)",
+        copy_sha256="d43c70f8ea04b1087170401b2f4739f41b94200e30892ea8d050ac65779146c6",
     ),
     Asset(
         "mobilenet_2_5_224_tf_no_top.h5",
@@ -59,6 +69,7 @@ ASSETS: dict[str, Asset] = _assets(
         "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/mobilenet_2_5_224_tf_no_top.h5",
         None,
         "MobileNet v1 α=0.25 ImageNet backbone (the Teachable Machine library's v1 default)",
+        copy_sha256="dbdb03ee2a22fd895301636cd328b234bb3a9952358f436d82f46b81e0d5b0bf",
     ),
     Asset(
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
@@ -82,6 +93,7 @@ ASSETS: dict[str, Asset] = _assets(
         "https://tfhub.dev/google/lite-model/movenet/singlepose/lightning/tflite/int8/4?lite-format=tflite",
         "cd7cc22fa946e5d146a7b98d496853e1923e22828d3972d579973f27f91bb105",
         "MoveNet SinglePose Lightning v4, int8 (17 body keypoints)",
+        copy_sha256="cd7cc22fa946e5d146a7b98d496853e1923e22828d3972d579973f27f91bb105",
     ),
     Asset(
         "hand_landmarker_full.task",
@@ -90,6 +102,7 @@ ASSETS: dict[str, Asset] = _assets(
         "hand_landmarker.task",
         None,
         "MediaPipe Hand Landmarker (palm detector + 21 hand landmarks)",
+        copy_sha256="76839f622b2923ac8ee857300422283621490de0122425c2313ab8f040a7d100",
     ),
     Asset(
         "yamnet_with_embedding.tflite",
@@ -97,6 +110,7 @@ ASSETS: dict[str, Asset] = _assets(
         None,
         None,
         "YAMNet AudioSet classifier with its 1024-d embedding as a second output",
+        copy_sha256="e60f7d1e660da9f453115e5269ef98e88f0782aeabc28f2ce663429dced80ed4",
     ),
     Asset(
         "yamnet_class_map.csv",
@@ -104,6 +118,7 @@ ASSETS: dict[str, Asset] = _assets(
         "https://raw.githubusercontent.com/tensorflow/models/master/research/audioset/yamnet/yamnet_class_map.csv",
         None,
         "YAMNet's 521 class names",
+        copy_sha256="b03d48f9ebe23f69ea825193de7e736934086a12410f0af47babe897b78bc0d3",
     ),
 )
 
@@ -166,7 +181,8 @@ def _missing_message(asset: Asset, root: Path | None, cached: Path, reason: str)
         f"Looked in: {looked}; the download cache {cached}\n"
         f"{source}\n"
         f"What to do: {where} and put it in a folder (or its {asset.subdir}/ subfolder), "
-        f"then set TM_MODELS_DIR to that folder."
+        f"then set TM_MODELS_DIR to that folder. Or, on the server, run "
+        f"`python -m tm_core download-models --only {asset.filename}` (see docs/deploy.md)."
     )
 
 

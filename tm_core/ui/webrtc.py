@@ -30,7 +30,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import aioice.ice
@@ -40,7 +40,7 @@ import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from tm_core.ui import state
+from tm_core.ui import ice, state
 
 logger = logging.getLogger(__name__)
 
@@ -54,17 +54,19 @@ T = TypeVar("T")
 # Connection settings
 
 
-def rtc_configuration() -> dict:
-    """The RTCConfiguration for both ends: no ICE servers at all.
+def rtc_configuration(secrets: Mapping | None = None, environ: Mapping | None = None) -> dict:
+    """The RTCConfiguration for both ends (browser and server): STUN and TURN servers from the app's
+    secrets and the environment (:mod:`tm_core.ui.ice`; by default Google's public STUN server).
 
-    The browser and the server pair over host candidates, which works when both run on the same
-    machine (``streamlit run`` on localhost) and on Streamlit Community Cloud. Users behind a NAT
-    or firewall that blocks that need a relay: put a STUN/TURN server in ``iceServers`` here, e.g.
-    ``{"urls": ["turn:turn.example.org:3478"], "username": ..., "credential": ...}`` with the
-    credentials read from ``st.secrets`` (never committed).
+    ``secrets`` defaults to ``st.secrets`` when a secrets.toml exists, ``environ`` to ``os.environ``.
+    In browser tests (``TM_WEBRTC_LOOPBACK=1``) there are none: all traffic stays on 127.0.0.1.
     """
-    enable_loopback_if_testing()
-    return {"iceServers": []}
+    if enable_loopback_if_testing():
+        return {"iceServers": []}
+    secrets = st.secrets if secrets is None else secrets
+    if hasattr(secrets, "load_if_toml_exists") and not secrets.load_if_toml_exists():
+        secrets = {}  # no secrets.toml: reading st.secrets would raise
+    return {"iceServers": ice.ice_servers(ice.settings(secrets, os.environ if environ is None else environ))}
 
 
 _loopback_lock = threading.Lock()
