@@ -18,7 +18,7 @@ sess = sync.session()
 page = st.navigation([
     st.Page("pages/gather.py", title="1 · Gather", icon=":material/photo_camera:", default=True),
     st.Page("pages/train.py", title="2 · Train", icon=":material/model_training:"),
-    st.Page("pages/overfitting.py", title="3 · Overfitting", icon=":material/show_chart:"),
+    st.Page("pages/overfitting.py", title="3 · Experiments", icon=":material/show_chart:"),
     st.Page("pages/test.py", title="4 · Test & export", icon=":material/task_alt:"),
 ])
 page.run()

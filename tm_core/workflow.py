@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from tm_core import augment, experiments, kinds
+from tm_core import augment, experiments, grid, kinds
 from tm_core.encoders.pose_features import found
 from tm_core.evaluation import evaluate
 from tm_core.features import FeatureCache
@@ -205,6 +205,35 @@ def sweep(session: Session, prepared: Prepared, lesson: str, *, steps=None,
     else:
         experiments.value_sweep(features, ds.labels, ds.class_names, lesson, steps, config, **common)
     return records
+
+
+def grid_sweep(session: Session, prepared: Prepared, spec: grid.GridSpec, *,
+               on_progress: Callable[[int, int], None] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> int:
+    """Train every cell of ``spec`` on ``prepared`` (no embedding: the cached features) and keep each run
+    in ``session`` as soon as its row of the grid is done, labelled "Sweep 2 · learning rate 0.01 ·
+    batch size 16 · seed 0". Returns the sweep's number; :func:`grid_results` finds its runs again
+    (after an interruption too). ``on_progress(epochs done, epochs planned)``."""
+    number = 1 + max((r.run.info.get("grid", 0) for r in session.runs), default=0)
+    base = replace(session.config, early_stopping=False)
+
+    def keep(pairs) -> None:
+        for cell, run in pairs:
+            run.info.update(grid=number, axes=list(spec.axes), **({"left_out": prepared.left_out} if prepared.left_out else {}))
+            session.add_run(run, session.encoder_name, prepared.dataset, prepared.features,
+                            label=f"Sweep {number} · {cell.label}", seen=prepared.seen)
+
+    grid.run_grid(prepared.features, prepared.dataset.labels, prepared.dataset.class_names, spec, base,
+                  split=prepared.split, extra=prepared.extra, on_progress=on_progress, should_stop=should_stop,
+                  on_runs=keep)
+    return number
+
+
+def grid_results(session: Session, number: int) -> tuple[list[tuple[grid.Cell, object]], list[str]]:
+    """The finished runs of sweep ``number`` in ``session``: ((cell, run) pairs, their labels), in training order."""
+    recs = [r for r in session.runs if r.run.info.get("grid") == number]
+    pairs = [(grid.Cell(dict(r.run.info["values"]), int(r.run.info["seed"]), r.run.config), r.run) for r in recs]
+    return pairs, [r.label for r in recs]
 
 
 def can_fine_tune(record: RunRecord | None) -> bool:
