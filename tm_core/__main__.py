@@ -174,8 +174,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     axes = {name: grid.parse_values(name, text) for name, text in
             (("epochs", args.epochs), ("batch_size", args.batch_size), ("learning_rate", args.learning_rate)) if text}
-    base = TrainConfig(test_fraction=args.test_fraction, seed=args.seed).validate()
-    spec = grid.GridSpec(axes, args.seeds).validate(base)
+    fixed = {k: v[0] for k, v in axes.items() if len(v) == 1 and len(axes) > 1}  # one value: a setting, not an axis
+    base = TrainConfig(test_fraction=args.test_fraction, seed=args.seed, **fixed).validate()
+    spec = grid.GridSpec({k: v for k, v in axes.items() if k not in fixed}, args.seeds).validate(base)
     args.encoder = args.encoder or default_encoder(args.kind)
     if args.encoder not in encoder_names(args.kind):
         raise InputError(args.encoder, f"unknown encoder; choose one of: {', '.join(encoder_names(args.kind))}")
