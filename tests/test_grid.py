@@ -2,7 +2,7 @@
 
 import io
 import json
-import numpy as np
+
 import pandas as pd
 import pytest
 

@@ -43,7 +43,7 @@ def test_a_too_large_rate_is_called_unstable_or_diverging_because_its_loss_jumpe
         text = " ".join(lessons.diagnosis_sentences(run, diagnosis=d))
         assert "learning rate" in text and "too large" in text and "overfitting" not in text
     # at 0.2 the model ends answering one class for every held-out photo: said, with the class it answers
-    x, y, classes, split = rps40
+    x, y, classes, _split = rps40
     run, d = run_at(rps40, learning_rate=0.2)
     confusion = evaluate_run(run, x, y).confusion
     assert d.kind == dx.DIVERGED and d.settings_at_fault
@@ -75,7 +75,7 @@ def test_well_behaved_runs_are_never_called_diverging_unstable_or_slow(rps40):
             run, d = run_at(rps40, learning_rate=0.001, batch_size=batch, seed=seed)
             assert d.kind not in dx.SETTINGS, (batch, seed, d)
             assert max(s.loss for s in run.history) < math.log(3) * 1.5
-    long, d = run_at(rps40, epochs=200)
+    _long, d = run_at(rps40, epochs=200)
     assert d.kind == dx.OVERFITTING  # held-out loss lowest early, then rising while train loss falls
     assert d.figures["final_test_loss"] > d.figures["lowest_test_loss"] * dx.ROSE
     short, d = run_at(rps40, epochs=5)

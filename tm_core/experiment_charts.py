@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from tm_core.charts import FIT_WIDTH, HEIGHT, SPLIT_COLORS, _epoch_x, _run_color, _runs_in_order, _thin, _value_axis
+from tm_core.experiments import number_text
 
 ROW = 14  # pixels between two rows of labels
 LOG_TICKS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
@@ -133,7 +134,7 @@ def heatmap(cells: pd.DataFrame, x: str, y: str, value: str, *, title: str, x_ti
 
 
 def _g(v) -> str:
-    return f"{v:g}" if isinstance(v, (int, float, np.integer, np.floating)) else str(v)
+    return number_text(float(v)) if isinstance(v, (int, float, np.integer, np.floating)) else str(v)
 
 
 __all__ = ["epochs_story_chart", "heatmap", "runs_chart"]

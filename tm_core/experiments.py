@@ -46,6 +46,11 @@ SweepRun = Callable[[str, Run], None]
 SETTING_NAMES = {"learning_rate": "learning rate", "batch_size": "batch size"}
 
 
+def number_text(x: float) -> str:
+    """A setting's value as a student reads it: 0.00001 (not 1e-05), 0.001, 16, 0.5."""
+    return f"{x:.7f}".rstrip("0").rstrip(".") if 0 < abs(x) < 1e-4 else f"{x:g}"
+
+
 # ---------------------------------------------------------------------------------------------
 # Frames
 
@@ -306,7 +311,7 @@ def value_sweep(
     plan = []
     for v in values:
         run_config = replace(config, **{setting: type(getattr(config, setting))(v)}).validate()
-        label = f"{SETTING_NAMES[setting]} {getattr(run_config, setting):g}"
+        label = f"{SETTING_NAMES[setting]} {number_text(getattr(run_config, setting))}"
         plan.append((label, run_config, split, {"sweep": setting, "label": label, setting: getattr(run_config, setting)}))
     return _sweep(features, labels, class_names, plan, on_epoch, should_stop, on_run)
 
@@ -390,6 +395,7 @@ __all__ = [
     "epoch_sweep",
     "first_per_class",
     "history_frame",
+    "number_text",
     "samples_sweep",
     "stats_at",
     "summary_frame",

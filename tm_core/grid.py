@@ -23,6 +23,7 @@ import pandas as pd
 
 from tm_core.diagnose import diagnose
 from tm_core.errors import InputError
+from tm_core.experiments import number_text
 from tm_core.loop import EpochStats
 from tm_core.training import Run, Split, TrainConfig, train
 
@@ -41,7 +42,7 @@ class Cell:
 
     @property
     def label(self) -> str:
-        parts = [f"{SETTINGS[k][0].lower()} {v:g}" for k, v in self.values.items()]
+        parts = [f"{SETTINGS[k][0].lower()} {number_text(v)}" for k, v in self.values.items()]
         return " · ".join(parts + [f"seed {self.seed}"])
 
 

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 
 from tm_core import diagnose as dx
-from tm_core.experiments import best_epoch, early_stop_epoch, stats_at, tested_epochs
+from tm_core.experiments import best_epoch, early_stop_epoch, number_text, stats_at, tested_epochs
 from tm_core.training import Run
 
 # Figures measured by the benchmarks and quoted in the Train page's help: the one place they are
@@ -288,10 +288,6 @@ def early_stop_text(run: Run, patience: int) -> str | None:
 REACHED = 0.9  # "learned fastest": the first epoch with this train accuracy
 
 
-def _rate(x: float) -> str:
-    return f"{x:g}" if x >= 1e-4 else f"{x:.5f}".rstrip("0")
-
-
 def _reached(run: Run, level: float = REACHED) -> int | None:
     return next((int(s.epoch) for s in run.history if s.accuracy >= level), None)
 
@@ -300,7 +296,7 @@ def _best_sentence(runs: Sequence[tuple[str, Run]], name) -> str | None:
     tested = [(label, run) for label, run in runs if tested_epochs(run)]
     if not tested:
         return None
-    label, run = max(tested, key=lambda r: max(s.test_accuracy for s in tested_epochs(r[1])))
+    _label, run = max(tested, key=lambda r: max(s.test_accuracy for s in tested_epochs(r[1])))
     b = best_epoch(run)
     return (f"The best held-out accuracy came with {name(run)}: {_pct(stats_at(run, b).test_accuracy)} "
             f"at epoch {b}.")
@@ -312,7 +308,7 @@ def rate_lesson(runs: Sequence[tuple[str, Run]]) -> str:
     Each run is judged by its own measured curves (:func:`tm_core.diagnose.diagnose`), never by its rate."""
     runs = sorted(runs, key=lambda r: r[1].config.learning_rate)
     judged = [(label, run, dx.diagnose(run)) for label, run in runs]
-    name = lambda run: f"learning rate {_rate(run.config.learning_rate)}"  # noqa: E731
+    name = lambda run: f"learning rate {number_text(run.config.learning_rate)}"  # noqa: E731
     out = []
     steady = [(run, _reached(run)) for _, run, d in judged if not d.settings_at_fault or d.kind == dx.SLOW]
     fast = [(run, e) for run, e in steady if e is not None]

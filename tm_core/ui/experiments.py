@@ -17,7 +17,7 @@ from tm_core.ui.state import Session
 LESSON_BUTTONS = {
     "epochs": f"Train for {', '.join(map(str, workflow.EPOCH_STEPS))} epochs",
     "samples": f"Train with {', '.join(str(n) for n in workflow.SAMPLE_STEPS if n)} and all samples per class",
-    "learning_rate": f"Train with learning rates {', '.join(f'{r:g}' for r in workflow.RATE_STEPS)}",
+    "learning_rate": f"Train with learning rates {', '.join(map(experiments.number_text, workflow.RATE_STEPS))}",
     "batch_size": f"Train with batch sizes {', '.join(map(str, workflow.BATCH_STEPS))}",
 }
 DEFAULT_VALUES = {"epochs": "10, 50, 200", "batch_size": "8, 16, 64, 256", "learning_rate": "0.0001, 0.001, 0.01, 0.1"}
@@ -111,7 +111,8 @@ def show_sweep(sess: Session, number: int, spec: grid.GridSpec) -> None:
     right.altair_chart(xcharts.heatmap(cells, x, y, "seconds_mean", title="Training time", x_title=title[x],
                                        y_title=title[y], text="seconds_text", scheme="oranges", fmt=".2f"))
     best = cells.loc[cells["test_accuracy_mean"].idxmax()]
-    st.write(f"Best cell: {title[x].lower()} {best[x]:g} and {title[y].lower()} {best[y]:g}, "
+    st.write(f"Best cell: {title[x].lower()} {experiments.number_text(best[x])} and {title[y].lower()} "
+             f"{experiments.number_text(best[y])}, "
              f"{best['accuracy_text']} held-out accuracy. The spread is how much the same cell varies between seeds: "
              "a difference smaller than that may be chance.")
     st.dataframe(runs, hide_index=True)
