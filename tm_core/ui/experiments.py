@@ -66,7 +66,9 @@ def sweep_panel(sess: Session, ready: bool) -> None:
     label = {k: v[0] for k, v in grid.SETTINGS.items()}
     c1, c2, c3 = st.columns([2, 2, 1])
     first = c1.selectbox("First setting", names, index=2, format_func=label.get, key="grid:a")
-    second = c2.selectbox("Second setting", [n for n in names if n != first], format_func=label.get, key="grid:b")
+    others = [n for n in names if n != first]
+    second = c2.selectbox("Second setting", others, index=others.index("batch_size") if "batch_size" in others else 0,
+                          format_func=label.get, key="grid:b")
     seeds = c3.number_input("Seeds per cell", 1, grid.MAX_SEEDS, 1, key="grid:seeds",
                             help="Each cell trained again with other starting weights: the spread shows how much is chance.")
     v1 = c1.text_input(f"{label[first]} values", DEFAULT_VALUES[first], key=f"grid:values:{first}")
