@@ -20,7 +20,7 @@ with st.container(border=True):
     ready = trainable(sess)
     experiments.lesson_buttons(sess, ready)
     if sess.config.early_stopping:
-        st.caption("The lessons train without early stopping, to show the whole curve; the dotted lines below "
+        st.caption("The lesson trains without early stopping, to show the whole curve; the charts below "
                    "show where early stopping would have stopped.")
 
 with st.expander("Sweep two settings", expanded=experiments.GRID in st.session_state):

@@ -40,9 +40,11 @@ def _row_labels(data: pd.DataFrame, x: alt.X, row: int, color=None) -> list:
 
 
 def epochs_story_chart(df: pd.DataFrame, metric: str = "accuracy", marks: Sequence[int] = (),
-                       best: int | None = None, stop: int | None = None) -> alt.LayerChart:
+                       best: int | None = None, stop: tuple[int | None, int] | None = None) -> alt.LayerChart:
     """One long run's train and test ``metric`` on a log-scaled epoch axis, the epochs of the shorter
-    runs marked on it (``marks``: "5 epochs", ...), its best epoch and where early stopping would stop.
+    runs marked on it (``marks``: "5 epochs", ...), its best epoch, and where early stopping would stop
+    and which epoch it would keep (``stop``: ``(stopped_at, kept)`` as
+    :func:`tm_core.experiments.early_stop_epoch` gives; a diamond on the test curve at the kept epoch).
 
     ``df`` is :func:`tm_core.experiments.history_frame` of the long run (of several, the last).
     On a log axis the first epochs, where a model learns most, get as much room as the last ones.
@@ -73,8 +75,14 @@ def epochs_story_chart(df: pd.DataFrame, metric: str = "accuracy", marks: Sequen
                           .encode(x=x, y=alt.Y("value:Q", scale=scale), tooltip=tip))
         layers += _row_labels(pd.DataFrame({"epoch": [int(best)], "label": [f"best: {int(best)}"]}), x, rows)
         rows += 1
+    if stop is not None and stop[0] is not None:
+        layers += _row_labels(pd.DataFrame({"epoch": [int(stop[0])], "label": [f"stop: {int(stop[0])}"]}), x, rows)
     if stop is not None:
-        layers += _row_labels(pd.DataFrame({"epoch": [int(stop)], "label": [f"stop: {int(stop)}"]}), x, rows)
+        kept = data[(data["split"] == "test") & (data["epoch"] == int(stop[1]))].assign(label=f"kept: {int(stop[1])}")
+        layers.append(alt.Chart(kept).mark_point(shape="diamond", size=110, filled=False, strokeWidth=2,
+                                                 color=SPLIT_COLORS["test"]).encode(
+            x=x, y=alt.Y("value:Q", scale=scale),
+            tooltip=[alt.Tooltip("label:N", title="Early stopping keeps"), *tip]))
     title = f"{metric.capitalize()} per epoch: train and test, one run"
     return alt.layer(*layers, title=title).properties(width="container", height=HEIGHT, autosize=FIT_WIDTH)
 

@@ -160,7 +160,7 @@ def compare(sess: Session) -> None:
     if _prefix_chain(picked):
         label, long = max(picked, key=lambda r: len(r[1].history))
         marks = [len(run.history) for _, run in picked]
-        stop = stops.get(label, (None, None))[0]
+        stop = stops.get(label)
         one = experiments.history_frame([(label, long)])
         left.altair_chart(xcharts.epochs_story_chart(one, "accuracy", marks, best.get(label), stop))
         right.altair_chart(xcharts.epochs_story_chart(one, "loss", marks, best.get(label), stop))
