@@ -42,7 +42,7 @@ def test_epochs_lesson_is_one_long_run_on_a_log_axis_with_the_shorter_runs_marke
     assert [len(r.history) for r in runs] == [5, 20, 50, 200]
     assert all(r.history == runs[-1].history[:len(r.history)] for r in runs)  # the first epochs of one training
     charts = specs(at)
-    assert len(charts) == 2  # accuracy and loss, each train and test together
+    assert len(charts) == 3  # accuracy and loss, each train and test together, and the long run's gap
     assert '"type": "log"' in json.dumps(charts[0]["layer"][0]["encoding"]["x"])  # a log-scaled epoch axis
     tables = datasets(at, 0)
     curves = next(t for t in tables if "split" in t)

@@ -166,6 +166,8 @@ def compare(sess: Session) -> None:
         right.altair_chart(xcharts.epochs_story_chart(one, "loss", marks, best.get(label), stop))
         st.caption("One training: each shorter run is the first epochs of the longest (same start, same order of "
                    "samples), marked on it. The epoch axis is logarithmic, so the first epochs get room.")
+        st.altair_chart(charts.gap_chart(one))
+        st.caption("The gap is train accuracy minus test accuracy: when it grows, the model is memorising.")
     elif len(sizes) == 1 and (len(rates) > 1 or len(batches) > 1):
         left.altair_chart(xcharts.runs_chart(frame, "accuracy", "test", best))
         right.altair_chart(xcharts.runs_chart(frame, "loss", "train", {}, log_y=True))
