@@ -5,9 +5,10 @@ import math
 
 import pytest
 
-from conftest import app, click, photos, sess
 from tm_core import diagnose as dx
 from tm_core import workflow
+
+from conftest import app, click, photos, sess
 
 pytestmark = pytest.mark.slow  # each trains real heads on real embeddings of real photos
 

@@ -6,6 +6,7 @@ Real rock-paper-scissors photos (a zip of ten per class) through the real app an
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from .test_app_flow import APP, main_text, open_page, rps_zip, upload_zip
 
@@ -48,6 +49,6 @@ def test_sweep_two_settings_and_see_the_heatmaps(server, page, tmp_path):
     assert table.count() >= 1
     with page.expect_download(timeout=30_000) as download:
         page.get_by_role("button", name=re.compile("Download the table")).click()
-    csv = open(download.value.path(), encoding="utf-8").read().strip().splitlines()
+    csv = Path(download.value.path()).read_text(encoding="utf-8").strip().splitlines()
     assert csv[0].startswith("run,learning_rate,batch_size,seed") and len(csv) == 5  # a header, 4 runs
     assert "Sweep 1 · learning rate 0.001 · batch size 8 · seed 0" in csv[1]
