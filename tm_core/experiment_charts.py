@@ -57,7 +57,7 @@ def epochs_story_chart(df: pd.DataFrame, metric: str = "accuracy", marks: Sequen
     x = _log_epoch_x(last)
     scale, axis = _value_axis(metric)
     if metric == "loss" and len(data) and float(data["value"].min()) > 0:
-        scale = alt.Scale(type="log")
+        scale, axis = alt.Scale(type="log"), alt.Axis(format="~g", title="Loss (log scale)")
     splits = list(SPLIT_COLORS)
     color = alt.Color("split:N", title=None, sort=splits, legend=alt.Legend(orient="top"),
                       scale=alt.Scale(domain=splits, range=[SPLIT_COLORS[s] for s in splits]))

@@ -64,6 +64,11 @@ def early_stopping_help() -> str:
             f"{MEASURED['early_stopping']['of']} on average, with about the same accuracy on new pictures.")
 
 
+def _loss(x: float) -> str:
+    """A loss as a student reads it: 1,120 (not 1.12e+03), 2.96, 0.0012."""
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
 def _pct(x: float) -> str:
     return f"{x * 100:.0f} %"
 
@@ -147,7 +152,7 @@ def diagnosis_sentences(run: Run, confusion=None, diagnosis: dx.Diagnosis | None
     d = diagnosis or dx.diagnose(run, confusion)
     f = d.figures
     if d.kind == dx.DIVERGED:
-        out = [f"The learning rate is too large: the training loss shot up to {f['highest_loss']:.3g} at epoch "
+        out = [f"The learning rate is too large: the training loss shot up to {_loss(f['highest_loss'])} at epoch "
                f"{f['highest_epoch']} (guessing gives {f['guessing_loss']:.2f}), and after {f['epochs']} epochs the model "
                "was no better than guessing."]
         if "one_class" in f:
@@ -157,9 +162,9 @@ def diagnosis_sentences(run: Run, confusion=None, diagnosis: dx.Diagnosis | None
     if d.kind == dx.UNSTABLE:
         if f["jumps"] >= dx.JUMPS:
             said = (f"The learning rate looks too large: the training loss jumped back up {f['jumps']} times "
-                    f"(to {f['highest_loss']:.3g} at its highest) instead of going down steadily.")
+                    f"(to {_loss(f['highest_loss'])} at its highest) instead of going down steadily.")
         else:
-            said = (f"The learning rate looks too large: the training loss jumped to {f['highest_loss']:.3g} at epoch "
+            said = (f"The learning rate looks too large: the training loss jumped to {_loss(f['highest_loss'])} at epoch "
                     f"{f['highest_epoch']}, far above the {f['guessing_loss']:.2f} of guessing, instead of going down steadily.")
         return [said, "A smaller learning rate learns more steadily."]
     if d.kind == dx.SLOW:
@@ -321,10 +326,10 @@ def rate_lesson(runs: Sequence[tuple[str, Run]]) -> str:
             out.append(f"With {name(run)} it crawled: after {f['epochs']} epochs the training loss was still "
                        f"{f['left'] * 100:.0f} % of the first epoch's ({f['final_loss']:.2f}), and still falling.")
         elif d.kind == dx.UNSTABLE:
-            out.append(f"With {name(run)} it never settled: the training loss jumped to {f['highest_loss']:.3g} "
+            out.append(f"With {name(run)} it never settled: the training loss jumped to {_loss(f['highest_loss'])} "
                        f"(guessing gives {f['guessing_loss']:.2f}) instead of going down steadily.")
         elif d.kind == dx.DIVERGED:
-            out.append(f"With {name(run)} it diverged: the training loss shot up to {f['highest_loss']:.3g} and the "
+            out.append(f"With {name(run)} it diverged: the training loss shot up to {_loss(f['highest_loss'])} and the "
                        "model ended no better than guessing.")
     best = _best_sentence(runs, name)
     if best:
