@@ -3,12 +3,13 @@
 import io
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from tm_core import grid
 from tm_core.errors import InputError
-from tm_core.training import TrainConfig, split_per_class, train
+from tm_core.training import Split, TrainConfig, split_per_class, train
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +119,12 @@ def test_cli_sweep_writes_the_table_as_csv_and_json(clothing_train, tmp_path):
     assert len(doc["cells"]) == 6 and all(c["runs"] == 2 for c in doc["cells"])
     assert len(r.stdout.strip().splitlines()) == 7  # a header and one line per cell
     assert "12 runs trained" in r.stderr and (table["seconds"] > 0).all()
+
+
+def test_a_sweep_without_held_out_samples_says_so_in_its_table():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(20, 8)).astype(np.float32), np.repeat([0, 1], 10)
+    results = grid.run_grid(x, y, ["a", "b"], grid.GridSpec({"epochs": (2, 3)}), split=Split(np.arange(20), np.arange(0)))
+    table = grid.run_table(results)
+    assert table["test_accuracy"].isna().all() and table["epochs_done"].tolist() == [2, 3]
+    assert grid.cell_table(table, ["epochs"])["accuracy_text"].tolist() == ["no test", "no test"]

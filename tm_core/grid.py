@@ -191,7 +191,9 @@ def run_table(results: Sequence[tuple[Cell, Run]], labels: Sequence[str] | None 
                      "epochs_done": len(run.history), "train_accuracy": last.accuracy,
                      "test_accuracy": last.test_accuracy, "best_test_accuracy": max(tested) if tested else None,
                      "test_loss": last.test_loss, "seconds": round(run.seconds, 4), "diagnosis": diagnose(run).kind})
-    return pd.DataFrame(rows, columns=["run", *names, *TABLE_COLUMNS[1:]])
+    table = pd.DataFrame(rows, columns=["run", *names, *TABLE_COLUMNS[1:]])
+    numbers = ["train_accuracy", "test_accuracy", "best_test_accuracy", "test_loss", "seconds"]
+    return table.astype(dict.fromkeys(numbers, "float64"))  # None (nothing held out) becomes NaN
 
 
 def cell_table(runs: pd.DataFrame, settings: Sequence[str]) -> pd.DataFrame:

@@ -97,8 +97,7 @@ def sweep_panel(sess: Session, ready: bool) -> None:
 
 def show_sweep(sess: Session, number: int, spec: grid.GridSpec) -> None:
     pairs, labels = workflow.grid_results(sess, number)
-    if not pairs:
-        st.info("The sweep stopped before any run finished.")
+    if not pairs:  # stopped before a row finished, or a new project since
         return
     runs = grid.run_table(pairs, labels)
     axes = list(spec.axes)
@@ -112,6 +111,9 @@ def show_sweep(sess: Session, number: int, spec: grid.GridSpec) -> None:
                                       x_title=title[x], y_title=title[y], text="accuracy_text", domain=(0, 1)))
     right.altair_chart(xcharts.heatmap(cells, x, y, "seconds_mean", title="Training time", x_title=title[x],
                                        y_title=title[y], text="seconds_text", scheme="oranges", fmt=".2f"))
+    if cells["test_accuracy_mean"].isna().all():  # nothing held out: nothing to compare on
+        st.dataframe(runs, hide_index=True)
+        return
     best = cells.loc[cells["test_accuracy_mean"].idxmax()]
     st.write(f"Best cell: {title[x].lower()} {experiments.number_text(best[x])} and {title[y].lower()} "
              f"{experiments.number_text(best[y])}, "
