@@ -18,7 +18,7 @@ from tm_core.ui.widgets import sidebar_summary, where_it_is_kept
 pages = [
     st.Page("app_pages/gather.py", title="1 · Gather", icon=":material/photo_camera:", default=True),
     st.Page("app_pages/train.py", title="2 · Train", icon=":material/model_training:"),
-    st.Page("app_pages/overfitting.py", title="3 · Overfitting", icon=":material/show_chart:"),
+    st.Page("app_pages/overfitting.py", title="3 · Experiments", icon=":material/show_chart:"),
     st.Page("app_pages/test.py", title="4 · Test & export", icon=":material/task_alt:"),
 ]
 navigation.arrive(pages)  # first: a late event of the page just left does not take the student back

@@ -192,7 +192,7 @@ def trained_app(root: Path, n=12, epochs=6) -> AppTest:
 def test_overfitting_page_compares_runs_and_runs_the_lesson(rps_train):
     at = trained_app(rps_train)
     at.switch_page("app_pages/overfitting.py").run()
-    assert not at.exception and at.title[0].value == "Overfitting"
+    assert not at.exception and at.title[0].value == "Experiments"
     assert at.multiselect[0].value == ["Run 1 · 6 epochs · batch 16 · lr 0.001"]
     assert len(at.get("vega_lite_chart")) == 3 and len(at.dataframe) == 1
     click(at, "Train for 5, 20, 50, 200 epochs")

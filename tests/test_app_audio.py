@@ -272,7 +272,7 @@ def test_overfitting_page_runs_the_lesson_for_an_audio_project(trained):
     """Same page, same charts and runs as for images (the lesson trains without views)."""
     at = trained
     at.switch_page("app_pages/overfitting.py").run()
-    assert not at.exception and at.title[0].value == "Overfitting"
+    assert not at.exception and at.title[0].value == "Experiments"
     click(at, "Train for 5, 20, 50, 200 epochs")
     lessons = [r for r in sess(at).runs if r.label.startswith("Lesson")]
     assert [len(r.run.history) for r in lessons] == [5, 20, 50, 200]

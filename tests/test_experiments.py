@@ -17,7 +17,7 @@ from tm_core.experiments import (
     summary_frame,
 )
 from tm_core.lessons import lesson_text
-from tm_core.training import EpochStats, Run, Split, TrainConfig, init_head, split_per_class
+from tm_core.training import EpochStats, Run, Split, TrainConfig, init_head, split_per_class, train
 
 
 def blobs(n_per_class=40, k=3, d=16, seed=0, spread=2.5):
@@ -110,14 +110,21 @@ def test_epoch_sweep_shares_one_split_and_each_run_is_a_prefix_of_the_longer():
         np.testing.assert_array_equal(r.split.train, first.train)
         assert r.info["sweep"] == "epochs"
     assert runs[1][1].history == runs[2][1].history[:5]  # same init, same shuffles: comparable curves
-    assert calls == [(0, 1)] + [(1, e) for e in range(1, 6)] + [(2, e) for e in range(1, 21)]
+    assert calls == [(0, e) for e in range(1, 21)]  # one training: the shorter runs are its first epochs
+    alone = train(x, y, names, TrainConfig(seed=3, epochs=5), split=first)  # exactly what 5 epochs alone give
+    assert alone.history == runs[1][1].history and runs[1][1].config.epochs == 5
+    for a, b in zip((alone.head.w1, alone.head.b1, alone.head.w2), (runs[1][1].head.w1, runs[1][1].head.b1, runs[1][1].head.w2)):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_stop_ends_the_sweep_after_the_current_epoch_and_keeps_the_partial_run():
     x, y, names = blobs()
     seen = []
-    runs = epoch_sweep(x, y, names, epochs=(5, 20, 50), on_epoch=lambda i, s: seen.append(i), should_stop=lambda: len(seen) >= 8)
-    assert [(label, len(r.history), r.stopped) for label, r in runs] == [("5 epochs", 5, False), ("20 epochs", 3, True)]
+    kept = []
+    runs = epoch_sweep(x, y, names, epochs=(5, 20, 50), on_epoch=lambda i, s: seen.append(i), should_stop=lambda: len(seen) >= 8,
+                       on_run=lambda label, run: kept.append(label))
+    assert [(label, len(r.history), r.stopped) for label, r in runs] == [("5 epochs", 5, False), ("50 epochs", 8, True)]
+    assert kept == ["5 epochs", "50 epochs"]  # each handed over as soon as it was complete
     seen.clear()  # a stop right at the end of a run: that run is whole, the next never starts
     runs = samples_sweep(x, y, names, per_class=(5, None), on_epoch=lambda i, s: seen.append(i), should_stop=lambda: len(seen) >= 50)
     assert [(len(r.history), r.stopped) for _, r in runs] == [(50, False)]

@@ -138,7 +138,7 @@ def test_sweeps_share_the_split_and_match_the_engine(project, encoder):
     calls = []
     recs = workflow.sweep(sess, prepared, "epochs", steps=(2, 5), on_epoch=lambda *a: calls.append(a[:3]))
     assert [r.label for r in recs] == ["Lesson · 2 epochs", "Lesson · 5 epochs"]
-    assert calls == [(0, 2, 2)] * 2 + [(1, 2, 5)] * 5
+    assert calls == [(0, 1, 5)] * 5  # one training of 5 epochs: the 2-epoch run is its start
     (_, direct), = epoch_sweep(prepared.features, prepared.dataset.labels, list(CLASSES), (5,),
                                TrainConfig(), split=prepared.split)
     assert [h.test_loss for h in recs[1].run.history] == [h.test_loss for h in direct.history]
@@ -147,6 +147,11 @@ def test_sweeps_share_the_split_and_match_the_engine(project, encoder):
     recs = workflow.sweep(sess, prepared, "samples")
     assert [r.label for r in recs] == ["Lesson · 5 per class", "Lesson · all (8 per class)"]
     assert all(list(r.run.split.test) == list(prepared.split.test) for r in recs)
+    recs = workflow.sweep(sess, prepared, "learning_rate", steps=(0.0001, 0.01))
+    assert [r.label for r in recs] == ["Lesson · learning rate 0.0001", "Lesson · learning rate 0.01"]
+    assert [r.run.config.learning_rate for r in recs] == [0.0001, 0.01]
+    recs = workflow.sweep(sess, prepared, "batch_size", steps=(8, 64))
+    assert [r.run.config.batch_size for r in recs] == [8, 64] and recs[0].run.config.epochs == sess.config.epochs
 
 
 def test_nothing_found_keypoint_samples_are_left_out_unless_kept():

@@ -3,6 +3,7 @@
     python -m tm_core train DATA_DIR --out OUT_DIR [--kind image|audio --epochs N --batch-size N
                                                     --learning-rate X --encoder NAME --seed N
                                                     --early-stopping --patience N --folder-recordings]
+    python -m tm_core sweep DATA_DIR --learning-rate 0.0001,0.001 --batch-size 16,64 --seeds 3 --out OUT
     python -m tm_core evaluate OUT_DIR TEST_DIR      # JSON on stdout, progress on stderr
     python -m tm_core predict OUT_DIR FILE...
     python -m tm_core download-models [--to DIR] [--from URL] [--only FILE ...]   # for offline rooms
@@ -171,6 +172,49 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Every combination of the given settings' values (over --seeds seeds) on DATA_DIR's embeddings, as the
+    Experiments page's sweep: OUT/sweep.csv (one row per run) and OUT/sweep.json (runs and cells)."""
+    from tm_core import grid, workflow
+    from tm_core.encoders import default_encoder, encoder_names, get_encoder
+    from tm_core.project import Project, Sample
+    from tm_core.session import Session
+
+    axes = {name: grid.parse_values(name, text) for name, text in
+            (("epochs", args.epochs), ("batch_size", args.batch_size), ("learning_rate", args.learning_rate)) if text}
+    fixed = {k: v[0] for k, v in axes.items() if len(v) == 1 and len(axes) > 1}  # one value: a setting, not an axis
+    base = TrainConfig(test_fraction=args.test_fraction, seed=args.seed, **fixed).validate()
+    spec = grid.GridSpec({k: v for k, v in axes.items() if k not in fixed}, args.seeds).validate(base)
+    args.encoder = args.encoder or default_encoder(args.kind)
+    if args.encoder not in encoder_names(args.kind):
+        raise InputError(args.encoder, f"unknown encoder; choose one of: {', '.join(encoder_names(args.kind))}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(str(out), "exists and is not a folder")
+    listing = _listing(args.data_dir)
+    log(f"loading encoder {args.encoder}")
+    encoder = get_encoder(args.encoder, args.kind)
+    sess = Session(project=Project(args.kind, class_names=[]), config=base, encoder_name=encoder.name)
+    _report_skipped([i for i in sess.project.add_listing(listing, by_folder=args.folder_recordings)
+                     if not isinstance(i, Sample)])
+    embedding = Progress("embedding", None)
+    prepared = workflow.prepare(sess.project, sess.cache, encoder, base, keep_missing=args.keep_missing,
+                                require_background=False, on_progress=lambda _stage, d, n: embedding(d, n))
+    log(f"{spec.runs} runs on {len(prepared.split.train)} training and {len(prepared.split.test)} held-out samples")
+    t0, training = time.perf_counter(), Progress("training epochs", None)
+    number = workflow.grid_sweep(sess, prepared, spec, on_progress=training)
+    pairs, labels = workflow.grid_results(sess, number)
+    runs = grid.run_table(pairs, labels)
+    log(f"{len(runs)} runs trained in {time.perf_counter() - t0:.1f} s")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sweep.csv").write_text(grid.to_csv(runs), encoding="utf-8")
+    (out / "sweep.json").write_text(grid.to_json(runs, spec, base), encoding="utf-8")
+    cells = grid.cell_table(runs, list(spec.axes))
+    print(cells[[*spec.axes, "runs", "accuracy_text", "seconds_text"]].to_string(index=False))
+    log(f"done: {out / 'sweep.csv'}, {out / 'sweep.json'}")
+    return 0
+
+
 def _load_model(folder: str):
     from tm_core.predict import ExportedModel
 
@@ -309,6 +353,23 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=d.seed, help="fixes split, initial weights and shuffling")
     t.add_argument("--no-tflite", action="store_true", help="skip the TFLite exports (they take the longest)")
     t.set_defaults(func=cmd_train)
+    w = sub.add_parser("sweep", help="train every combination of a few settings' values; the table as CSV and JSON",
+                       description="Train one head per combination of the values given (comma-separated) for the "
+                       "settings given, each repeated over --seeds seeds, all on one held-out split of DATA_DIR, "
+                       "embedded once; write OUT/sweep.csv and OUT/sweep.json (the app's Experiments page sweep).")
+    w.add_argument("data_dir", metavar="DATA_DIR", help="folder (or .zip) of class folders of images or sounds")
+    w.add_argument("--out", required=True, metavar="OUT", help="folder for sweep.csv and sweep.json")
+    w.add_argument("--epochs", default=None, metavar="N,N", help=f"epoch counts to try (default: {d.epochs} for all)")
+    w.add_argument("--batch-size", default=None, metavar="N,N", help=f"batch sizes to try (default: {d.batch_size})")
+    w.add_argument("--learning-rate", default=None, metavar="X,X", help=f"learning rates to try (default: {d.learning_rate})")
+    w.add_argument("--seeds", type=int, default=1, help="runs per combination, each with other starting weights (default 1)")
+    w.add_argument("--kind", default="image", choices=KINDS, help="project kind (default: image)")
+    w.add_argument("--encoder", default=None, help="as for train")
+    w.add_argument("--test-fraction", type=float, default=d.test_fraction, help="share of each class held out")
+    w.add_argument("--seed", type=int, default=d.seed, help="fixes the split; the seeds count from it")
+    w.add_argument("--folder-recordings", action="store_true", help="as for train")
+    w.add_argument("--keep-missing", action="store_true", help="as for train")
+    w.set_defaults(func=cmd_sweep)
     e = sub.add_parser("evaluate", help="accuracy of OUT_DIR's model on TEST_DIR/<class>/<files>, as JSON on stdout")
     e.add_argument("out_dir", metavar="OUT_DIR")
     e.add_argument("test_dir", metavar="TEST_DIR")

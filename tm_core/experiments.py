@@ -1,10 +1,11 @@
 """Several training runs side by side: tidy histories, summaries, early stopping after the fact, sweeps.
 
-Used by the "Overfitting" page. A sweep trains the same head several times, changing one
-thing (how many epochs, or how many training samples per class) and keeping everything else
-fixed: the same held-out samples, the same initial weights and the same shuffling seed. So the
-curves differ only by what the sweep changed, and a 20-epoch run is exactly the first 20
-epochs of a 200-epoch run.
+Used by the "Experiments" page. A sweep trains the same head several times, changing one
+thing (how many epochs, how many training samples per class, the learning rate or the batch
+size) and keeping everything else fixed: the same held-out samples, the same initial weights
+and the same shuffling seed. So the curves differ only by what the sweep changed, and a
+20-epoch run is exactly the first 20 epochs of a 200-epoch run (so that one is trained once).
+Sweeps over two settings at once, repeated over seeds, are :mod:`tm_core.grid`.
 
 Everything here works on arrays and :class:`~tm_core.training.Run` objects; nothing draws. The
 sentences that tell a student what the runs show are in :mod:`tm_core.lessons`.
@@ -12,6 +13,7 @@ sentences that tell a student what the runs show are in :mod:`tm_core.lessons`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import NamedTuple
@@ -40,6 +42,13 @@ SUMMARY_COLUMNS = [
 ]
 
 SweepEpoch = Callable[[int, EpochStats], None]
+SweepRun = Callable[[str, Run], None]
+SETTING_NAMES = {"learning_rate": "learning rate", "batch_size": "batch size"}
+
+
+def number_text(x: float) -> str:
+    """A setting's value as a student reads it: 0.00001 (not 1e-05), 0.001, 16, 0.5."""
+    return f"{x:.7f}".rstrip("0").rstrip(".") if 0 < abs(x) < 1e-4 else f"{x:g}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,6 +196,7 @@ def _sweep(
     plan: list[tuple[str, TrainConfig, Split, dict]],
     on_epoch: SweepEpoch | None,
     should_stop: Callable[[], bool] | None,
+    on_run: SweepRun | None = None,
 ) -> list[tuple[str, Run]]:
     """Train each planned run in turn; a stop ends the sweep and keeps what was done."""
     done: list[tuple[str, Run]] = []
@@ -198,6 +208,8 @@ def _sweep(
         run.info.update(info)
         if run.history:  # a run stopped before its first epoch has nothing to show
             done.append((label, run))
+            if on_run is not None:
+                on_run(label, run)
         if run.stopped:
             break
     return done
@@ -207,6 +219,10 @@ def sweep_split(labels: np.ndarray, config: TrainConfig, groups=None, test_only=
     """The held-out split every run of a sweep shares: ``config.test_fraction`` of each class, ``config.seed``,
     recordings kept on one side (``training.grouped_split``)."""
     return grouped_split(np.asarray(labels, np.int64), config.test_fraction, config.seed, groups, test_only)
+
+
+def _epochs_label(n: int) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
 
 
 def epoch_sweep(
@@ -219,21 +235,85 @@ def epoch_sweep(
     split: Split | None = None,
     on_epoch: SweepEpoch | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_run: SweepRun | None = None,
 ) -> list[tuple[str, Run]]:
-    """One run per epoch count, labelled ``"5 epochs"``, all on the same held-out split.
+    """One run per epoch count, labelled ``"5 epochs"``, all on the same held-out split: ONE training.
 
-    ``on_epoch(run_index, stats)`` is called after every epoch of every run. ``should_stop()``
-    ends the whole sweep after the current epoch: finished runs are returned, and the
-    interrupted one too (``run.stopped``), unless it had not done any epoch.
+    Runs with the same seed differ only in where they stop, so the longest run is trained once
+    and each shorter one is its first ``n`` epochs, with the head it had then: exactly what
+    training ``n`` epochs alone gives, in the time of the longest run alone. ``on_epoch(0,
+    stats)`` is called after every epoch of that training; ``on_run(label, run)`` as soon as a
+    run is complete (the shortest first). ``should_stop()`` ends it after the current epoch:
+    the runs already complete are returned, and the interrupted longest one (``run.stopped``),
+    unless it had not done any epoch.
     """
     config = (config or TrainConfig()).validate()
     split = split or sweep_split(labels, config)
+    counts = sorted({int(n) for n in epochs})
+    longest = replace(config, epochs=counts[-1]).validate()
+    done: list[tuple[str, Run]] = []
+    history: list[EpochStats] = []
+    seconds = [time.perf_counter()]
+
+    def info(n: int) -> dict:
+        return {"sweep": "epochs", "label": _epochs_label(n), "planned_epochs": n}
+
+    pending: list = []  # (epochs, head) of a run complete with the epoch whose figures come next
+
+    def on_head(head) -> None:  # after each epoch, before its figures reach on_epoch
+        n = len(history) + 1
+        if n in counts and n < counts[-1]:
+            pending.append((n, head))
+
+    def epoch(stats: EpochStats) -> None:
+        history.append(stats)
+        for n, head in pending:
+            run = Run(replace(config, epochs=n), list(class_names), list(history), head, split,
+                      seconds=time.perf_counter() - seconds[0], info=info(n))
+            done.append((_epochs_label(n), run))
+            if on_run is not None:
+                on_run(_epochs_label(n), run)
+        pending.clear()
+        if on_epoch is not None:
+            on_epoch(0, stats)
+
+    run = train(features, labels, class_names, longest, split=split, on_epoch=epoch, on_head=on_head,
+                should_stop=should_stop)
+    run.info.update(info(counts[-1]))
+    if run.history:
+        label = _epochs_label(counts[-1])
+        done.append((label, run))
+        if on_run is not None:
+            on_run(label, run)
+    return done
+
+
+def value_sweep(
+    features: np.ndarray,
+    labels: np.ndarray,
+    class_names: list[str],
+    setting: str,
+    values: Sequence,
+    config: TrainConfig | None = None,
+    *,
+    split: Split | None = None,
+    on_epoch: SweepEpoch | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_run: SweepRun | None = None,
+) -> list[tuple[str, Run]]:
+    """One run per value of ``setting`` (``"learning_rate"`` or ``"batch_size"``), everything else fixed:
+    the same held-out split, initial weights and seed. Labels read ``"learning rate 0.01"``, ``"batch size 64"``.
+    Callbacks as in :func:`samples_sweep`."""
+    if setting not in SETTING_NAMES:
+        raise ValueError(f"setting must be one of {', '.join(SETTING_NAMES)}")
+    config = (config or TrainConfig()).validate()
+    split = split or sweep_split(labels, config)
     plan = []
-    for n in epochs:
-        run_config = replace(config, epochs=int(n)).validate()
-        label = f"{n} epoch" if n == 1 else f"{n} epochs"
-        plan.append((label, run_config, split, {"sweep": "epochs", "label": label, "planned_epochs": int(n)}))
-    return _sweep(features, labels, class_names, plan, on_epoch, should_stop)
+    for v in values:
+        run_config = replace(config, **{setting: type(getattr(config, setting))(v)}).validate()
+        label = f"{SETTING_NAMES[setting]} {number_text(getattr(run_config, setting))}"
+        plan.append((label, run_config, split, {"sweep": setting, "label": label, setting: getattr(run_config, setting)}))
+    return _sweep(features, labels, class_names, plan, on_epoch, should_stop, on_run)
 
 
 def first_per_class(labels: np.ndarray, indices: np.ndarray, n: int | None, seed: int | None = None) -> np.ndarray:
@@ -272,6 +352,7 @@ def samples_sweep(
     order: str = "first",
     on_epoch: SweepEpoch | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_run: SweepRun | None = None,
 ) -> list[tuple[str, Run]]:
     """One run per training-set size, all tested on the same held-out samples.
 
@@ -279,8 +360,9 @@ def samples_sweep(
     order they were added; ``order="random"`` picks them at random with ``config.seed``
     instead, each smaller set inside the larger ones), ``None`` meaning all of them. Labels read ``"5 per class"`` and
     ``"all (127 per class)"``. A size that gives the same training set as an earlier run (a
-    class has fewer than ``n``, so nothing is left out) is skipped. Callbacks as in
-    :func:`epoch_sweep`.
+    class has fewer than ``n``, so nothing is left out) is skipped. ``on_epoch(run index, stats)``
+    after every epoch of every run, ``on_run(label, run)`` as each run ends; ``should_stop()`` ends
+    the sweep after the current epoch, keeping the finished runs and the interrupted one.
     """
     config = (config or TrainConfig()).validate()
     if order not in ("first", "random"):
@@ -300,7 +382,7 @@ def samples_sweep(
         label = f"all ({_per_class_text(counts)})" if n is None else f"{n} per class"
         info = {"sweep": "samples", "label": label, "per_class": n, "train_per_class": counts, "order": order}
         plan.append((label, config, Split(train_idx, split.test.copy()), info))
-    return _sweep(features, y, class_names, plan, on_epoch, should_stop)
+    return _sweep(features, y, class_names, plan, on_epoch, should_stop, on_run)
 
 
 __all__ = [
@@ -313,9 +395,11 @@ __all__ = [
     "epoch_sweep",
     "first_per_class",
     "history_frame",
+    "number_text",
     "samples_sweep",
     "stats_at",
     "summary_frame",
     "sweep_split",
     "tested_epochs",
+    "value_sweep",
 ]

@@ -1,14 +1,17 @@
 """The lesson in words: plain sentences for a student, computed from the runs' own numbers.
 
-Used by the Overfitting page; the figures come from :mod:`tm_core.experiments` (best epoch,
-where early stopping would stop). Nothing draws here.
+Used by the Experiments page and the Train page's results; the figures come from
+:mod:`tm_core.experiments` (best epoch, where early stopping would stop) and
+:mod:`tm_core.diagnose` (what the curves say about the settings). Nothing draws here.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
-from tm_core.experiments import best_epoch, early_stop_epoch, stats_at, tested_epochs
+from tm_core import diagnose as dx
+from tm_core.experiments import best_epoch, early_stop_epoch, number_text, stats_at, tested_epochs
 from tm_core.training import Run
 
 # Figures measured by the benchmarks and quoted in the Train page's help: the one place they are
@@ -59,6 +62,11 @@ def early_stopping_help() -> str:
             "samples then also pick the epoch, so their accuracy flatters the model a little. On our "
             f"rock-paper-scissors and clothing photos it stopped after {lo} to {hi} epochs of "
             f"{MEASURED['early_stopping']['of']} on average, with about the same accuracy on new pictures.")
+
+
+def _loss(x: float) -> str:
+    """A loss as a student reads it: 1,120 (not 1.12e+03), 2.96, 0.0012."""
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
 
 
 def _pct(x: float) -> str:
@@ -136,7 +144,51 @@ def _test_sentences(run: Run) -> list[str]:
     return out
 
 
+def diagnosis_sentences(run: Run, confusion=None, diagnosis: dx.Diagnosis | None = None) -> list[str]:
+    """What the run's curves say about its settings, in one or two sentences; [] when nothing stands out.
+
+    A too-large learning rate (``diverged``, ``unstable``), a too-small one (``slow``), too few epochs and
+    overfitting, each with the measured figures that show it (:func:`tm_core.diagnose.diagnose`)."""
+    d = diagnosis or dx.diagnose(run, confusion)
+    f = d.figures
+    if d.kind == dx.DIVERGED:
+        out = [f"The learning rate is too large: the training loss shot up to {_loss(f['highest_loss'])} at epoch "
+               f"{f['highest_epoch']} (guessing gives {f['guessing_loss']:.2f}), and after {f['epochs']} epochs the model "
+               "was no better than guessing."]
+        if "one_class" in f:
+            out.append(f"It answers {f['one_class']} for every test sample.")
+        out.append("Try a smaller learning rate (such as 0.001) before changing your samples.")
+        return out
+    if d.kind == dx.UNSTABLE:
+        if f["jumps"] >= dx.JUMPS:
+            said = (f"The learning rate looks too large: the training loss jumped back up {f['jumps']} times "
+                    f"(to {_loss(f['highest_loss'])} at its highest) instead of going down steadily.")
+        else:
+            said = (f"The learning rate looks too large: the training loss jumped to {_loss(f['highest_loss'])} at epoch "
+                    f"{f['highest_epoch']}, far above the {f['guessing_loss']:.2f} of guessing, instead of going down steadily.")
+        return [said, "A smaller learning rate learns more steadily."]
+    if d.kind == dx.SLOW:
+        return [f"Learning was slow: after {f['epochs']} epochs the training loss ({f['final_loss']:.2f}) was still "
+                f"{f['left'] * 100:.0f} % of the first epoch's, and still falling.",
+                "A larger learning rate or more epochs would help."]
+    if d.kind == dx.TOO_FEW_EPOCHS:
+        return [f"The model was still improving when training ended: the training loss fell from {f['loss_before']:.2f} "
+                f"to {f['final_loss']:.2f} over the last {f['last_epochs']} epochs.", "More epochs would help."]
+    if d.kind == dx.OVERFITTING:
+        return [f"The test loss was lowest at epoch {f['lowest_epoch']} ({f['lowest_test_loss']:.2f}) and rose to "
+                f"{f['final_test_loss']:.2f} while the training loss kept falling: the model is memorising its training "
+                "samples (overfitting).", "Fewer epochs, or early stopping, would help."]
+    return []
+
+
 def _epochs_lesson(label: str, run: Run) -> str:
+    d = dx.diagnose(run)
+    if d.settings_at_fault:  # the settings first: no talk of overfitting or of the data
+        sentences = diagnosis_sentences(run, diagnosis=d)[:2] + [_train_sentence(run)]
+        if tested_epochs(run):
+            b = best_epoch(run)
+            sentences.append(f"Test accuracy was best at epoch {b} ({_pct(stats_at(run, b).test_accuracy)}).")
+        return " ".join(sentences[:4])
     sentences = [_train_sentence(run)]
     if not tested_epochs(run):
         sentences.append("There were no test pictures, so this run cannot show how well the model does on new ones.")
@@ -185,7 +237,8 @@ def lesson_text(runs: Sequence[tuple[str, Run]]) -> str:
     """Two to four plain sentences for a student, computed from the runs' numbers.
 
     For runs that differ in training-set size (a samples sweep) it compares the smallest and
-    the largest; otherwise it tells the story of the longest run: when train accuracy topped
+    the largest; for runs that differ in learning rate or batch size, :func:`rate_lesson` or
+    :func:`batch_lesson`; otherwise it tells the story of the longest run: when train accuracy topped
     out, when test accuracy was best and whether it fell afterwards, and what test loss did.
     """
     runs = [(label, run) for label, run in runs if run.history]
@@ -194,6 +247,10 @@ def lesson_text(runs: Sequence[tuple[str, Run]]) -> str:
     sizes = {len(run.split.train) for _, run in runs}
     if len(sizes) > 1:
         return _samples_lesson(runs)
+    if len({run.config.learning_rate for _, run in runs}) > 1:
+        return rate_lesson(runs)
+    if len({run.config.batch_size for _, run in runs}) > 1:
+        return batch_lesson(runs)
     label, run = max(runs, key=lambda r: len(r[1].history))
     return _epochs_lesson(label, run)
 
@@ -228,3 +285,83 @@ def early_stop_text(run: Run, patience: int) -> str | None:
         than = f" instead of {_pct(last.test_accuracy)} at the end"
     return (f"With early stopping (waiting {patience} epochs) training would have {did} and kept epoch {kept.epoch}: "
             f"test accuracy {_pct(kept.test_accuracy)}{than}.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Learning rate and batch size: runs that differ in one setting, each judged by its own curves
+
+REACHED = 0.9  # "learned fastest": the first epoch with this train accuracy
+
+
+def _reached(run: Run, level: float = REACHED) -> int | None:
+    return next((int(s.epoch) for s in run.history if s.accuracy >= level), None)
+
+
+def _best_sentence(runs: Sequence[tuple[str, Run]], name) -> str | None:
+    tested = [(label, run) for label, run in runs if tested_epochs(run)]
+    if not tested:
+        return None
+    _label, run = max(tested, key=lambda r: max(s.test_accuracy for s in tested_epochs(r[1])))
+    b = best_epoch(run)
+    return (f"The best test accuracy came with {name(run)}: {_pct(stats_at(run, b).test_accuracy)} "
+            f"at epoch {b}.")
+
+
+def rate_lesson(runs: Sequence[tuple[str, Run]]) -> str:
+    """Runs that differ in learning rate: which learned fastest, which crawled, which never settled or diverged.
+
+    Each run is judged by its own measured curves (:func:`tm_core.diagnose.diagnose`), never by its rate."""
+    runs = sorted(runs, key=lambda r: r[1].config.learning_rate)
+    judged = [(label, run, dx.diagnose(run)) for label, run in runs]
+    name = lambda run: f"learning rate {number_text(run.config.learning_rate)}"  # noqa: E731
+    out = []
+    steady = [(run, _reached(run)) for _, run, d in judged if not d.settings_at_fault or d.kind == dx.SLOW]
+    fast = [(run, e) for run, e in steady if e is not None]
+    if fast:
+        run, e = min(fast, key=lambda r: (r[1], r[0].history[r[1] - 1].loss))
+        out.append(f"With {name(run)} the model learned fastest: train accuracy reached {_pct(REACHED)} by epoch {e}.")
+    for _label, run, d in judged:
+        f = d.figures
+        if d.kind == dx.SLOW:
+            out.append(f"With {name(run)} it crawled: after {f['epochs']} epochs the training loss was still "
+                       f"{f['left'] * 100:.0f} % of the first epoch's ({f['final_loss']:.2f}), and still falling.")
+        elif d.kind == dx.UNSTABLE:
+            out.append(f"With {name(run)} it never settled: the training loss jumped to {_loss(f['highest_loss'])} "
+                       f"(guessing gives {f['guessing_loss']:.2f}) instead of going down steadily.")
+        elif d.kind == dx.DIVERGED:
+            out.append(f"With {name(run)} it diverged: the training loss shot up to {_loss(f['highest_loss'])} and the "
+                       "model ended no better than guessing.")
+    best = _best_sentence(runs, name)
+    if best:
+        out.append(best)
+    return " ".join(out[:5]) if out else _epochs_lesson(*runs[-1])
+
+
+def updates_per_epoch(run: Run) -> int:
+    """How many weight updates (batches) one epoch of ``run`` made."""
+    n = len(run.split.train) + int(run.info.get("augmented_views", 0))
+    return max(1, math.ceil(n / run.config.batch_size))
+
+
+def seconds_per_epoch(run: Run) -> float:
+    return run.seconds / len(run.history) if run.history else 0.0
+
+
+def batch_lesson(runs: Sequence[tuple[str, Run]]) -> str:
+    """Runs that differ in batch size: updates per epoch, what one epoch reached, time per epoch, best accuracy."""
+    runs = sorted(runs, key=lambda r: r[1].config.batch_size)
+    (_, small), (_, big) = runs[0], runs[-1]
+    name = lambda run: f"batch size {run.config.batch_size}"  # noqa: E731
+    out = [f"With {name(small)} the model made {updates_per_epoch(small)} weight updates per epoch; with "
+           f"{name(big)}, only {updates_per_epoch(big)}.",
+           f"So after the first epoch, train accuracy was {_pct(small.history[0].accuracy)} with {name(small)} and "
+           f"{_pct(big.history[0].accuracy)} with {name(big)}.",
+           f"One epoch took {seconds_per_epoch(small) * 1000:.0f} ms with {name(small)} and "
+           f"{seconds_per_epoch(big) * 1000:.0f} ms with {name(big)}."]
+    shaky = [run for _, run in runs if dx.diagnose(run).kind in (dx.UNSTABLE, dx.DIVERGED)]
+    if shaky:
+        out.append(f"With {name(shaky[0])} the training loss jumped around: small batches make noisy steps.")
+    best = _best_sentence(runs, name)
+    if best:
+        out.append(best)
+    return " ".join(out[:5])

@@ -1,4 +1,4 @@
-"""One training workflow for every front end: the Train and Overfitting pages and ``python -m tm_core train``.
+"""One training workflow for every front end: the Train and Experiments pages and ``python -m tm_core train``.
 
 As in MediaPipe Model Maker's core, nothing here draws: hyperparameters are dataclasses
 (``TrainConfig``, ``FineTuneConfig``), the steps are plain verbs, and progress and stopping go
@@ -14,8 +14,8 @@ what was embedded stays cached, and a training's finished epochs are kept (``Ses
 3. the honest held-out split: whole recordings, marked samples test only (:func:`split`);
 4. augmented views of the training part (image, audio), when asked.
 
-Then :func:`train` (one run, the Train page and the CLI), :func:`sweep` (the Overfitting page's
-epochs and samples lessons) and :func:`fine_tune` (the last block of an image network) add
+Then :func:`train` (one run, the Train page and the CLI), :func:`sweep` (the Experiments page's
+one-click lessons), :func:`grid_sweep` (two settings at once, over seeds: :mod:`tm_core.grid`) and :func:`fine_tune` (the last block of an image network) add
 their runs to a :class:`~tm_core.session.Session`. The recordings themselves are decided when
 files are imported (``project.Recordings``), the same way for the app and the CLI.
 """
@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from tm_core import augment, experiments, kinds
+from tm_core import augment, experiments, grid, kinds
 from tm_core.encoders.pose_features import found
 from tm_core.evaluation import evaluate
 from tm_core.features import FeatureCache
@@ -43,6 +43,10 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 EMBEDDING, AUGMENTING, BLOCKS = "embedding", "augmenting", "block inputs"  # the stages on_progress names
 EPOCH_STEPS = (5, 20, 50, 200)  # the epochs lesson: one run per count
 SAMPLE_STEPS = (5, 10, 20, None)  # the samples lesson: training samples per class (None: all)
+RATE_STEPS = (0.00001, 0.001, 0.01, 0.5)  # the learning-rate lesson: too small, Teachable Machine's, larger, far too large
+BATCH_STEPS = (8, 16, 64, 256)  # the batch-size lesson
+LESSON_STEPS = {"epochs": EPOCH_STEPS, "learning_rate": RATE_STEPS, "batch_size": BATCH_STEPS}
+LESSONS = ("epochs", "samples", "learning_rate", "batch_size")
 
 
 def _stage(on_progress: Progress | None, stage: str, offset: int = 0, total: int | None = None):
@@ -156,50 +160,80 @@ def train(session: Session, prepared: Prepared, config: TrainConfig, *,
 
 
 def sweep_steps(lesson: str, prepared: Prepared) -> list:
-    """The runs of a lesson: epoch counts, or training samples per class (sizes at or above the smallest
-    class's training count would all train on everything, so they go, except "all")."""
-    if lesson == "epochs":
-        return list(EPOCH_STEPS)
-    smallest = int(np.bincount(prepared.dataset.labels[prepared.split.train]).min())
-    return [n for n in SAMPLE_STEPS if n is None or n < smallest]
+    """The runs of a lesson: epoch counts, training samples per class (sizes at or above the smallest
+    class's training count would all train on everything, so they go, except "all"), learning rates
+    or batch sizes."""
+    if lesson == "samples":
+        smallest = int(np.bincount(prepared.dataset.labels[prepared.split.train]).min())
+        return [n for n in SAMPLE_STEPS if n is None or n < smallest]
+    return list(LESSON_STEPS[lesson])
 
 
 def sweep(session: Session, prepared: Prepared, lesson: str, *, steps=None,
           on_epoch: Callable[[int, int, int, EpochStats], None] | None = None,
           should_stop: Callable[[], bool] | None = None) -> list[RunRecord]:
-    """The Overfitting lesson: the same data trained once per step, one run at a time, each kept in
-    ``session`` as soon as it ends (an interruption keeps the runs done).
+    """A one-click lesson: the same data trained once per step, each run kept in ``session`` as soon as
+    it is complete (an interruption, such as a Streamlit Stop, keeps the runs done).
 
-    ``lesson`` is ``"epochs"`` (one run per epoch count) or ``"samples"`` (one per training-set
-    size, picked at random). Every run shares ``prepared.split`` and trains without early
-    stopping, to show the whole curve. ``on_epoch(run index, runs, planned epochs, stats)``.
+    ``lesson`` is ``"epochs"`` (one run per epoch count: one training, the shorter runs its first
+    epochs), ``"samples"`` (one per training-set size, picked at random), ``"learning_rate"`` or
+    ``"batch_size"`` (one per value, all else as ``session.config``). Every run shares
+    ``prepared.split`` and trains without early stopping, to show the whole curve.
+    ``on_epoch(training index, trainings, planned epochs, stats)``.
     """
-    if lesson not in ("epochs", "samples"):
-        raise ValueError('lesson must be "epochs" or "samples"')
+    if lesson not in LESSONS:
+        raise ValueError(f"lesson must be one of {', '.join(LESSONS)}")
     steps = sweep_steps(lesson, prepared) if steps is None else list(steps)
     ds, features = prepared.dataset, prepared.features
+    config = replace(session.config, early_stopping=False)
     records = []
-    for i, step in enumerate(steps):
-        config = replace(session.config, early_stopping=False)
-        if lesson == "epochs":
-            config = replace(config, epochs=step)
-        callback = None if on_epoch is None else (
-            lambda _run, stats, i=i, n=config.epochs: on_epoch(i, len(steps), n, stats))
-        if lesson == "epochs":
-            done = experiments.epoch_sweep(features, ds.labels, ds.class_names, (step,), config,
-                                           split=prepared.split, on_epoch=callback, should_stop=should_stop)
-        else:
-            done = experiments.samples_sweep(features, ds.labels, ds.class_names, (step,), config,
-                                             split=prepared.split, order="random", on_epoch=callback,
-                                             should_stop=should_stop)
-        for label, run in done:
-            if prepared.left_out:
-                run.info["left_out"] = prepared.left_out
-            records.append(session.add_run(run, session.encoder_name, ds, features, label=f"Lesson · {label}",
-                                           seen=prepared.seen))
-        if not done or done[-1][1].stopped:
-            break
+
+    def keep(label: str, run) -> None:
+        if prepared.left_out:
+            run.info["left_out"] = prepared.left_out
+        records.append(session.add_run(run, session.encoder_name, ds, features, label=f"Lesson · {label}",
+                                       seen=prepared.seen))
+
+    trainings = 1 if lesson == "epochs" else len(steps)
+    planned = max(steps) if lesson == "epochs" else config.epochs
+    callback = None if on_epoch is None else (lambda i, stats: on_epoch(i, trainings, planned, stats))
+    common = dict(split=prepared.split, on_epoch=callback, should_stop=should_stop, on_run=keep)
+    if lesson == "epochs":
+        experiments.epoch_sweep(features, ds.labels, ds.class_names, steps, config, **common)
+    elif lesson == "samples":
+        experiments.samples_sweep(features, ds.labels, ds.class_names, steps, config, order="random", **common)
+    else:
+        experiments.value_sweep(features, ds.labels, ds.class_names, lesson, steps, config, **common)
     return records
+
+
+def grid_sweep(session: Session, prepared: Prepared, spec: grid.GridSpec, *,
+               on_progress: Callable[[int, int], None] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> int:
+    """Train every cell of ``spec`` on ``prepared`` (no embedding: the cached features) and keep each run
+    in ``session`` as soon as its row of the grid is done, labelled "Sweep 2 · learning rate 0.01 ·
+    batch size 16 · seed 0". Returns the sweep's number; :func:`grid_results` finds its runs again
+    (after an interruption too). ``on_progress(epochs done, epochs planned)``."""
+    number = 1 + max((r.run.info.get("grid", 0) for r in session.runs), default=0)
+    base = replace(session.config, early_stopping=False)
+
+    def keep(pairs) -> None:
+        for cell, run in pairs:
+            run.info.update(grid=number, axes=list(spec.axes), **({"left_out": prepared.left_out} if prepared.left_out else {}))
+            session.add_run(run, session.encoder_name, prepared.dataset, prepared.features,
+                            label=f"Sweep {number} · {cell.label}", seen=prepared.seen)
+
+    grid.run_grid(prepared.features, prepared.dataset.labels, prepared.dataset.class_names, spec, base,
+                  split=prepared.split, extra=prepared.extra, on_progress=on_progress, should_stop=should_stop,
+                  on_runs=keep)
+    return number
+
+
+def grid_results(session: Session, number: int) -> tuple[list[tuple[grid.Cell, object]], list[str]]:
+    """The finished runs of sweep ``number`` in ``session``: ((cell, run) pairs, their labels), in training order."""
+    recs = [r for r in session.runs if r.run.info.get("grid") == number]
+    pairs = [(grid.Cell(dict(r.run.info["values"]), int(r.run.info["seed"]), r.run.config), r.run) for r in recs]
+    return pairs, [r.label for r in recs]
 
 
 def can_fine_tune(record: RunRecord | None) -> bool:

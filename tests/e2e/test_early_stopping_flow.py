@@ -36,7 +36,7 @@ def test_train_with_early_stopping_then_see_it_on_the_overfitting_page(server, p
     assert metrics.nth(2).inner_text() == str(stopped)  # epochs run
     page.get_by_text("Under the hood").wait_for()
 
-    open_page(page, "3 · Overfitting", "Overfitting")
+    open_page(page, "3 · Experiments", "Experiments")
     page.get_by_text("When to stop").wait_for(timeout=30_000)
     text = main_text(page)
     assert (f"Trained with early stopping (waiting 3 epochs): it stopped at epoch {stopped} and kept epoch {kept}"

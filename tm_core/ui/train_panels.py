@@ -8,6 +8,7 @@ from dataclasses import replace
 import streamlit as st
 
 from tm_core import augment, charts, kinds, lessons, workflow
+from tm_core.diagnose import OVERFITTING, diagnose
 from tm_core.encoders import available, default_encoder, encoder_label, encoder_names
 from tm_core.experiments import history_frame
 from tm_core.finetune import FineTuneConfig
@@ -201,7 +202,12 @@ def under_the_hood(sess: Session) -> None:
     left, right = st.columns(2)
     left.altair_chart(charts.metric_chart(frame, "accuracy", "Accuracy per epoch"))
     right.altair_chart(charts.metric_chart(frame, "loss", "Loss per epoch"))
-    health.confusion_notes(sess)
+    found = diagnose(run, ev.confusion)  # the settings first: a too-large learning rate is no data problem
+    said = lessons.diagnosis_sentences(run, diagnosis=found)
+    if said and not (found.kind == OVERFITTING and run.kept_epoch is not None):  # early stopping already kept the best
+        (st.warning if found.settings_at_fault else st.info)(" ".join(said))
+    if not found.settings_at_fault:
+        health.confusion_notes(sess)
     with st.expander("Under the hood", expanded=True):
         n_test = len(run.split.test)
         if not n_test:
