@@ -228,7 +228,7 @@ from test_app import filled_app  # noqa: E402
 
 def early_train_page(rps_train, epochs=150, lr=0.01, patience=5):
     at = filled_app(rps_train, n=12)
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     at.number_input(key="cfg:epochs").set_value(epochs).run()
     at.number_input(key="cfg:learning_rate").set_value(lr).run()
     assert at.number_input(key="cfg:patience").disabled  # only with early stopping on
@@ -279,17 +279,17 @@ def test_a_stop_with_early_stopping_on_keeps_the_lowest_test_loss_so_far(rps_tra
     at.run()  # what the Stop button's rerun does
     assert not at.exception and s.current.run.stopped and s.current.run.kept_epoch == kept
     assert same_head(s.current.run.head, done.head)
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     assert any(f"Stopped after 12 of 50 epochs; kept epoch {kept}'s weights" in i.value for i in at.info)
 
 
 @pytest.mark.slow
 def test_overfitting_page_marks_where_early_stopping_would_have_stopped(rps_train):
     at = filled_app(rps_train, n=12)
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     at.number_input(key="cfg:learning_rate").set_value(0.01).run()
     at.toggle(key="cfg:early_stopping").set_value(True).run()  # the lesson still trains without it
-    at.switch_page("pages/overfitting.py").run()
+    at.switch_page("app_pages/overfitting.py").run()
     click(at, "Train for 5, 20, 50, 200 epochs")
     runs = [r.run for r in sess(at).runs]
     assert [len(r.history) for r in runs] == [5, 20, 50, 200] and all(r.kept_epoch is None for r in runs)

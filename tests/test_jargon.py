@@ -33,7 +33,7 @@ JARGON = {  # the words issue 19 lists, as patterns
     "names no project": r"names no project",
 }
 HOOD = "Under the hood"
-PAGES = ("pages/gather.py", "pages/train.py", "pages/test.py", "pages/overfitting.py")
+PAGES = ("app_pages/gather.py", "app_pages/train.py", "app_pages/test.py", "app_pages/overfitting.py")
 NOT_TEXT = {"id", "formId", "key", "url", "src", "spec", "data", "arrowData", "useContainerWidth", "vegaLiteChart",
             "imgs", "markdownAllowed", "icon", "type"}
 
@@ -108,7 +108,7 @@ def test_no_jargon_on_the_main_path_of_a_trained_image_project(rps_train):
     for old, cls in zip(list(p.counts()), ("rock", "paper")):
         p.rename_class(old, cls)
         list(p.add_files((cls, f.name, f.read_bytes()) for f in photos(rps_train, cls, 12)))
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     at.number_input(key="cfg:epochs").set_value(5).run()
     click(at, "Train model")
     assert sess(at).current is not None

@@ -20,7 +20,7 @@ def experiments_page(root, n=12):
     for old, cls in zip(list(p.counts()), ("rock", "paper")):
         p.rename_class(old, cls)
         list(p.add_files((cls, f.name, f.read_bytes()) for f in photos(root, cls, n)))
-    at.switch_page("pages/overfitting.py").run()
+    at.switch_page("app_pages/overfitting.py").run()
     assert not at.exception and at.title[0].value == "Experiments"
     return at
 
@@ -112,7 +112,7 @@ def test_sweep_grid_heatmaps_every_run_kept_and_a_csv(rps_train):
 
 def test_train_page_blames_a_too_large_learning_rate_not_the_samples(rps_train):
     at = experiments_page(rps_train)
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     at.number_input(key="cfg:learning_rate").set_value(0.5).run()
     click(at, "Train model")
     run = sess(at).current.run
