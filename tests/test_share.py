@@ -145,3 +145,44 @@ def test_crafted_links_and_ids_are_refused(tmp_path, bad):
     with pytest.raises(InputError):
         copies.create(ProjectFile(Project("image", ["a"]), {}, [], None, {}), bad)
     assert not any(p.name == "passwd" for p in tmp_path.rglob("*"))
+
+
+# --- links and QR codes (tm_core.share) ----------------------------------------------------------------
+
+@pytest.mark.parametrize(("url", "want"), [
+    ("http://127.0.0.1:8501/", "http://127.0.0.1:8501/"),
+    ("http://127.0.0.1:8501", "http://127.0.0.1:8501/"),
+    ("https://class.example.org/studio/train", "https://class.example.org/studio/"),
+    ("https://class.example.org/studio/gather/", "https://class.example.org/studio/"),
+    ("https://x.streamlit.app/overfitting", "https://x.streamlit.app/"),
+    (None, None), ("", None), ("javascript:alert(1)", None), ("file:///etc/passwd", None),
+])
+def test_the_apps_address_comes_from_the_browsers_without_the_page(monkeypatch, url, want):
+    from tm_core.share import app_address
+
+    monkeypatch.delenv("TM_PUBLIC_URL", raising=False)
+    assert app_address(url) == want
+
+
+def test_a_public_address_wins_and_links_carry_only_their_token(monkeypatch):
+    from tm_core.share import COPY, app_address, link
+
+    monkeypatch.setenv("TM_PUBLIC_URL", "https://school.example/tm")
+    assert app_address("http://10.0.0.5:8501/train") == "https://school.example/tm/"
+    token = new_token()
+    assert link("https://school.example/tm/", COPY, token) == f"https://school.example/tm/?copy={token}"
+    assert link(None, COPY, token) == f"?copy={token}"
+
+
+def test_the_qr_code_reads_back_as_the_link():
+    import cv2
+
+    from tm_core.share import qr_png, qr_svg
+
+    url = f"https://class.example.org/studio/?copy={new_token()}"
+    png = qr_png(url)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    picture = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
+    text, _, _ = cv2.QRCodeDetector().detectAndDecode(picture)
+    assert text == url
+    assert qr_svg(url).startswith("<svg")
