@@ -148,3 +148,24 @@ def test_the_phone_panel_shows_the_projects_own_link():
     assert links and re.search(rf"\?project={token}\)", links[0])
     phone = next(e for e in at.expander if e.label == "Use your phone as a microphone")  # an audio project
     assert len(phone.get("image")) == 1  # the QR code
+
+
+@pytest.mark.slow
+def test_a_teacher_can_share_the_trained_models_too():
+    teacher = app(180)
+    click(teacher, "Clothing")
+    teacher.switch_page("pages/train.py").run()
+    click(teacher, "Train model")
+    trained = sess(teacher).current
+    assert trained is not None
+    teacher.switch_page("pages/gather.py").run()
+    box = next(c for c in teacher.checkbox if c.key == "share:runs")
+    assert not box.disabled
+    box.check().run()
+    click(teacher, "Make a share link")
+    (_, token), = teacher.session_state["share:made"].items()
+    student = copy_tab(token)
+    s = sess(student)
+    assert len(s.runs) == 1 and s.current is not None and s.token != sess(teacher).token
+    assert (s.current.run.head.w1 == trained.run.head.w1).all()
+    assert s.current.evaluation.accuracy == trained.evaluation.accuracy
