@@ -13,8 +13,9 @@ import time
 
 import streamlit as st
 
-from tm_core import examples, share
+from tm_core import examples, kinds, share
 from tm_core.errors import InputError
+from tm_core.project_file import ProjectFile
 from tm_core.sync import snapshot
 from tm_core.ui import state
 from tm_core.ui.state import Session
@@ -88,12 +89,7 @@ def examples_panel(sess: Session) -> None:
                              help=ex.about):
                     open_example(sess, ex.name)
                     st.rerun()
-                st.caption(f"{kind_words(ex.kind)} · {' · '.join(ex.classes)}")
-
-
-def kind_words(kind: str) -> str:
-    return {"image": "Image project", "hands": "Hand pose project", "pose": "Pose project",
-            "audio": "Audio project"}.get(kind, kind)
+                st.caption(f"{kinds.KINDS[ex.kind].title}: {', '.join(ex.classes)}")
 
 
 # --- a teacher's copy link -------------------------------------------------------------------------------
@@ -140,7 +136,7 @@ def share_panel(sess: Session) -> None:
         if st.button("Make a share link", key="share:make", icon=":material/link:", disabled=not n):
             pf = state.project_file(sess)
             if not (runs and sess.runs):
-                pf = type(pf)(pf.project, pf.settings, [], None, pf.features)
+                pf = ProjectFile(pf.project, pf.settings, [], None, pf.features)
             try:
                 made = store.copies().create(pf, sess.token)
             except (InputError, OSError) as e:
