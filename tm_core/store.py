@@ -303,7 +303,8 @@ class ProjectStore:
             if time.monotonic() - self._swept < every and self._swept:
                 return 0
             self._swept = time.monotonic()
-        return self.remove_stale() + (self.copies().remove_stale() if self.root.name != COPIES else 0)
+        copies = self.root.name != COPIES and (self.root / COPIES).is_dir()  # no copy made here yet: nothing to make
+        return self.remove_stale() + (self.copies().remove_stale() if copies else 0)
 
     # --- a teacher's read-only copies (tm_core.store.CopyStore) -------------------------------------------
 
