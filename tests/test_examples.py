@@ -29,6 +29,7 @@ def copy_tab(token: str):
     return at
 
 
+@pytest.mark.slow
 def test_every_example_is_a_project_file_that_opens_as_its_index_says():
     shown = examples.examples()
     assert [e.name for e in shown] == ["rps-image", "rps-hands", "clothing", "yes-no"]
