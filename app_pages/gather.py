@@ -4,7 +4,7 @@ microphone), gallery."""
 import streamlit as st
 import streamlit_webrtc  # noqa: F401  (before anything that imports TensorFlow)
 
-from tm_core.ui import gather, health, recorder, state
+from tm_core.ui import gather, health, recorder, share, state
 from tm_core.ui.widgets import class_warnings, save_and_open, start_over
 
 sess = state.session()
@@ -21,6 +21,7 @@ with right:
     start_over(sess)
 
 gather.show_report()
+share.examples_panel(sess)
 for note in class_warnings(sess):
     st.warning(note)
 
@@ -31,3 +32,5 @@ for cls in list(project.classes):
 gather.add_class_or_zip(sess)
 
 health.gather_panel(sess)
+share.phone_panel(sess)
+share.share_panel(sess)

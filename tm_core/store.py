@@ -27,6 +27,12 @@ between calls. A copy that cannot be opened is moved aside (``<folder>.damaged-<
 overwritten. Folders and files are readable by the server's user only (0700, 0600).
 
 Projects not changed or opened for ``TM_DATA_MAX_AGE_DAYS`` days (default 14) are removed.
+
+A teacher's **copy** (:class:`CopyStore`, in ``<root>/copies``) is a read-only snapshot of a project in the
+same folder format, behind a token of its own (the ``?copy=`` link). Opening the link never writes to it:
+every student gets a new project of their own, saved under a new token, started from the copy. Beside each
+copy, ``<folder>.owner`` holds a hash of the teacher's project token (never the token), so only the teacher
+can list or withdraw the copies of their project. Copies expire as projects do (opening one keeps it).
 """
 
 from __future__ import annotations
@@ -66,6 +72,8 @@ DAMAGED = ".damaged-"  # <folder>.damaged-<time>: a copy that could not be opene
 _GONE = ".deleting-"  # <folder>.deleting-<random>: being deleted (renamed first, so a crash leaves no half)
 _FOLDER = re.compile(r"[0-9a-f]{32}")
 NAME = "the project saved on this server"
+COPIES = "copies"  # <root>/copies: the teachers' read-only copies, a store of their own
+COPY_NAME = "the shared copy"
 
 
 class DamagedProject(InputError):
@@ -295,7 +303,17 @@ class ProjectStore:
             if time.monotonic() - self._swept < every and self._swept:
                 return 0
             self._swept = time.monotonic()
-        return self.remove_stale()
+        copies = self.root.name != COPIES and (self.root / COPIES).is_dir()  # no copy made here yet: nothing to make
+        return self.remove_stale() + (self.copies().remove_stale() if copies else 0)
+
+    # --- a teacher's read-only copies (tm_core.store.CopyStore) -------------------------------------------
+
+    def copies(self) -> CopyStore:
+        """The read-only copies teachers share from this server's projects (``<root>/copies``)."""
+        with self._guard:
+            if not isinstance(getattr(self, "_copies", None), CopyStore):
+                self._copies = CopyStore(self.root / COPIES, self.max_age / 86400)
+            return self._copies
 
 
 def _touched(folder: Path) -> float:
@@ -313,3 +331,102 @@ def _remove(folder: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.replace(folder, gone)
         shutil.rmtree(gone, ignore_errors=True)
+
+
+# --- a teacher's read-only copies -------------------------------------------------------------------------
+
+class CopyStore(ProjectStore):
+    """Read-only copies of projects, each behind a token of its own: :meth:`create` (the teacher's project
+    file), :meth:`start_project` (a student's new project from it), :meth:`withdraw`; stale ones are
+    removed as projects are. Nothing here writes to a copy after it was made."""
+
+    def create(self, pf: ProjectFile, owner: str) -> str:
+        """Keep ``pf`` as a new copy of ``owner``'s project (its token); returns the copy's token."""
+        owned = _owner_hash(self.folder(owner))
+        token = new_token()
+        folder = self.folder(token)
+        with self._locked(folder, exclusive=True):
+            self._save(folder, pf)
+            _write_private(folder.with_name(folder.name + ".owner"),
+                           json.dumps({"owner": owned, "made": time.time()}).encode())
+        return token
+
+    def open(self, token: str) -> ProjectFile:
+        """The copy ``token`` names (read only); ``InputError`` with a reason a student reads when it is
+        not there (withdrawn, expired, or a link that was cut)."""
+        try:
+            return self.load(token)
+        except DamagedProject:
+            raise
+        except InputError as e:
+            raise InputError(COPY_NAME, "is not on this server any more: the teacher may have withdrawn it, or it "
+                                        f"was not used for {self.max_age / 86400:g} days. Ask for a new link.") from e
+
+    def start_project(self, token: str, projects: ProjectStore) -> tuple[str, ProjectFile, str]:
+        """A new project in ``projects`` started from the copy ``token``: returns its token, the project
+        and its revision. The copy itself is only read."""
+        pf = self.open(token)
+        mine = new_token()
+        return mine, pf, projects.save(mine, pf)
+
+    def owned_by(self, owner: str) -> list[tuple[str, float]]:
+        """The copies made from ``owner``'s project: (copy id, when made), newest first. The id names the
+        copy for :meth:`withdraw`; it is not its token and opens nothing."""
+        owned, found = _owner_hash(self.folder(owner)), []
+        with contextlib.suppress(OSError):
+            for entry in self.root.glob("*.owner"):
+                with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                    info = json.loads(entry.read_bytes()[:4096])
+                    if info["owner"] == owned and (self.root / entry.name[:-6]).is_dir():
+                        found.append((entry.name[:-6], float(info["made"])))
+        return sorted(found, key=lambda f: -f[1])
+
+    def copy_id(self, token: str) -> str:
+        """The id of the copy ``token`` names (its folder's name)."""
+        return self.folder(token).name
+
+    def withdraw(self, copy_id: str, owner: str) -> bool:
+        """Delete the copy ``copy_id`` if ``owner``'s project made it; returns whether it was there.
+        Students who opened it keep their own projects."""
+        if not isinstance(copy_id, str) or not _FOLDER.fullmatch(copy_id):
+            raise InputError("shared copy", "is not a copy of this server")
+        owned, folder = _owner_hash(self.folder(owner)), self.root / copy_id
+        marker = folder.with_name(copy_id + ".owner")
+        with self._locked(folder, exclusive=True):
+            try:
+                info = json.loads(marker.read_bytes()[:4096])
+            except (OSError, ValueError):
+                return False
+            if not isinstance(info, dict) or info.get("owner") != owned:
+                raise InputError("shared copy", "was not made from this project, so it cannot be withdrawn from here")
+            _remove(folder)
+            marker.unlink(missing_ok=True)
+            folder.with_name(copy_id + ".lock").unlink(missing_ok=True)
+        return True
+
+    def remove_stale(self, now: float | None = None) -> int:
+        """``ProjectStore.remove_stale``, and the owner files of copies no longer there."""
+        removed = super().remove_stale(now)
+        with contextlib.suppress(OSError):
+            for entry in self.root.glob("*.owner"):
+                if not (self.root / entry.name[:-6]).exists():
+                    entry.unlink(missing_ok=True)
+        return removed
+
+
+def _owner_hash(folder: Path) -> str:
+    """What a copy keeps of its teacher's project: a hash of that project's folder name (itself a hash of
+    the token), never anything that opens it."""
+    return hashlib.sha256(b"owner:" + folder.name.encode()).hexdigest()
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """``data`` as ``path`` (0600), whole or not at all (a temporary name, fsync, rename)."""
+    tmp = path.with_name(f"{path.name}.tmp-{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)

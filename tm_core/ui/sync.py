@@ -27,7 +27,7 @@ from tm_core import store as stores
 from tm_core.errors import InputError
 from tm_core.project_file import ProjectFile
 from tm_core.sync import merge, run_key, run_version, same, snapshot
-from tm_core.ui import state
+from tm_core.ui import share, state
 
 _log = logging.getLogger(__name__)
 
@@ -135,6 +135,8 @@ def restore(sess: state.Session) -> None:
         return
     with contextlib.suppress(OSError):  # a read-only or vanished folder: nothing to sweep now
         store.sweep()
+    if share.open_copy_link(sess, store):  # a teacher's ?copy= link: a new project of the student's own
+        return
     token = st.query_params.get(state.PARAM)
     if token:
         try:
