@@ -95,7 +95,7 @@ def test_one_click_opens_an_example_as_a_new_project_of_ones_own_and_it_trains_a
     again = sess(at)
     assert again.project.counts() == ex.classes and again.token not in (first, edited)
     assert "hat" not in store.load(edited).project.counts()
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     click(at, "Train model")
     assert sess(at).current is not None
     assert sess(at).current.evaluation.accuracy == pytest.approx(ex.held_out_accuracy, abs=0.01)
@@ -155,11 +155,11 @@ def test_the_phone_panel_shows_the_projects_own_link():
 def test_a_teacher_can_share_the_trained_models_too():
     teacher = app(180)
     click(teacher, "Clothing")
-    teacher.switch_page("pages/train.py").run()
+    teacher.switch_page("app_pages/train.py").run()
     click(teacher, "Train model")
     trained = sess(teacher).current
     assert trained is not None
-    teacher.switch_page("pages/gather.py").run()
+    teacher.switch_page("app_pages/gather.py").run()
     box = next(c for c in teacher.checkbox if c.key == "share:runs")
     assert not box.disabled
     box.check().run()

@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import app, click, photos, sess
 from google.protobuf.json_format import MessageToDict
 from streamlit.testing.v1.element_tree import Block, Expander
 
 from tm_core import media
 from tm_core.errors import InputError
+
+from conftest import app, click, photos, sess
 
 JARGON = {  # the words issue 19 lists, as patterns
     "held-out": r"held[- ]out",
