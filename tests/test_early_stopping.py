@@ -169,14 +169,14 @@ def test_early_stop_text_says_where_and_what_it_would_have_kept():
     run = make_run([1.0, 0.8, 0.6, 0.7, 0.65, 0.9, 0.61, 0.95, 1.0],
                    [0.5, 0.8, 14 / 15, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9], epochs=9)
     assert early_stop_epoch(run, 3) == (6, 3)
-    assert early_stop_text(run, 3) == ("With early stopping (patience 3) training would have stopped at epoch 6 and "
+    assert early_stop_text(run, 3) == ("With early stopping (waiting 3 epochs) training would have stopped at epoch 6 and "
                                        "kept epoch 3: test accuracy 93 % instead of 90 % at the end.")
-    assert early_stop_text(run, 6) == ("With early stopping (patience 6) training would have run all 9 epochs and "
+    assert early_stop_text(run, 6) == ("With early stopping (waiting 6 epochs) training would have run all 9 epochs and "
                                        "kept epoch 3: test accuracy 93 % instead of 90 % at the end.")
     falling = make_run([0.9, 0.8, 0.7], [0.5, 0.6, 0.7])
     assert early_stop_text(falling, 5).endswith("kept the last one: the test loss was still at its lowest.")
     same = make_run([0.9, 0.5, 0.6, 0.7], [0.7, 0.9, 0.9, 0.9], epochs=20)
-    assert early_stop_text(same, 2) == ("With early stopping (patience 2) training would have stopped at epoch 4 and "
+    assert early_stop_text(same, 2) == ("With early stopping (waiting 2 epochs) training would have stopped at epoch 4 and "
                                         "kept epoch 2: test accuracy 90 %, the same as at the end.")
     assert early_stop_text(make_run([None, None], [None, None]), 5) is None
 
@@ -186,7 +186,7 @@ def test_early_stop_text_of_a_run_that_used_it(rps20):
     run = train(x, y, classes, replace(OVERFITS, early_stopping=True, patience=5))
     kept, last = run.kept_stats(), run.history[-1]
     assert early_stop_text(run, 99) == (
-        f"Trained with early stopping (patience 5): it stopped at epoch {run.early_stopped_at} and kept epoch "
+        f"Trained with early stopping (waiting 5 epochs): it stopped at epoch {run.early_stopped_at} and kept epoch "
         f"{run.kept_epoch}, test accuracy {kept.test_accuracy * 100:.0f} % ({last.test_accuracy * 100:.0f} % at epoch "
         f"{last.epoch}).")
 
@@ -242,7 +242,7 @@ def early_train_page(rps_train, epochs=150, lr=0.01, patience=5):
 def test_train_page_toggle_stops_early_and_says_which_epoch_it_kept(rps_train):
     at = early_train_page(rps_train)
     assert any(t.label == "Stop when the test loss stops improving" for t in at.toggle)
-    assert any("does nothing" in c.value and "held-out" in c.value for c in at.caption)  # said when it cannot work
+    assert any("does nothing" in c.value and "2 samples in each class" in c.value for c in at.caption)  # when it cannot work
     config = sess(at).config
     assert config.early_stopping and config.patience == 5 and config.epochs == 150
     click(at, "Train model")
