@@ -98,7 +98,7 @@ def test_sweep_grid_heatmaps_every_run_kept_and_a_csv(rps_train):
     labels = [r.label for r in sess(at).runs]
     assert len(labels) == 8 and labels[0] == "Sweep 1 · learning rate 0.001 · batch size 8 · seed 0"
     titles = [json.dumps(c.get("title")) for c in specs(at)]
-    heat = [i for i, t in enumerate(titles) if "Held-out accuracy" in t or "Training time" in t]
+    heat = [i for i, t in enumerate(titles) if "Test accuracy (mean" in t or "Training time" in t]
     assert len(heat) == 2  # held-out accuracy and time heatmaps
     table = next(d.value for d in at.dataframe if "seed" in d.value.columns)
     assert len(table) == 8 and set(table["run"]) == set(labels)

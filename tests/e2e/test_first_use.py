@@ -26,8 +26,8 @@ from .test_app_flow import APP, RPS, main_text, set_number
 from .test_reload_flow import token_of
 
 SIDEBAR = "[data-testid='stSidebar']"
-HEADINGS = {"gather": "Gather examples", "train": "Train", "overfitting": "Overfitting", "test": "Test & export"}
-LINKS = ("1 · Gather", "2 · Train", "3 · Overfitting", "4 · Test & export")
+HEADINGS = {"gather": "Gather examples", "train": "Train", "overfitting": "Experiments", "test": "Test & export"}
+LINKS = ("1 · Gather", "2 · Train", "3 · Experiments", "4 · Test & export")
 
 
 def saved_project(data: Path, per_class: int = 6) -> str:
@@ -145,7 +145,7 @@ def test_a_late_event_of_the_page_left_does_not_take_the_student_back(server, pa
     # its messages untouched).
     tab = page.context.browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
     try:
-        for link, heading, path in [("2 · Train", "Train", "/train"), ("3 · Overfitting", "Overfitting", "/overfitting"),
+        for link, heading, path in [("2 · Train", "Train", "/train"), ("3 · Experiments", "Experiments", "/overfitting"),
                                     ("4 · Test & export", "Test & export", "/test")]:
             tab.goto(f"{srv.url}/?project={token}")  # a new session: the project comes back
             tab.get_by_text(re.compile(r"Welcome back")).wait_for(timeout=90_000)
@@ -192,7 +192,7 @@ def test_stop_ends_the_training_shows_the_results_and_keeps_the_run_every_time(s
         stopped = page.get_by_text(re.compile(r"Stopped after (\d+) of 200 epochs"))
         stopped.wait_for(timeout=20_000)
         after = int(re.search(r"Stopped after (\d+)", stopped.inner_text()).group(1))
-        label = re.compile(rf"Trained: Run {attempt} · 200 epochs .* · stopped at {after} · held-out accuracy")
+        label = re.compile(rf"Trained: Run {attempt} · 200 epochs .* · stopped at {after} · test accuracy")
         sidebar.get_by_text(label).wait_for(timeout=20_000)
         print(f"Stop {attempt}: results after {time.monotonic() - clicked:.1f} s, stopped at epoch {after}")
         assert 0 < after < 200

@@ -166,7 +166,7 @@ def gather_and_train(page, url: str, zip_path: Path, total: int) -> tuple[str, s
     set_number(page, "Epochs", "20")
     page.get_by_role("button", name="Train model").click()
     trained = page.locator("[data-testid='stSidebar']").get_by_text(
-        re.compile(r"Trained: Run 1 · 20 epochs.*held-out accuracy \d+%"))
+        re.compile(r"Trained: Run 1 · 20 epochs.*test accuracy \d+%"))
     trained.wait_for(timeout=180_000)
     return token, trained.inner_text()
 
