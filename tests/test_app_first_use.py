@@ -86,7 +86,7 @@ def test_a_new_projects_address_names_it_even_if_nobody_changed_it():
     later = app(token=token)  # the address opened again later (a reload, another device)
     assert sess(later).token == token and later.query_params["project"] == token
     said = later.session_state["report"] if "report" in later.session_state else []  # noqa: SIM401 (no .get here)
-    assert not [text for _, text in said if "names no project" in text], said
+    assert not [text for _, text in said if "does not lead to a project" in text], said
     assert sess(later).project.kind == sess(first).project.kind
 
 

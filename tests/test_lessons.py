@@ -50,7 +50,7 @@ def test_a_too_large_rate_is_called_unstable_or_diverging_because_its_loss_jumpe
     answered = np.flatnonzero(np.asarray(confusion).sum(0))
     assert len(answered) == 1 and d.figures["one_class"] == classes[answered[0]]
     text = " ".join(lessons.diagnosis_sentences(run, confusion))
-    assert f"It answers {classes[answered[0]]} for every held-out sample." in text
+    assert f"It answers {classes[answered[0]]} for every test sample." in text
     assert "smaller learning rate" in text and "before changing your samples" in text
     # the epochs lesson of such a run talks of the settings, not of overfitting nor of the data
     story = lessons.lesson_text([("lr 0.2", run)])
@@ -97,7 +97,7 @@ def test_the_learning_rate_lesson_names_the_fastest_the_crawling_and_the_unsettl
     reached = next(s.epoch for s in run.history if s.accuracy >= lessons.REACHED)
     assert f"reached 90 % by epoch {reached}." in text
     best = max(runs, key=lambda r: max(s.test_accuracy for s in r[1].history))
-    assert f"The best held-out accuracy came with {best[0]}" in text
+    assert f"The best test accuracy came with {best[0]}" in text
 
 
 @pytest.mark.slow
