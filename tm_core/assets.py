@@ -38,7 +38,7 @@ class Asset:
     sha256: str | None  # official sha256, when known
     description: str
     md5: str | None = None  # official md5, when that is the hash the publisher pins (Keras pins md5 for some)
-    # sha256 of the project's own reference copy (the one its tests use; ../shared/models/MODELS.md says how it
+    # sha256 of the project's own reference copy (the one its tests use; its MODELS.md says how it
     # differs from the official file), served by a mirror of those copies (``python -m tm_core download-models
     # --from URL``)
     copy_sha256: str | None = None

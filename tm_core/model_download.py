@@ -5,7 +5,7 @@ fresh server, so no student waits for (or misses) a download.
 
 Each file comes from its official URL (``tm_core.assets.ASSETS``), or with ``--from URL`` (or the
 environment variable ``TM_MODELS_URL``) from a mirror laid out as a models folder
-(``URL/<image|pose|hands|audio>/<file>``: e.g. a copy of ../shared/models on a school's web server,
+(``URL/<image|pose|hands|audio>/<file>``: e.g. a copy of a models folder on a school's web server,
 or ``file:///media/usb/models``). A download is streamed to ``.<file>.part`` beside its place, and
 an interrupted one continues from there (HTTP Range) the next time. Its SHA-256 is then checked
 against the ones the repo records (the official file's and the project's reference copy's); a file

@@ -2,9 +2,9 @@
 folder as project files (``tm_core.project_file``), with where they come from and their licences.
 
 ``index.json`` lists them (name, title, kind, what they show, attribution, and the accuracies that
-``tools/make_examples.py`` measured when it built them from ``../shared/datasets``); ``LICENSES.md``
-and ``licenses/`` keep each data set's licence and attribution. The app never reads ``../shared``:
-only the files here.
+``tools/make_examples.py`` measured when it built them from the original data sets); ``LICENSES.md``
+and ``licenses/`` keep each data set's licence and attribution. The app reads only the files
+here.
 
 :func:`open_example` reads one through the same checks as any project file, so an example becomes a
 normal, editable project of the student's own (the caller gives it a new token and saves it).
