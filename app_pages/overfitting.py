@@ -24,8 +24,8 @@ with st.container(border=True):
                    "show where early stopping would have stopped.")
 
 with st.expander("Sweep two settings", expanded=experiments.GRID in st.session_state):
-    st.write("Pick two settings and a few values of each: every combination is trained on the embeddings already "
-             "made (nothing is read again), and the grid shows test accuracy and time for each.")
+    st.write("Pick two settings and a few values of each: every combination is trained on the features the "
+             "network already read from your samples (nothing is read again), and the grid shows test accuracy and time for each.")
     experiments.sweep_panel(sess, ready)
 
 experiments.compare(sess)

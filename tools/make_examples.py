@@ -71,7 +71,7 @@ EXAMPLES = [
      ("LICENSE", "ATTRIBUTION.md", "NOTICE.md")),
     ("rps-hands", "Rock, paper, scissors (hand pose)", "hands", "rps_real", ("rock", "paper", "scissors"), 30,
      "The same kind of photos as a Hand pose project: the model learns the shape of the hand from its 21 "
-     "landmarks, so the background matters much less. Compare its held-out accuracy with the image example.", RPS,
+     "landmarks, so the background matters much less. Compare its test accuracy with the image example.", RPS,
      ("LICENSE", "ATTRIBUTION.md", "NOTICE.md")),
     ("clothing", "Clothing", "image", "clothing4", ("hat", "pants", "shoes", "t-shirt"), 20,
      "Home photos of hats, pants, shoes and t-shirts on floors, beds and hangers. Four classes that look very "
