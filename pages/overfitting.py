@@ -4,7 +4,7 @@ import streamlit as st
 
 from tm_core import charts, experiments, lessons, workflow
 from tm_core.errors import InputError
-from tm_core.ui import state
+from tm_core.ui import state, tables
 from tm_core.ui.widgets import trainable
 
 sess = state.session()
@@ -72,4 +72,4 @@ else:
                        "Advanced) would have ended each run; diamonds: the epoch it would have kept, the lowest test loss.")
         st.altair_chart(charts.gap_chart(frame))
         st.caption("The gap is train accuracy minus test accuracy: when it grows, the model is memorising.")
-        st.dataframe(experiments.summary_frame(picked), hide_index=True)
+        tables.run_summary(experiments.summary_frame(picked))  # readable titles, percentages

@@ -1,6 +1,7 @@
 """The app's pages driven headlessly with AppTest: real scripts, real engine, real photos."""
 
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -204,6 +205,10 @@ def test_overfitting_page_compares_runs_and_runs_the_lesson(rps_train):
     assert all((r.split.test == runs[0].split.test).all() for r in runs)  # one held-out set for all
     table = at.dataframe[0].value
     assert list(table["run"]) == labels[1:] and table["final_train_accuracy"].iloc[-1] == 1.0
+    shown = json.loads(at.dataframe[0].proto.columns)  # the titles and formats the page gives the table
+    assert shown["final_train_accuracy"]["label"] == "Train accuracy at the end"
+    assert shown["final_test_accuracy"]["type_config"]["format"] == "percent"
+    assert all("_" not in c["label"] for c in shown.values())
     assert "epoch" in at.info[0].value  # the lesson text, computed from these runs
     click(at, "Train with 5, 10, 20 and all samples per class")
     assert [r.label for r in sess(at).runs][-2:] == ["Lesson · 5 per class", "Lesson · all (10 per class)"]
@@ -228,6 +233,7 @@ def test_test_page_predicts_an_uploaded_photo_and_exports(rps_train, tmp_path, m
     assert set(files) >= {"model.keras", "keras_model.h5", "labels.txt", "model_float32.tflite", "model_int8.tflite",
                           "converted_keras.zip"}
     assert len(at.get("download_button")) == 4 and len(at.code) == 4
+    assert all(c.proto.wrap_lines for c in at.code)  # long lines wrap: nothing cut off on the right
     # every snippet runs as written, next to its downloaded file and a photo
     monkeypatch.chdir(tmp_path)
     for name, data in files.items():

@@ -34,4 +34,4 @@ def downloads(sess: Session, rec: RunRecord) -> None:
             left.download_button(d.label, files[d.file], icon=":material/download:", file_name=d.file,
                                  key=f"dl:{d.form}", width="stretch")
             right.caption(d.what)
-            right.code(export.snippet_for(encoder, d.form, rec.run.class_names), language="python")
+            right.code(export.snippet_for(encoder, d.form, rec.run.class_names), language="python", wrap_lines=True)
