@@ -234,6 +234,12 @@ def test_test_page_predicts_an_uploaded_photo_and_exports(rps_train, tmp_path, m
                           "converted_keras.zip"}
     assert len(at.get("download_button")) == 4 and len(at.code) == 4
     assert all(c.proto.wrap_lines for c in at.code)  # long lines wrap: nothing cut off on the right
+    # the int8 file's agreement with the app, measured on the held-out samples when the files were made
+    rec = sess(at).current
+    agree = files.int8_agreement
+    assert agree.n == len(rec.run.split.test) > 0
+    assert any(f"on {agree.n} of your samples it was not trained on, it named the same class as the app on "
+               f"{agree.same} ({agree.share:.0%})" in c.value for c in at.caption)
     # every snippet runs as written, next to its downloaded file and a photo
     monkeypatch.chdir(tmp_path)
     for name, data in files.items():
