@@ -125,12 +125,12 @@ def clothing_trained(encoder, clothing_train):
 
 @pytest.fixture(scope="session")
 def rps_export(rps_trained, encoder, tmp_path_factory):
-    """Every export of that model, written once for the session."""
+    """Every export of that model, written once for the session (the int8 file checked on the test photos)."""
     from tm_core import export
 
-    run, _, x_train, *_ = rps_trained
+    run, _, _, x_test, *_ = rps_trained
     out = tmp_path_factory.mktemp("export")
-    export.export_all(out, encoder, run.head, run.class_names, export.calibration_images(list(x_train)))
+    export.export_all(out, encoder, run.head, run.class_names, x_test)
     return out
 
 

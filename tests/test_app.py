@@ -1,6 +1,7 @@
 """The app's pages driven headlessly with AppTest: real scripts, real engine, real photos."""
 
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -204,6 +205,10 @@ def test_overfitting_page_compares_runs_and_runs_the_lesson(rps_train):
     assert all((r.split.test == runs[0].split.test).all() for r in runs)  # one held-out set for all
     table = at.dataframe[0].value
     assert list(table["run"]) == labels[1:] and table["final_train_accuracy"].iloc[-1] == 1.0
+    shown = json.loads(at.dataframe[0].proto.columns)  # the titles and formats the page gives the table
+    assert shown["final_train_accuracy"]["label"] == "Train accuracy at the end"
+    assert shown["final_test_accuracy"]["type_config"]["format"] == "percent"
+    assert all("_" not in shown[c]["label"] for c in table.columns)
     assert "epoch" in at.info[0].value  # the lesson text, computed from these runs
     click(at, "Train with 5, 10, 20 and all samples per class")
     assert [r.label for r in sess(at).runs][-2:] == ["Lesson · 5 per class", "Lesson · all (10 per class)"]
@@ -229,6 +234,13 @@ def test_test_page_predicts_an_uploaded_photo_and_exports(rps_train, tmp_path, m
                           "converted_keras.zip", "tm-my-image-model.zip"}
     assert len(at.get("download_button")) == 5 and len(at.code) == 5
     assert [c.language for c in at.code] == ["python"] * 4 + ["html"]  # the TensorFlow.js one is a web page
+    assert all(c.proto.wrap_lines for c in at.code)  # long lines wrap: nothing cut off on the right
+    # the int8 file's agreement with the app, measured on the held-out samples when the files were made
+    rec = sess(at).current
+    agree = files.int8_agreement
+    assert agree.n == len(rec.run.split.test) > 0
+    assert any(f"on {agree.n} of your samples it was not trained on, it named the same class as the app on "
+               f"{agree.same} ({agree.share:.0%})" in c.value for c in at.caption)
     # every Python snippet runs as written, next to its downloaded file and a photo (the web page: test_tfjs_browser)
     monkeypatch.chdir(tmp_path)
     for name, data in files.items():

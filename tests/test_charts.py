@@ -166,7 +166,7 @@ def test_per_class_chart_shows_classes_without_samples_as_absent():
     ev = evaluate(probs, np.array([0, 0, 0, 1, 1, 1]), CLASSES)
     spec = serialises(charts.per_class_chart(ev))
     enc = spec["encoding"]
-    assert spec["mark"]["type"] == "bar" and spec["width"] == "container"
+    assert spec["layer"][0]["mark"]["type"] == "bar" and spec["width"] == "container"  # then its figures as text
     assert (enc["x"]["field"], enc["x"]["scale"]["domain"], enc["x"]["axis"]["format"]) == ("accuracy", [0, 1], ".0%")
     assert (enc["y"]["field"], enc["y"]["sort"]) == ("class", CLASSES)
     assert "no samples" in enc["y"]["axis"]["labelExpr"] and '"paper"' in enc["y"]["axis"]["labelExpr"]

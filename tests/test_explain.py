@@ -166,6 +166,27 @@ def test_overlay_paints_only_the_hot_places(rps_trained):
         explain.overlay(image, np.zeros(5))
 
 
+
+def test_a_map_where_no_place_decides_is_not_painted_as_if_one_did(rps_trained):
+    """Issue 19, item 10: a map whose biggest drop is 2 points was stretched to full red-to-yellow, while
+    its caption said no single place decides it. Painted by its real drops, it stays faint."""
+    _, _, x_train, *_ = rps_trained
+    image = x_train[0]
+    ys = xs = np.arange(0, 169, 28)
+
+    def grid_map(top: float) -> explain.OcclusionMap:
+        grid = np.zeros((7, 7), np.float32)
+        grid[0, 0] = top
+        return explain.OcclusionMap(grid, ys, xs, 56, 0, 0.9)
+
+    faint, strong = grid_map(0.02), grid_map(0.6)
+    assert not faint.decides and strong.decides
+    change = lambda m: np.abs(explain.overlay(image, m).astype(int) - image).max()  # noqa: E731
+    assert change(faint) <= 12  # at most 0.65 × 0.02 / 0.3 of the colour
+    assert change(strong) > 100
+    assert change(grid_map(0.3)) > 10 * change(faint)
+
+
 def trained_app(root, classes=("rock", "paper"), n=12, epochs=6):
     """The app with ``n`` real photos per class, trained on the Train page."""
     at = app()

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from tm_core.export import FILES, calibration_images, labels_text, save_tflite
+from tm_core import export
+from tm_core.export import FILES, labels_text, save_tflite
 from tm_core.predict import ExportedModel, TFLiteModel, read_labels
 
 
@@ -58,29 +59,32 @@ def test_tflite_float32_matches_the_app(rps_export, rps_trained):
 def int8_agreement(path, predictor, images) -> float:
     lite = TFLiteModel(path)
     detail = lite.interpreter.get_input_details()[0]
-    assert detail["dtype"] == np.uint8 and detail["quantization"] == (1.0, 0)  # raw pixels in
+    assert detail["dtype"] == np.uint8  # RGB pixels in, as the float32 file
     weights = [t for t in lite.interpreter.get_tensor_details() if t["dtype"] == np.int8]
-    assert len(weights) > 50  # really integer-quantized
+    assert len(weights) >= 40  # the weights really are stored as int8 (48 tensors for MobileNetV2 + head)
     return float((lite.predict(images).argmax(1) == predictor.predict(images).argmax(1)).mean())
 
 
 @pytest.mark.slow
-def test_tflite_int8_agrees_on_the_top_class(clothing_trained, encoder, tmp_path):
-    """The issue's target, >= 98 % top-class agreement on unseen photos, met on clothing."""
-    run, predictor, x_train, x_test, _, _ = clothing_trained
+def test_tflite_int8_agrees_on_the_top_class_on_clothing(clothing_trained, encoder, tmp_path):
+    """Issue 19, item 8: >= 95 % top-class agreement with the app on photos it was not trained on."""
+    run, predictor, _, x_test, _, _ = clothing_trained
     path = tmp_path / "model_int8.tflite"
-    save_tflite(path, encoder, run.head, int8=True, representative=calibration_images(list(x_train)))
+    save_tflite(path, encoder, run.head, int8=True)
     agree = int8_agreement(path, predictor, x_test)
     print(json.dumps({"clothing_int8_top_class_agreement": agree, "n": len(x_test)}))
-    assert agree >= 0.98
+    assert agree >= 0.95
+    assert path.stat().st_size < 0.4 * (2 * 1024 * 1024)  # a third of the float32 file's ~2 MB
 
 
 @pytest.mark.slow
-def test_tflite_int8_on_rock_paper_scissors(rps_export, rps_trained):
-    """Not met on rock-paper-scissors: post-training int8 of MobileNetV2 α=0.35 flips ~10 % of the
-    unseen photos there (measured 0.90 on these 90; the int8 weights of the first blocks cause it,
-    not the activations, calibration size or quantizer). Guarded so it cannot get worse unnoticed."""
+def test_tflite_int8_agrees_on_the_top_class_on_rock_paper_scissors(rps_export, rps_trained):
+    """Issue 19, item 8: fully integer-quantized, it agreed on 90 % of these photos (the page said about
+    9 in 10 too); with int8 weights and float activations, >= 95 %. The agreement export_all measured on
+    the held-out photos is the one found here."""
     _, predictor, _, x_test, _, _ = rps_trained
     agree = int8_agreement(rps_export / "model_int8.tflite", predictor, x_test)
     print(json.dumps({"rps_int8_top_class_agreement": agree, "n": len(x_test)}))
-    assert agree >= 0.87
+    assert agree >= 0.95
+    measured = export.int8_agreement(rps_export / "model_float32.tflite", rps_export / "model_int8.tflite", x_test)
+    assert measured.n == len(x_test) and measured.share == pytest.approx(agree, abs=1.5 / len(x_test))

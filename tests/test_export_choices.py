@@ -1,4 +1,4 @@
-"""What each kind of project offers to download (tm_core.export.downloads): files, zips, calibration, snippets."""
+"""What each kind of project offers to download (tm_core.export.downloads): files, zips, the int8 check, snippets."""
 
 import numpy as np
 import pytest
@@ -26,7 +26,7 @@ def test_each_kind_offers_files_its_export_writes_or_zips():
     assert [d.label for d in export.downloads("pose")] == ["Everything (.zip)", "TFLite float32 head"]
     assert [d.label for d in export.downloads("hands")] == ["Everything (.zip)", "TFLite float32 model"]
     assert export.downloads("hands")[0].file == "hands_model.zip"
-    assert export.calibrates("image") and not any(export.calibrates(k) for k in ("audio", "pose", "hands"))
+    assert export.checks_int8("image") and not any(export.checks_int8(k) for k in ("audio", "pose", "hands"))
 
 
 def test_every_offered_download_has_a_snippet():
@@ -41,16 +41,17 @@ def test_every_offered_download_has_a_snippet():
             assert "photo.jpg" in code and ("pose_features" if kind == "pose" else "hand_features") in code
 
 
-def test_int8_calibrates_on_the_training_pictures_only_for_image_projects(rps_train):
+def test_int8_is_checked_on_the_given_pictures_only_for_image_projects(rps_train):
     p = Project("image")
     files = sorted((rps_train / "rock").iterdir())[:12]
     list(p.add_files(("Class 1", f.name, f.read_bytes()) for f in files))
     samples = p.get_class("Class 1").samples
-    calib = export.calibration("image", samples)
-    assert calib.shape == (12, 224, 224, 3) and calib.dtype == np.uint8
-    np.testing.assert_array_equal(calib, export.calibration_images([s.data for s in samples]))
-    assert export.calibration("audio", samples).shape == (0, 16000)
-    assert export.calibration("pose", samples).shape == (0,) and export.calibration("hands", []).shape == (0,)
+    check = export.check_pictures("image", samples)
+    assert check.shape == (12, 224, 224, 3) and check.dtype == np.uint8
+    np.testing.assert_array_equal(check, export.some_images([s.data for s in samples]))
+    assert export.some_images([s.data for s in samples], limit=5).shape == (5, 224, 224, 3)
+    assert export.check_pictures("image", []) is None  # nothing held out: nothing to check on
+    assert all(export.check_pictures(k, samples) is None for k in ("audio", "pose", "hands"))
 
 
 @pytest.mark.slow

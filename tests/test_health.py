@@ -222,7 +222,7 @@ def test_gather_page_checks_the_data_and_shows_the_samples_involved(rps_train, f
     # the fixes: the duplicate kept in rock only, the near copies removed (one of the group stays)
     at.button(key="health:keep:0:rock").click().run()
     assert not at.exception and len(s.project.get_class("paper")) == 12 and len(s.project.get_class("rock")) == 16
-    assert any(m.value == "Removed 1 picture from paper." for m in at.success)
+    assert any(m.value == "Removed 1 picture from paper." for m in at.info)  # with Undo beside it
     assert not any("in both" in w.value for w in at.warning)  # checked again at once
     button = next(b for b in at.button if b.label == "Remove the 3 near copies from rock")
     button.click().run()

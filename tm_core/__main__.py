@@ -159,9 +159,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         per = ", ".join(f"{k} {v:.2f}" for k, v in held_out.per_class.items() if v is not None)
         log(f"held-out accuracy {held_out.accuracy:.4f} on {len(run.split.test)} samples ({per})")
 
-    train_images = [ds.samples[i].data for i in run.split.train]
-    export.export_all(out, encoder, run.head, ds.class_names, export.calibration_images(train_images),
-                      tflite=not args.no_tflite, on_step=lambda name: log(f"writing {out / name}"))
+    held_out_images = [ds.samples[i].data for i in run.split.test]  # the int8 file is checked on them
+    written = export.export_all(out, encoder, run.head, ds.class_names, export.some_images(held_out_images),
+                                tflite=not args.no_tflite, on_step=lambda name: log(f"writing {out / name}"))
+    if (agree := written.int8_agreement) is not None and agree.n:
+        log(f"model_int8.tflite names the same class as model_float32.tflite on {agree.same} of {agree.n} "
+            f"held-out pictures ({agree.share:.1%})")
     if args.kind == "image" and export.tfjs.supported(encoder):  # Teachable Machine's TensorFlow.js layout
         log(f"writing {out / 'tfjs'}")
         export.tfjs.write(out / "tfjs", encoder, run.head, ds.class_names)

@@ -21,6 +21,8 @@ BAR_COLOR = "#1967d2"
 TOP_COLOR = "#e8710a"
 RUN_COLORS = ["#1967d2", "#e8710a", "#188038", "#9334e6", "#d93025", "#12b5cb", "#f9ab00", "#5f6368"]
 MAX_EPOCHS_DRAWN = 1000
+LEGEND_LABEL_LIMIT = 600  # pixels: a run label ("Run 12 · 200 epochs · batch 16 · lr 0.001") needs about 250
+SHORT_BAR = 0.35  # a bar shorter than this (accuracy) has its figure after it, not inside
 HEIGHT = 240  # of the plotting area; axes, legend and title come on top of it
 
 # Fit the container's width only: heights stay the plotting area's, in Streamlit (which would
@@ -46,7 +48,10 @@ def _thin(df: pd.DataFrame, max_epochs: int = MAX_EPOCHS_DRAWN) -> pd.DataFrame:
 def _run_color(runs: list[str]) -> alt.Color:
     """Colour by run label, in the runs' order, with distinct fixed colours and a legend above."""
     palette = [RUN_COLORS[i % len(RUN_COLORS)] for i in range(len(runs))]
-    legend = alt.Legend(orient="top", columns=max(1, min(len(runs), 2 if len(runs) > 3 else 3)), labelLimit=200)
+    # Below the plot, one run a line, labels never shortened: side by side, a third run fell off the
+    # chart's right edge, and a long label was cut with "…".
+    legend = alt.Legend(orient="bottom", direction="vertical", columns=1, labelLimit=LEGEND_LABEL_LIMIT,
+                        symbolLimit=max(30, len(runs)))
     return alt.Color("run:N", title="Run", scale=alt.Scale(domain=runs, range=palette), sort=runs, legend=legend)
 
 
@@ -289,22 +294,30 @@ def per_class_frame(evaluation: Evaluation) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["class", "accuracy", "correct", "support", "result"])
 
 
-def per_class_chart(evaluation: Evaluation) -> alt.Chart:
-    """Horizontal bars of each class's accuracy on the held-out samples, in class order.
+def per_class_chart(evaluation: Evaluation) -> alt.LayerChart:
+    """Horizontal bars of each class's accuracy on the held-out samples, in class order, each with its
+    figure written on it ("67 % · 2 of 3"; inside the bar's end, or after a short bar).
 
     A class without held-out samples gets no bar, and "(no samples)" after its name.
     """
     names = list(evaluation.class_names)
     data = per_class_frame(evaluation)
+    data = data.assign(label=[f"{a:.0%} · {c} of {n}" if n else "" for a, c, n in
+                              zip(data["accuracy"], data["correct"], data["support"])])
     empty = data.loc[data["support"] == 0, "class"].tolist()
     label_expr = (
         f"indexof({_js_strings(empty)}, datum.value) >= 0 ? datum.value + ' (no samples)' : datum.value"
         if empty
         else "datum.value"
     )
+    bars = alt.Chart().mark_bar(color=BAR_COLOR)
+    inside = alt.Chart().mark_text(align="right", dx=-5, color="white", fontWeight="bold").encode(text="label:N")
+    after = alt.Chart().mark_text(align="left", dx=5, color="black").encode(text="label:N")
+    long_bar = alt.datum.accuracy >= SHORT_BAR
     return (
-        alt.Chart(data, title="Accuracy per class (held-out samples)")
-        .mark_bar(color=BAR_COLOR)
+        alt.LayerChart(data, layer=[bars, inside.transform_filter(long_bar),
+                                    after.transform_filter((alt.datum.support > 0) & ~long_bar)],
+                       title="Accuracy per class (held-out samples)")
         .encode(
             x=alt.X("accuracy:Q", title="Accuracy", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%")),
             y=alt.Y("class:N", title=None, sort=names, scale=alt.Scale(domain=names), axis=alt.Axis(labelExpr=label_expr, labelLimit=240)),

@@ -40,6 +40,23 @@ SUMMARY_COLUMNS = [
     "stopped",
     "kept_epoch",
 ]
+# What a student reads above each column of the run comparison table (the page shows these, never the code names).
+SUMMARY_TITLES = {
+    "run": "Run",
+    "epochs": "Epochs",
+    "batch_size": "Batch size",
+    "learning_rate": "Learning rate",
+    "train_samples": "Trained on",
+    "test_samples": "Tested on",
+    "final_train_accuracy": "Train accuracy at the end",
+    "final_test_accuracy": "Test accuracy at the end",
+    "best_test_accuracy": "Best test accuracy",
+    "best_epoch": "Best epoch",
+    "final_gap": "Gap at the end",
+    "stopped": "Stopped early",
+    "kept_epoch": "Epoch kept",
+}
+SUMMARY_SHARES = ("final_train_accuracy", "final_test_accuracy", "best_test_accuracy", "final_gap")  # 0..1: shown as %
 
 SweepEpoch = Callable[[int, EpochStats], None]
 SweepRun = Callable[[str, Run], None]
@@ -388,6 +405,8 @@ def samples_sweep(
 __all__ = [
     "HISTORY_COLUMNS",
     "SUMMARY_COLUMNS",
+    "SUMMARY_SHARES",
+    "SUMMARY_TITLES",
     "EarlyStop",
     "best_epoch",
     "chart_marks",

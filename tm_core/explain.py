@@ -57,6 +57,10 @@ def mistakes(record=None, *, run=None, dataset=None, features=None) -> list[Wron
                         np.asarray(probs[m.index], np.float64)) for m in ev.mistakes]
 
 
+DECISIVE_DROP = 0.05  # covering one place must lower the class by 5 points for that place to count
+FULL_DROP = 0.3  # a drop of 30 points or more is painted in full colour
+
+
 @dataclass
 class OcclusionMap:
     """How much covering each place of a picture lowered one class's probability.
@@ -72,6 +76,12 @@ class OcclusionMap:
     patch: int
     class_index: int
     probability: float  # the class's probability on the whole, uncovered picture
+
+    @property
+    def decides(self) -> bool:
+        """Whether covering some one place lowered the class by at least :data:`DECISIVE_DROP`: when not,
+        no single place decides the answer, and there is nothing to paint."""
+        return bool(self.grid.size) and float(self.grid.max()) >= DECISIVE_DROP
 
     @property
     def pixels(self) -> np.ndarray:
@@ -161,7 +171,8 @@ def _box_blur(a: np.ndarray, width: int) -> np.ndarray:
 def overlay(image: np.ndarray, heatmap, strength: float = 0.65) -> np.ndarray:
     """``image`` (RGB uint8) with the hot places of ``heatmap`` painted in red to yellow; places that
     did not matter (or made the class more likely when covered) stay as they are. ``heatmap`` is an
-    :class:`OcclusionMap` or any 2-D array, stretched to the picture's size."""
+    :class:`OcclusionMap` (painted by its drops: faint when they are small) or any 2-D array (its
+    largest value painted in full), stretched to the picture's size."""
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise InputError("picture", f"should be an RGB picture (uint8, height×width×3), not {image.dtype} {image.shape}")
@@ -176,7 +187,9 @@ def overlay(image: np.ndarray, heatmap, strength: float = 0.65) -> np.ndarray:
     if heat.shape != (h, w):
         heat = np.asarray(Image.fromarray(heat.astype(np.float32), mode="F").resize((w, h), Image.Resampling.BILINEAR))
     heat = np.nan_to_num(heat, nan=0.0).clip(0, None)
-    top = heat.max()
+    # An occlusion map is painted by its real drops: full colour for a drop of FULL_DROP or more, so
+    # a map whose biggest drop is a few points stays faint instead of being stretched to look sure.
+    top = max(float(heat.max()), FULL_DROP) if isinstance(heatmap, OcclusionMap) else float(heat.max())
     heat = heat / top if top > 0 else heat
     a = (strength * heat)[..., None]
     out = image.astype(np.float64) * (1 - a) + _colours(heat) * a

@@ -16,8 +16,8 @@ from tm_core.export.downloads import (
     POSE_FILES,
     Download,
     audio_keras_zip,
-    calibrates,
-    calibration,
+    check_pictures,
+    checks_int8,
     downloads,
     files_for,
     prepare,
@@ -26,19 +26,21 @@ from tm_core.export.downloads import (
     zip_files,
 )
 from tm_core.export.models import (
+    Agreement,
     build_model,
     build_tm_model,
-    calibration_images,
     export_all,
     export_bytes,
+    int8_agreement,
     labels_text,
     save_tflite,
+    some_images,
 )
 from tm_core.export.snippets import audio_snippet, keypoint_snippet, snippet, tfjs_snippet
 
 __all__ = [
-    "AUDIO_FILES", "FILES", "HANDS_FILES", "POSE_FILES", "Download", "audio_keras_zip", "audio_snippet", "build_model",
-    "build_tm_model", "calibrates", "calibration", "calibration_images", "downloads", "export_all", "export_bytes",
-    "files_for", "keypoint_snippet", "labels_text", "prepare", "save_tflite", "snippet", "snippet_for", "tfjs_snippet",
-    "tm_keras_zip", "zip_files",
+    "AUDIO_FILES", "FILES", "HANDS_FILES", "POSE_FILES", "Agreement", "Download", "audio_keras_zip", "audio_snippet",
+    "build_model", "build_tm_model", "check_pictures", "checks_int8", "downloads", "export_all", "export_bytes",
+    "files_for", "int8_agreement", "keypoint_snippet", "labels_text", "prepare", "save_tflite", "snippet", "snippet_for",
+    "some_images", "tfjs_snippet", "tm_keras_zip", "zip_files",
 ]

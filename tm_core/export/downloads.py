@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tm_core import kinds, media
+from tm_core import kinds
 from tm_core.export import tfjs
-from tm_core.export.models import calibration_images, export_bytes
+from tm_core.export.models import Written, export_bytes, some_images
 from tm_core.export.snippets import audio_snippet, keypoint_snippet, snippet
 
 FILES = ("model.keras", "keras_model.h5", "labels.txt", "model_float32.tflite", "model_int8.tflite")
@@ -102,13 +102,13 @@ def downloads(kind: str) -> list[Download]:
     ]
 
 
-def calibrates(kind: str) -> bool:
-    """Whether the export of a ``kind`` project calibrates an int8 model on the samples (the slow part)."""
+def checks_int8(kind: str) -> bool:
+    """Whether a ``kind`` project's export has an int8 file, checked against the float32 one (the slow part)."""
     return kind == "image"
 
 
 class _Pixels(Sequence):
-    """Samples' pixels, each decoded only when asked for (calibration uses a hundred at most)."""
+    """Samples' pixels, each decoded only when asked for (the check uses a few hundred at most)."""
 
     def __init__(self, samples: Sequence):
         self.samples = samples
@@ -120,22 +120,19 @@ class _Pixels(Sequence):
         return self.samples[i].data
 
 
-def calibration(kind: str, samples: Sequence) -> np.ndarray:
-    """What the int8 export calibrates on: pictures of some of ``samples`` (image projects), else nothing."""
-    if kind == "audio":
-        return np.zeros((0, media.SAMPLE_RATE), np.float32)
-    if not calibrates(kind):  # pose, hands: the head on keypoint features, no int8 version
-        return np.zeros((0,))
-    return calibration_images(_Pixels(samples))
+def check_pictures(kind: str, samples: Sequence) -> np.ndarray | None:
+    """What the int8 file is checked on: pictures of some of ``samples`` (image projects), else nothing."""
+    return some_images(_Pixels(samples)) if checks_int8(kind) and len(samples) else None
 
 
-def prepare(encoder, head, class_names: list[str], training_samples: Sequence,
-            on_step: Callable[[str], None] | None = None) -> dict[str, bytes]:
+def prepare(encoder, head, class_names: list[str], held_out_samples: Sequence,
+            on_step: Callable[[str], None] | None = None) -> Written:
     """Every file :func:`downloads` offers for the encoder's kind, as bytes: the exported files and the
-    kind's zips. ``training_samples``: the samples trained on (``.data``: the int8 version calibrates on them).
-    The TensorFlow.js zip is left out when the backbone cannot be written for TensorFlow.js (EfficientNet)."""
+    kind's zips. ``held_out_samples``: samples the model was not trained on (``.data``): the int8 file is
+    checked against the float32 one on them (``.int8_agreement`` of what is returned). The TensorFlow.js zip
+    is left out when the backbone cannot be written for TensorFlow.js (EfficientNet)."""
     kind = encoder.kind
-    files = export_bytes(encoder, head, class_names, calibration(kind, training_samples), on_step=on_step)
+    files = export_bytes(encoder, head, class_names, check_pictures(kind, held_out_samples), on_step=on_step)
     if kind == "audio":
         files["keras_audio.zip"] = audio_keras_zip(files)
     elif kinds.is_keypoint(kind):

@@ -68,6 +68,7 @@ class LivePrediction(LiveModel):
         self._found: bool | None = None
         self._last_start = -1e9
         self._probs_time: float | None = None
+        self._shown: np.ndarray | None = None  # the probabilities last written on a frame
         self._frames = 0
         self._predictions = 0
         self._latency_ms: list[float] = []  # the last 100 predictions
@@ -78,7 +79,7 @@ class LivePrediction(LiveModel):
 
     def _forget_probs(self) -> None:
         super()._forget_probs()
-        self._probs_time = None
+        self._probs_time = self._shown = None
         self._extra = self._found = None
 
     # -- the video thread ------------------------------------------------------------------
@@ -115,6 +116,9 @@ class LivePrediction(LiveModel):
         if self.overlay and probs is not None and len(probs) == len(names):
             top = int(np.argmax(probs))
             out = draw_label(out, f"{names[top]} {probs[top] * 100:.0f}%")
+            with self._lock:  # what the video says is what the bars say (see ``latest``)
+                if generation == self._generation:
+                    self._shown = probs
         return out
 
     def _predict(self, predictor: Predicts, generation: int, crop: np.ndarray, seen: float) -> None:
@@ -146,9 +150,12 @@ class LivePrediction(LiveModel):
     # -- reading, from the script thread ---------------------------------------------------
 
     def latest(self) -> tuple[np.ndarray | None, float]:
-        """``(smoothed probabilities or None, frames per second seen lately)``."""
+        """``(smoothed probabilities or None, frames per second seen lately)``: the probabilities last
+        written on the video (with ``overlay``), so the bars and the video's label say the same; the
+        newest ones before any frame was labelled."""
         with self._lock:
-            probs = None if self._probs is None else self._probs.copy()
+            probs = self._shown if self._shown is not None else self._probs
+            probs = None if probs is None else probs.copy()
             return probs, self._frame_rate.rate(time.monotonic())
 
     def stats(self) -> dict:
@@ -176,7 +183,7 @@ class LivePrediction(LiveModel):
         """Forget probabilities and counters (e.g. when the camera stops)."""
         with self._lock:
             self._generation += 1
-            self._probs = self._probs_time = self._extra = self._found = None
+            self._probs = self._probs_time = self._extra = self._found = self._shown = None
             self._frames = self._predictions = 0
             self._latency_ms, self._wait_ms = [], []
             self._frame_rate, self._prediction_rate = RateMeter(), RateMeter()

@@ -10,18 +10,27 @@ from tm_core.ui import state
 from tm_core.ui.state import RunRecord, Session
 
 
+def int8_note(agreement) -> str:
+    """What the int8 file's check found, in a sentence (measured on the held-out samples at export time)."""
+    if agreement is None or not agreement.n:
+        return ("No samples were held out from training, so how often it agrees with the app could not be "
+                "checked: hold some out on the Train page and export again.")
+    return (f"Checked when these files were made: on {agreement.n} of your samples it was not trained on, it named "
+            f"the same class as the app on {agreement.same} ({agreement.share:.0%}).")
+
+
 def downloads(sess: Session, rec: RunRecord) -> None:
     st.subheader("Export")
     kind = state.encoder(rec.encoder).kind
     files = sess.exports.get(rec.id)
     if files is None:
         st.write("Export the model to use it outside the app. " +
-                 ("Preparing every format takes a while: the small int8 version is tuned on your own samples."
-                  if export.calibrates(kind) else "Preparing the files takes a moment."))
+                 ("Preparing every format takes a while: the small int8 version is checked against the app's "
+                  "answers on your test samples." if export.checks_int8(kind) else "Preparing the files takes a moment."))
         if st.button("Prepare export files"):
             status = st.status("Exporting…", expanded=True)
-            training = [rec.dataset.samples[i] for i in rec.run.split.train]
-            files = export.prepare(state.model_encoder(rec), rec.run.head, rec.run.class_names, training,
+            held_out = [rec.dataset.samples[i] for i in rec.run.split.test]
+            files = export.prepare(state.model_encoder(rec), rec.run.head, rec.run.class_names, held_out,
                                    on_step=status.write)
             sess.exports = {rec.id: files}
             status.update(label="Export files ready", state="complete")
@@ -34,4 +43,6 @@ def downloads(sess: Session, rec: RunRecord) -> None:
             left.download_button(d.label, files[d.file], icon=":material/download:", file_name=d.file,
                                  key=f"dl:{d.form}", width="stretch")
             right.caption(d.what)
-            right.code(export.snippet_for(encoder, d.form, rec.run.class_names), language=d.language)
+            if d.form == "tflite_int8":  # the figure measured on this model, not a sentence written beforehand
+                right.caption(int8_note(getattr(files, "int8_agreement", None)))
+            right.code(export.snippet_for(encoder, d.form, rec.run.class_names), language=d.language, wrap_lines=True)

@@ -11,7 +11,7 @@ import streamlit as st
 from tm_core import charts, experiments, grid, lessons, workflow
 from tm_core import experiment_charts as xcharts
 from tm_core.errors import InputError
-from tm_core.ui import state
+from tm_core.ui import state, tables
 from tm_core.ui.state import Session
 
 LESSON_BUTTONS = {
@@ -189,4 +189,4 @@ def compare(sess: Session) -> None:
             f"- *{label}*: {text}" for label, run in picked if (text := lessons.early_stop_text(run, own[label]))))
         st.caption(f"Dotted lines: where early stopping (waiting {patience} epochs, as set on the Train page under "
                    "Advanced) would have ended each run; diamonds: the epoch it would have kept, the lowest test loss.")
-    st.dataframe(experiments.summary_frame(picked), hide_index=True)
+    tables.run_summary(experiments.summary_frame(picked))  # readable titles, percentages

@@ -103,12 +103,13 @@ def test_picture(rec, image: np.ndarray, probs: np.ndarray) -> None:
             c = names.index(target)
             with st.spinner("Covering each part of the picture in turn…"):
                 heat = _memo((*key, "occlusion", c), lambda: explain.occlusion_map(enc, rec.run.head, image, c))
-            st.image(explain.overlay(image, heat), width="stretch")
             biggest = float(heat.grid.max())
-            if biggest < 0.05:
+            if not heat.decides:  # nothing to paint: the picture as it is, not a map that looks sure
+                st.image(image, width="stretch")
                 st.caption(f"Covering any one part with a grey square hardly changed **{target}** "
                            f"({_pct(heat.probability)}): no single place decides it.")
             else:
+                st.image(explain.overlay(image, heat), width="stretch")
                 st.caption(f"Red to yellow: the places that, covered with a grey square, lowered **{target}** the most "
                            f"(from {_pct(heat.probability)} by up to {biggest * 100:.0f} points).")
     with right:

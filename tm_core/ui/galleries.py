@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from tm_core import kinds, media
-from tm_core.ui import keypoints
+from tm_core.ui import keypoints, undo
 from tm_core.ui.state import Session
 from tm_core.ui.widgets import session_cache
 
@@ -39,7 +39,7 @@ def gallery(sess: Session, cls, picture=lambda s: s.png or s.data, columns: int 
                     project.set_test_only(cls.name, sample.id, marked)
                     st.rerun()
             if st.button("✕", key=f"rm:{cls.uid}:{sample.id}", help="Delete this sample"):
-                project.delete_sample(cls.name, sample.id)
+                undo.remove_samples(sess, [(cls.name, sample.id)], f"Deleted a sample of {cls.name}.", cls.uid)
                 st.rerun()
     return True
 

@@ -14,7 +14,7 @@ import streamlit as st
 from tm_core import kinds, media
 from tm_core.errors import InputError
 from tm_core.project import Sample
-from tm_core.ui import galleries, state
+from tm_core.ui import galleries, state, undo
 from tm_core.ui.state import Session
 from tm_core.ui.widgets import FEW_BACKGROUND, FEW_SAMPLES, FEW_SOUNDS, UPLOAD_IMAGE_TYPES
 
@@ -64,22 +64,33 @@ def reset(key: str) -> None:
     st.session_state[f"nonce:{key}"] = nonce(key) + 1
 
 
-def report(*messages: tuple[str, str]) -> None:
-    """What the last action added or refused, shown at the top until the next action replaces it.
+def report(*messages: tuple[str, str], at: str = "") -> None:
+    """What the last action added or refused, shown where it was done (``at``: a class's uid, "zip",
+    "recorder"; "" at the top of the page) until the next action replaces it.
 
     Kept across reruns on purpose: the page reruns after taking an upload, and the camera
-    component can rerun it again at any time, so a show-once message could vanish unread.
+    component can rerun it again at any time, so a show-once message could vanish unread. A new
+    report also ends the offer to undo the last removal (see :mod:`tm_core.ui.undo`).
     """
-    st.session_state["report"] = list(messages)
+    st.session_state["report"] = [] if at else list(messages)
+    st.session_state["report:at"] = (at, list(messages)) if at else None
+    st.session_state.pop(undo.KEY, None)
 
 
-def show_report() -> None:
-    for kind, text in st.session_state.get("report", []):
+def show_report(at: str = "") -> None:
+    """The last report made ``at`` that place ("": the page's top)."""
+    if at:
+        placed = st.session_state.get("report:at")
+        messages = placed[1] if placed and placed[0] == at else []
+    else:
+        messages = st.session_state.get("report", [])
+    for kind, text in messages:
         getattr(st, kind)(text)
 
 
-def take(sess: Session, items, where: str) -> None:
-    """Add decoded items to the project and report what was added and what was not."""
+def take(sess: Session, items, where: str, at: str = "") -> None:
+    """Add decoded items to the project and report ``at`` a place (see :func:`report`) what was added and
+    what was not."""
     added, errors = 0, []
     with st.spinner(f"Reading {kinds.words(sess.project.kind)[1]} for {where}…"):
         for result in items:
@@ -93,7 +104,7 @@ def take(sess: Session, items, where: str) -> None:
                          + "\n".join(f"- {e}" for e in errors[:30]) + ("\n- …" if len(errors) > 30 else "")))
     decided = sess.project.last_import  # separate photos or frames of one video: what the honest test does
     messages += [("info", sentence) for sentence in (decided.sentences() if decided is not None else [])]
-    report(*messages)
+    report(*messages, at=at)
 
 
 def test_only(cls) -> bool:
@@ -104,7 +115,7 @@ def test_only(cls) -> bool:
 def add_files(sess: Session, cls, files) -> None:
     """``(name, bytes)`` files (any iterable: read one at a time) into ``cls`` as one upload, reported."""
     take(sess, sess.project.add_files(((cls.name, name, data) for name, data in files), test_only=test_only(cls)),
-         cls.name)
+         cls.name, at=cls.uid)
 
 
 def upload_into(sess: Session, cls, k: str, label: str, **options) -> None:
@@ -158,14 +169,16 @@ def class_header(sess: Session, cls, fixed: bool) -> None:
             st.rerun()
         except InputError as e:
             top[1].error(e.reason)
-    if top[2].button("Clear", key=f"clear:{key}", disabled=not cls.samples, help="Remove every sample of this class"):
-        project.clear_class(cls.name)
-        st.rerun()
+    with top[2].popover("Clear", disabled=not cls.samples, help="Remove every sample of this class"):
+        st.write(f"Remove all {len(cls)} samples of **{cls.name}**? You can undo it right after.")
+        if st.button("Yes, clear", key=f"clear:{key}", type="primary"):
+            undo.clear_class(sess, cls.name)
+            st.rerun()
     if not fixed:
         with top[3].popover("Delete", help="Delete this class and its samples"):
-            st.write(f"Delete **{cls.name}** and its {len(cls)} samples?")
+            st.write(f"Delete **{cls.name}** and its {len(cls)} samples? You can undo it right after.")
             if st.button("Yes, delete", key=f"del:{key}", type="primary"):
-                project.delete_class(cls.name)
+                undo.delete_class(sess, cls.name)
                 st.rerun()
 
 
@@ -204,6 +217,8 @@ def class_card(sess: Session, cls) -> None:
     fixed = audio and cls.background  # Background Noise: always there, always used, named as in Teachable Machine
     with st.container(border=True):
         class_header(sess, cls, fixed)
+        show_report(cls.uid)  # what the last upload into this class added or refused, where it was done
+        undo.offer(sess, cls.uid)
         if fixed:
             st.caption(BACKGROUND_CAPTION)
         st.markdown(f"**{len(cls)}** sample{'s' if len(cls) != 1 else ''}" + (" (one second each)" if audio else "")
@@ -219,6 +234,7 @@ def class_card(sess: Session, cls) -> None:
 
 def add_class_or_zip(sess: Session) -> None:
     project = sess.project
+    undo.offer(sess, "classes")  # a deleted class comes back where it was
     left, right = st.columns(2)
     if left.button("Add a class", icon=":material/add:", width="stretch"):
         project.add_class()
@@ -239,12 +255,13 @@ def add_class_or_zip(sess: Session) -> None:
                 for cls in list(project.classes):  # the untouched starter classes make way for the zip's
                     if not cls.samples and re.fullmatch(r"Class \d+", cls.name) and cls.name not in listing.classes:
                         project.delete_class(cls.name)
-                take(sess, project.add_listing(listing), f"{len(listing.classes)} classes from {archive.name}")
+                take(sess, project.add_listing(listing), f"{len(listing.classes)} classes from {archive.name}", at="zip")
             except InputError as e:
-                report(("error", str(e)))
+                report(("error", str(e)), at="zip")
             state.release_uploads(archive)
             reset(k)
             st.rerun()
+    show_report("zip")
 
 
 def new_project_control(sess: Session) -> None:

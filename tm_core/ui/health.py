@@ -15,7 +15,7 @@ import streamlit as st
 from tm_core import health, kinds, media
 from tm_core.errors import AssetError, InputError
 from tm_core.project import Dataset, Sample
-from tm_core.ui import state, widgets
+from tm_core.ui import state, undo, widgets
 
 KEY = "health:checked"  # session_state: (fingerprint of the samples checked, findings)
 SHOWN_GROUPS = 6  # near-copy groups shown in an expander
@@ -91,9 +91,7 @@ def gather_panel(sess: state.Session) -> None:
                 return
             progress.empty()
             st.session_state[KEY] = (fp, findings)
-        done = st.session_state.pop("health:done", None)
-        if done:
-            st.success(done)
+        undo.offer(sess, "health")
         checked = st.session_state.get(KEY)
         if checked is None:
             return
@@ -109,12 +107,9 @@ def gather_panel(sess: state.Session) -> None:
 
 def fix(sess: state.Session, removals: list[tuple[str, str]], message: str) -> None:
     """Delete ``(class, sample id)`` pairs, check again (the embeddings are cached: no waiting) and rerun."""
-    for cls, sid in removals:
-        if sess.project.has_class(cls) and any(s.id == sid for s in sess.project.get_class(cls).samples):
-            sess.project.delete_sample(cls, sid)
+    undo.remove_samples(sess, removals, message, "health")  # the panel offers Undo beside the findings
     ds = sess.project.dataset()
     st.session_state[KEY] = (fingerprint(ds), run_check(sess, ds) if ds.samples else [])
-    st.session_state["health:done"] = message
     st.rerun()
 
 

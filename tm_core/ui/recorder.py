@@ -12,7 +12,7 @@ from tm_core import kinds
 from tm_core.live import BurstRecorder, add_recording
 from tm_core.live.burst import DEFAULT_DELAY, DEFAULT_DURATION, DEFAULT_FPS
 from tm_core.ui import webrtc
-from tm_core.ui.gather import report, test_only
+from tm_core.ui.gather import report, show_report, test_only
 from tm_core.ui.state import Session
 
 
@@ -34,10 +34,8 @@ def webcam_recorder(sess: Session) -> None:
                    "they stay together when the model is tested. For a better model, record a few times with "
                    "another angle, light or background.")
         recorder.prepare = kinds.prepare_frame(project.kind)  # one object per session: follows the project's kind
-        streamlit_webrtc.webrtc_streamer(  # looked up on each call: AppTest tests stub it
-            key="gather-camera", mode=WebRtcMode.SENDRECV, rtc_configuration=webrtc.rtc_configuration(),
-            media_stream_constraints={"video": True, "audio": False},
-            video_frame_callback=webrtc.video_callback(recorder))
+        # Record, Stop, the countdown and what was added sit above the video: at 1400×900 the space
+        # under the video is below the fold, where a countdown goes unseen.
         left, right = st.columns(2)
         if left.button("Record", icon=":material/fiber_manual_record:", disabled=target is None, width="stretch"):
             recorder.configure(fps=fps, delay=delay, duration=duration)
@@ -46,6 +44,11 @@ def webcam_recorder(sess: Session) -> None:
         if right.button("Stop recording", icon=":material/stop:", width="stretch"):
             recorder.stop()
         burst_status(sess, recorder)
+        show_report("recorder")
+        streamlit_webrtc.webrtc_streamer(  # looked up on each call: AppTest tests stub it
+            key="gather-camera", mode=WebRtcMode.SENDRECV, rtc_configuration=webrtc.rtc_configuration(),
+            media_stream_constraints={"video": True, "audio": False},
+            video_frame_callback=webrtc.video_callback(recorder))
 
 
 @st.fragment(run_every=0.5)
@@ -63,10 +66,10 @@ def burst_status(sess: Session, recorder: BurstRecorder) -> None:
         if into is not None and project.has_class(into):
             done = add_recording(project, into, frames, test_only(project.get_class(into)))
             if done.full is not None:
-                report(("warning", f"Added {done.added} webcam frames to {into}, then stopped: {done.full}."))
+                report(("warning", f"Added {done.added} webcam frames to {into}, then stopped: {done.full}."), at="recorder")
             elif frames:
-                report(("success", f"Added {done.added} webcam frames to {into}."))
+                report(("success", f"Added {done.added} webcam frames to {into}."), at="recorder")
             else:  # seen rarely right after a rerun: the stream was up but no frame reached the recorder
                 report(("warning", f"Added 0 webcam frames to {into}: no frame came from the camera while "
-                                   "recording. Press STOP and START on the camera, then Record again."))
+                                   "recording. Press STOP and START on the camera, then Record again."), at="recorder")
         st.rerun(scope="app")

@@ -72,10 +72,12 @@ def live_webcam(rec: RunRecord) -> None:
     live.prepare = kinds.prepare_frame(kind)  # as the samples were made: crop, or pad for pose and hands
     left, right = st.columns([3, 2])
     with left:
-        streamlit_webrtc.webrtc_streamer(  # looked up on each call: AppTest tests stub it
+        ctx = streamlit_webrtc.webrtc_streamer(  # looked up on each call: AppTest tests stub it
             key="test-camera", mode=WebRtcMode.SENDRECV, rtc_configuration=webrtc.rtc_configuration(),
             media_stream_constraints={"video": True, "audio": False},
             video_frame_callback=webrtc.video_callback(live))
+        if ctx is not None and not ctx.state.playing and live.latest()[0] is not None:
+            live.reset()  # the camera was stopped: no stale bars or frame rate beside a stopped video
         live.mirror = st.toggle("Mirror the video", value=True,
                                 help="Like a mirror; the model sees the same either way.")
     with right:
@@ -85,7 +87,7 @@ def live_webcam(rec: RunRecord) -> None:
 @st.fragment(run_every=0.3)
 def live_bars(live: LivePrediction, thing: str) -> None:
     probs, fps = live.latest()
-    if probs is None:
+    if probs is None or not fps:  # not started, or no frame for a while: the camera was stopped
         st.caption("Press START to turn the camera on; the model's answer shows here.")
         return
     bars(live.class_names, probs)

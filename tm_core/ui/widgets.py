@@ -6,7 +6,7 @@ import time
 
 import streamlit as st
 
-from tm_core import health, kinds, project_file
+from tm_core import health, kinds, naming, project_file
 from tm_core.encoders import available, encoder_names
 from tm_core.errors import InputError
 from tm_core.ui import state
@@ -109,7 +109,8 @@ def start_over(sess: Session) -> None:
 def save_and_open(sess: Session) -> None:
     """Download the whole project as one file, or open one (it replaces the project in this tab)."""
     st.download_button("Save project", lambda: project_file.save(state.project_file(sess)),
-                       file_name=f"{sess.project.kind}-project{project_file.SUFFIX}", mime="application/zip",
+                       file_name=naming.project_file_name([c.name for c in sess.project.classes], sess.project.kind,
+                                                          project_file.SUFFIX), mime="application/zip",
                        icon=":material/download:", on_click="ignore", width="stretch",
                        help="One file with every sample, class, setting and trained model: open it here again later.")
     with st.expander("Open a project file"):

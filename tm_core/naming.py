@@ -1,0 +1,36 @@
+"""File names made from what the student typed: safe on every system, letters of any script kept
+(Hangul, accents), everything else a dash."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+
+from tm_core.kinds import BACKGROUND
+
+STEM_LIMIT = 60  # characters of the name before the date: long enough for three class names
+_STARTER = re.compile(r"class \d+")  # "Class 1", "Class 2": the names a new project starts with
+
+
+def slug(text: str) -> str:
+    """``text`` in lower case with every run of characters that are not letters or digits made one dash
+    (no slash, colon, dot or space is left, so it is safe as part of a file name anywhere)."""
+    text = unicodedata.normalize("NFC", str(text)).casefold()
+    return re.sub(r"[\W_]+", "-", text).strip("-")
+
+
+def project_stem(class_names: list[str], kind: str) -> str:
+    """What a project is called in a file name: its classes' names (``rock-paper-scissors``), or, while they
+    are still the starter names or too long, its kind (``image-project``)."""
+    named = [slug(n) for n in class_names if n != BACKGROUND and not _STARTER.fullmatch(n.strip().casefold())]
+    named = [n for n in named if n]
+    stem = "-".join(named)
+    if not named or len(stem) > STEM_LIMIT:
+        return f"{slug(kind) or 'teachable'}-project"
+    return stem
+
+
+def project_file_name(class_names: list[str], kind: str, suffix: str, day: dt.date | None = None) -> str:
+    """``rock-paper-scissors-2026-12-04.tmproject.zip``: the project's name and the day it was saved."""
+    return f"{project_stem(class_names, kind)}-{(day or dt.date.today()).isoformat()}{suffix}"
