@@ -12,19 +12,23 @@ crashes the process (pylibsrtp, pulled in by streamlit_webrtc, segfaults if Tens
 import streamlit_webrtc  # noqa: F401  (must precede TensorFlow)
 import streamlit as st
 
-from tm_core.ui import navigation, sync
+from tm_core.i18n import _
+from tm_core.ui import language, navigation, sync
 from tm_core.ui.widgets import sidebar_summary, where_it_is_kept
 
+language.choose()  # ?lang=, else this session's, else the browser's: everything below speaks it (reads only)
 pages = [
-    st.Page("app_pages/gather.py", title="1 · Gather", icon=":material/photo_camera:", default=True),
-    st.Page("app_pages/train.py", title="2 · Train", icon=":material/model_training:"),
-    st.Page("app_pages/overfitting.py", title="3 · Experiments", icon=":material/show_chart:"),
-    st.Page("app_pages/test.py", title="4 · Test & export", icon=":material/task_alt:"),
+    st.Page("app_pages/gather.py", title=_("1 · Gather"), icon=":material/photo_camera:", default=True),
+    st.Page("app_pages/train.py", title=_("2 · Train"), icon=":material/model_training:"),
+    st.Page("app_pages/overfitting.py", title=_("3 · Experiments"), icon=":material/show_chart:"),
+    st.Page("app_pages/test.py", title=_("4 · Test & export"), icon=":material/task_alt:"),
 ]
-navigation.arrive(pages)  # first: a late event of the page just left does not take the student back
+navigation.arrive(pages)  # first element-free call: a late event of the page just left does not take the student back
 st.set_page_config(page_title="Teachable Studio", page_icon=":material/school:", layout="wide")
+language.keep_in_address()  # beside the project's token: a reload or a shared link keeps the language
 
 sess = sync.session()
+language.picker()
 
 page = st.navigation(pages)
 page.run()

@@ -6,6 +6,7 @@ from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 from tm_core import charts, kinds, workflow
 from tm_core.errors import InputError
 from tm_core.experiments import history_frame
+from tm_core.i18n import _
 from tm_core.training import TrainConfig
 from tm_core.ui import state, sync, train_panels
 from tm_core.ui.widgets import why_not_trainable
@@ -70,7 +71,7 @@ if why is None and kinds.is_keypoint(sess.project.kind):
     train_panels.nothing_found(sess)
 if sess.project_changed_since(sess.current):
     st.caption("Your samples changed since the last training.")
-clicked = st.button("Train model", type="primary", disabled=why is not None)
+clicked = st.button(_("Train model"), key="train:go", type="primary", disabled=why is not None)
 if why is not None:
     st.info(why, icon=":material/block:")  # beside the greyed-out button: why, and what to do
 if clicked:

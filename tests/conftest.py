@@ -146,14 +146,17 @@ def no_webrtc_component(monkeypatch):
     return drawn
 
 
-def app(timeout: float = 120, token: str | None = None):
+def app(timeout: float = 120, token: str | None = None, lang: str | None = None):
     """The app as a new visitor first sees it, run once (TensorFlow needs more than AppTest's default 3 s);
-    with ``token``, a tab opened on that project's address (``?project=<token>``: a reload, another tab)."""
+    with ``token``, a tab opened on that project's address (``?project=<token>``: a reload, another tab);
+    with ``lang``, opened in that language (``?lang=ko``)."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(APP, default_timeout=timeout)
     if token is not None:
         at.query_params["project"] = token
+    if lang is not None:
+        at.query_params["lang"] = lang
     at.run()
     assert not at.exception, at.exception
     return at

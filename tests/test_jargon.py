@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from google.protobuf.json_format import MessageToDict
-from streamlit.testing.v1.element_tree import Block, Expander
+from page_text import HOOD, main_path
 
 from tm_core import media
 from tm_core.errors import InputError
@@ -33,41 +32,7 @@ JARGON = {  # the words issue 19 lists, as patterns
     "Pillow": r"\bpillow\b",
     "names no project": r"names no project",
 }
-HOOD = "Under the hood"
 PAGES = ("app_pages/gather.py", "app_pages/train.py", "app_pages/test.py", "app_pages/overfitting.py")
-NOT_TEXT = {"id", "formId", "key", "url", "src", "spec", "data", "arrowData", "useContainerWidth", "vegaLiteChart",
-            "imgs", "markdownAllowed", "icon", "type"}
-
-
-def strings(value, out: list[str]) -> list[str]:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if k not in NOT_TEXT:
-                strings(v, out)
-    elif isinstance(value, list):
-        for v in value:
-            strings(v, out)
-    elif isinstance(value, str):
-        out.append(value)
-    return out
-
-
-def main_path(node, out: list[str], hood: bool = False) -> list[str]:
-    """Every text shown outside "Under the hood" expanders, under ``node`` (``hood``: inside them too)."""
-    if isinstance(node, Expander):
-        if HOOD.lower() in node.label.lower() and not hood:
-            return out
-        out.append(node.label)
-    if isinstance(node, Block):
-        for child in node.children.values():
-            main_path(child, out, hood)
-        return out
-    proto = getattr(node, "proto", None)
-    if proto is not None:
-        strings(MessageToDict(proto), out)
-    return out
-
-
 def jargon_in(texts: list[str]) -> list[tuple[str, str]]:
     return [(word, text[:160]) for text in texts for word, pattern in JARGON.items()
             if re.search(pattern, text, re.IGNORECASE)]
