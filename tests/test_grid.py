@@ -86,8 +86,10 @@ def test_a_stop_keeps_only_the_runs_that_finished(rps20):
     spec = grid.GridSpec({"epochs": (4, 6), "batch_size": (8, 16)})
     epochs = []
     results = grid.run_grid(x, y, classes, spec, split=split, on_progress=lambda d, n: epochs.append(d),
-                            should_stop=lambda: len(epochs) >= 6)
-    assert [(c.values["epochs"], c.values["batch_size"]) for c, _ in results] == [(4, 8)]  # the second stopped at 2 of 4
+                            should_stop=lambda: len(epochs) >= 9)
+    # a row's runs train side by side, an epoch at a time: the first row (4 epochs) finished after 8
+    # epochs in all; the second row's runs stopped after their first epoch, and are not kept
+    assert [(c.values["epochs"], c.values["batch_size"]) for c, _ in results] == [(4, 8), (4, 16)]
     assert all(len(r.history) == c.config.epochs and not r.stopped for c, r in results)
     assert grid.cell_table(grid.run_table([]), ["epochs"]).empty
 

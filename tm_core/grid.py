@@ -7,8 +7,8 @@ the initial weights and the shuffling, so the spread over seeds shows how much o
 is noise. :func:`run_table` (one row per run) and :func:`cell_table` (one per cell: mean and
 spread) are DataFrames; :func:`to_csv` and :func:`to_json` write them.
 
-All training goes through :func:`_train_many`, which has the signature of a batched trainer
-(several heads at once): swap its body for one and nothing else changes. Nothing draws here.
+All training goes through :func:`_train_many`: ``training.train_many``, which trains a row's heads side
+by side, an epoch at a time (each the run ``training.train`` gives alone). Nothing draws here.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from tm_core.diagnose import diagnose
 from tm_core.errors import InputError
 from tm_core.experiments import number_text
 from tm_core.loop import EpochStats
-from tm_core.training import Run, Split, TrainConfig, train
+from tm_core.training import Run, Split, TrainConfig, train_many
 
 SETTINGS = {"epochs": ("Epochs", int), "batch_size": ("Batch size", int), "learning_rate": ("Learning rate", float)}
 MAX_RUNS = 64  # a sweep on a shared server: at most this many heads
@@ -115,17 +115,13 @@ def parse_values(setting: str, text: str) -> tuple:
 def _train_many(features, labels, class_names, configs: Sequence[TrainConfig], *, split: Split, extra=None,
                 on_epoch: Callable[[int, EpochStats], None] | None = None,
                 should_stop: Callable[[], bool] | None = None) -> list[Run]:
-    """One run per config, each exactly what ``training.train(..., config, split=split, extra=extra)`` gives.
+    """One run per config, each exactly what ``training.train(..., config, split=split, extra=extra)`` gives,
+    trained side by side (``training.train_many``).
 
-    ``on_epoch(config index, stats)`` after every epoch; ``should_stop()`` is asked before each epoch
-    and, once it says yes, every run not finished stops (those not started have no epochs).
-    (The one place to swap in a batched trainer with this signature.)"""
-    runs = []
-    for i, config in enumerate(configs):
-        callback = None if on_epoch is None else (lambda stats, i=i: on_epoch(i, stats))
-        runs.append(train(features, labels, class_names, config, split=split, extra=extra, on_epoch=callback,
-                          should_stop=should_stop))
-    return runs
+    ``on_epoch(config index, stats)`` after every epoch; ``should_stop()`` is asked between epochs
+    and, once it says yes, every run not finished stops."""
+    return train_many(features, labels, class_names, configs, split=split, extra=extra, on_epoch=on_epoch,
+                      should_stop=should_stop)
 
 
 def run_grid(features: np.ndarray, labels: np.ndarray, class_names: list[str], spec: GridSpec,
