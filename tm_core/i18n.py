@@ -139,6 +139,13 @@ def ngettext(singular: str, plural: str, n: int, /, **values) -> str:
     return translations(current()).ngettext(singular, plural, n).format(n=n, **values)
 
 
+def pgettext(context: str, message: str, /, **values) -> str:
+    """``message`` in the current language where the same English needs different words by ``context``
+    (a button's "Train" and a page's "Train"); placeholders filled from ``values``."""
+    text = translations(current()).pgettext(context, message) if message else message
+    return text.format(**values) if values else text
+
+
 def N_(message: str, /) -> str:
     """Marks ``message`` for translation where it is shown (``_(message)`` there); returns it unchanged."""
     return message

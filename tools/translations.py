@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from tm_core import i18n  # noqa: E402
 
 POT = i18n.LOCALE_DIR / f"{i18n.DOMAIN}.pot"
-KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
+KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2)}
 SOURCES = ("streamlit_app.py", "app_pages", "tm_core")
 SKIP = ("tm_core/__main__.py",)
 EXAMPLE_FIELDS = ("title", "about", "attribution")
