@@ -228,10 +228,98 @@ def test_a_project_file_round_trip_keeps_hangul_class_names_byte_for_byte(small_
     blob = project_file.save(ProjectFile(p))
     with zipfile.ZipFile(io.BytesIO(blob)) as z:
         manifest = z.read("manifest.json")
-    for name in names:
-        assert name.encode("utf-8") in manifest or name.encode("unicode_escape") in manifest
+    import json
+
+    assert [c["name"].encode("utf-8") for c in json.loads(manifest)["classes"]] == [n.encode("utf-8") for n in names]
     with korean():
         opened = project_file.open_project(blob, "우리 반.tmproject.zip")
     assert [c.name.encode("utf-8") for c in opened.project.classes] == [n.encode("utf-8") for n in names]
     assert opened.project.counts() == {n: 1 for n in names}
     assert project_file.save(opened) == blob  # saved again: the same bytes
+
+
+# --- pickers and pretrained files ------------------------------------------------------------------------
+
+def closed_port_url() -> str:
+    import socket
+
+    with socket.socket() as s:  # bound then closed: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/weights.h5"
+
+
+@pytest.fixture
+def offline_effnet(tmp_path, monkeypatch):
+    """EfficientNetV2-B0's file nowhere on disk and its download pointed at a closed port."""
+    import dataclasses
+
+    from tm_core import assets
+
+    effnet = "efficientnetv2-b0_notop.h5"
+    monkeypatch.setenv("TM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("TM_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setitem(assets.ASSETS, effnet, dataclasses.replace(assets.ASSETS[effnet], url=closed_port_url()))
+    assets.forget_checks()
+    yield effnet
+    assets.forget_checks()
+
+
+def test_a_remembered_download_answer_is_read_in_the_asking_language(offline_effnet):
+    """The network answer is remembered once for every page: a Korean page and an English one each read
+    it in their own language (it is kept as its English message, translated when asked)."""
+    from tm_core import assets
+
+    with korean():
+        assert assets.available(offline_effnet) == (False, "다운로드할 인터넷 연결이 없어요")
+        with pytest.raises(assets.AssetError) as refused:
+            assets.resolve(offline_effnet, download=False)
+    assert assets.available(offline_effnet) == (False, "no internet to download it")  # remembered, in English
+    missing = str(refused.value)
+    assert "다운로드가 꺼져 있어요" in missing and offline_effnet in missing and "TM_MODELS_DIR" in missing
+    assert not english_sentences([missing], (offline_effnet, "docs/deploy.md", "python -m tm_core download-models --only"))
+    with pytest.raises(assets.AssetError, match="downloading is turned off"):
+        assets.resolve(offline_effnet, download=False)
+
+
+@pytest.mark.slow  # imports Keras (the encoders' modules)
+def test_encoder_labels_and_refusals_are_in_the_asking_language(offline_effnet):
+    from tm_core.encoders import encoder_label, get_encoder
+
+    with korean():
+        labels = [encoder_label(n, k) for n, k in (("hand_landmarks", "hands"), ("yamnet_speech", "audio"),
+                                                    ("mobilenet_v2_0.35", "image"), ("movenet_lightning", "pose"))]
+        refused = refusal(get_encoder, "efficientnet_v2_b0")
+    assert all(HANGUL.search(label) for label in labels) and not english_sentences(labels), labels
+    assert "21" in labels[0] and "MobileNetV2" in labels[2]
+    assert_korean(refused, offline_effnet, "TM_MODELS_DIR")
+    assert encoder_label("hand_landmarks", "hands") == "Hand landmarks only (21 points; faster, smaller export)"
+
+
+def test_a_damaged_project_file_and_a_bad_link_are_refused_in_korean(small_data, tmp_path):
+    import json
+
+    from tm_core.store import ProjectStore
+
+    p = Project("image", ["바위", "보"])
+    for cls, photo in zip(("바위", "보"), real_photos(small_data, "rock", 1) + real_photos(small_data, "paper", 1)):
+        list(p.add_files([(cls, photo.name, photo.read_bytes())]))
+    blob = project_file.save(ProjectFile(p))
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(blob)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "manifest.json":
+                manifest = json.loads(data)
+                manifest["classes"][1]["name"] = "바위"  # two classes of one name
+                data = json.dumps(manifest).encode()
+            dst.writestr(info, data)
+    with korean():
+        twice = refusal(project_file.open_project, out.getvalue(), "우리 반.tmproject.zip")
+        bad_link = refusal(ProjectStore(tmp_path / "store").folder, "not-a-token")
+    assert_korean(twice, "우리 반.tmproject.zip", "바위")
+    assert "클래스 2" in twice.reason and "이미 같은 이름의 클래스가 있어요" in twice.reason
+    assert_korean(bad_link)
+    assert bad_link.name == "프로젝트 링크"
+    assert str(refusal(project_file.open_project, out.getvalue())) == (
+        "project file: cannot be opened: class 2: 바위: another class already has this name")

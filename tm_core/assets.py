@@ -61,7 +61,7 @@ ASSETS: dict[str, Asset] = _assets(
         "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5",
         "df1c3db1d0d9193719c4c70f707c56f7021f999f825bdc57454c275cf6def19f",
-        "MobileNetV2 α=0.35 ImageNet backbone (Teachable Machine's)",
+        N_("MobileNetV2 α=0.35 ImageNet backbone (Teachable Machine's)"),
         copy_sha256="d43c70f8ea04b1087170401b2f4739f41b94200e30892ea8d050ac65779146c6",
     ),
     Asset(
@@ -69,7 +69,7 @@ ASSETS: dict[str, Asset] = _assets(
         "image",
         "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/mobilenet_2_5_224_tf_no_top.h5",
         None,
-        "MobileNet v1 α=0.25 ImageNet backbone (the Teachable Machine library's v1 default)",
+        N_("MobileNet v1 α=0.25 ImageNet backbone (the Teachable Machine library's v1 default)"),
         copy_sha256="dbdb03ee2a22fd895301636cd328b234bb3a9952358f436d82f46b81e0d5b0bf",
     ),
     Asset(
@@ -78,14 +78,14 @@ ASSETS: dict[str, Asset] = _assets(
         "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
         None,  # Keras pins no hash for MobileNetV2 weights
-        "MobileNetV2 α=1.0 ImageNet backbone (larger, 1280-d)",
+        N_("MobileNetV2 α=1.0 ImageNet backbone (larger, 1280-d)"),
     ),
     Asset(
         "efficientnetv2-b0_notop.h5",
         "image",
         "https://storage.googleapis.com/tensorflow/keras-applications/efficientnet_v2/efficientnetv2-b0_notop.h5",
         None,
-        "EfficientNetV2-B0 ImageNet backbone (larger, 1280-d)",
+        N_("EfficientNetV2-B0 ImageNet backbone (larger, 1280-d)"),
         md5="893217f2bb855e2983157299931e43ff",  # keras/src/applications/efficientnet_v2.py WEIGHTS_HASHES["b0"]
     ),
     Asset(
@@ -93,7 +93,7 @@ ASSETS: dict[str, Asset] = _assets(
         "pose",
         "https://tfhub.dev/google/lite-model/movenet/singlepose/lightning/tflite/int8/4?lite-format=tflite",
         "cd7cc22fa946e5d146a7b98d496853e1923e22828d3972d579973f27f91bb105",
-        "MoveNet SinglePose Lightning v4, int8 (17 body keypoints)",
+        N_("MoveNet SinglePose Lightning v4, int8 (17 body keypoints)"),
         copy_sha256="cd7cc22fa946e5d146a7b98d496853e1923e22828d3972d579973f27f91bb105",
     ),
     Asset(
@@ -102,7 +102,7 @@ ASSETS: dict[str, Asset] = _assets(
         "https://storage.googleapis.com/mediapipe-models/hand_landmarker/hand_landmarker/float16/1/"
         "hand_landmarker.task",
         None,
-        "MediaPipe Hand Landmarker (palm detector + 21 hand landmarks)",
+        N_("MediaPipe Hand Landmarker (palm detector + 21 hand landmarks)"),
         copy_sha256="76839f622b2923ac8ee857300422283621490de0122425c2313ab8f040a7d100",
     ),
     Asset(
@@ -110,7 +110,7 @@ ASSETS: dict[str, Asset] = _assets(
         "audio",
         None,
         None,
-        "YAMNet AudioSet classifier with its 1024-d embedding as a second output",
+        N_("YAMNet AudioSet classifier with its 1024-d embedding as a second output"),
         copy_sha256="e60f7d1e660da9f453115e5269ef98e88f0782aeabc28f2ce663429dced80ed4",
     ),
     Asset(
@@ -118,7 +118,7 @@ ASSETS: dict[str, Asset] = _assets(
         "audio",
         "https://raw.githubusercontent.com/tensorflow/models/master/research/audioset/yamnet/yamnet_class_map.csv",
         None,
-        "YAMNet's 521 class names",
+        N_("YAMNet's 521 class names"),
         copy_sha256="b03d48f9ebe23f69ea825193de7e736934086a12410f0af47babe897b78bc0d3",
     ),
 )
@@ -181,7 +181,7 @@ def _missing_message(asset: Asset, root: Path | None, cached: Path, reason: str)
     source = _("Official URL: {url}", url=asset.url) if asset.url else _("There is no official download of this exact file")
     where = _("download it from {url}", url=asset.url) if asset.url else _("get a copy of this exact file")
     return "\n".join((
-        _("Pretrained file {file} [{about}] is missing: {reason}.", file=asset.filename, about=asset.description,
+        _("Pretrained file {file} [{about}] is missing: {reason}.", file=asset.filename, about=_(asset.description),
           reason=reason),
         _("Looked in: {looked}; the download cache {cache}", looked=looked, cache=cached),
         source,
