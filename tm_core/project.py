@@ -209,13 +209,13 @@ class Project:
     def get_class(self, name: str) -> ProjectClass:
         key = class_key(name)
         for c in self.classes:
-            if c.name == key:
+            if c.name == name or class_key(c.name) == key:  # (a file saved before names were NFC may hold NFD)
                 return c
         raise InputError(name, _("there is no class with this name"))
 
     def has_class(self, name: str) -> bool:
         key = class_key(name)
-        return any(c.name == key for c in self.classes)
+        return any(class_key(c.name) == key for c in self.classes)
 
     def _check_new_name(self, name: str) -> str:
         name = class_key((name or "").strip())
