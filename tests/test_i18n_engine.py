@@ -206,6 +206,10 @@ def test_a_class_named_in_nfd_is_the_class_typed_in_nfc(small_data, tmp_path):
     added = list(p.add_files([(nfd, rock[0].name, rock[0].read_bytes())]))  # a Mac folder's name
     assert len(added) == 1 and p.counts() == {"바위": 1, "가위": 0}
 
+    legacy = Project("image", ["보"])
+    legacy.classes[0].name = unicodedata.normalize("NFD", "보")  # as a file saved before names were NFC holds it
+    assert legacy.get_class("보") is legacy.classes[0] and legacy.has_class(legacy.classes[0].name)
+
     # a folder of class folders copied from a Mac: the NFD folder and an NFC one are one class
     (tmp_path / nfd).mkdir()
     (tmp_path / "바위").mkdir()
