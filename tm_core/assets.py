@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tm_core.errors import AssetError
+from tm_core.i18n import N_, _
 
 DOWNLOAD_TIMEOUT = 60.0
 CHECK_TIMEOUT = 3.0  # seconds an availability check may wait for the download server
@@ -60,7 +61,7 @@ ASSETS: dict[str, Asset] = _assets(
         "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5",
         "df1c3db1d0d9193719c4c70f707c56f7021f999f825bdc57454c275cf6def19f",
-        "MobileNetV2 α=0.35 ImageNet backbone (Teachable Machine's)",
+        N_("MobileNetV2 α=0.35 ImageNet backbone (Teachable Machine's)"),
         copy_sha256="d43c70f8ea04b1087170401b2f4739f41b94200e30892ea8d050ac65779146c6",
     ),
     Asset(
@@ -68,7 +69,7 @@ ASSETS: dict[str, Asset] = _assets(
         "image",
         "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/mobilenet_2_5_224_tf_no_top.h5",
         None,
-        "MobileNet v1 α=0.25 ImageNet backbone (the Teachable Machine library's v1 default)",
+        N_("MobileNet v1 α=0.25 ImageNet backbone (the Teachable Machine library's v1 default)"),
         copy_sha256="dbdb03ee2a22fd895301636cd328b234bb3a9952358f436d82f46b81e0d5b0bf",
     ),
     Asset(
@@ -77,14 +78,14 @@ ASSETS: dict[str, Asset] = _assets(
         "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
         None,  # Keras pins no hash for MobileNetV2 weights
-        "MobileNetV2 α=1.0 ImageNet backbone (larger, 1280-d)",
+        N_("MobileNetV2 α=1.0 ImageNet backbone (larger, 1280-d)"),
     ),
     Asset(
         "efficientnetv2-b0_notop.h5",
         "image",
         "https://storage.googleapis.com/tensorflow/keras-applications/efficientnet_v2/efficientnetv2-b0_notop.h5",
         None,
-        "EfficientNetV2-B0 ImageNet backbone (larger, 1280-d)",
+        N_("EfficientNetV2-B0 ImageNet backbone (larger, 1280-d)"),
         md5="893217f2bb855e2983157299931e43ff",  # keras/src/applications/efficientnet_v2.py WEIGHTS_HASHES["b0"]
     ),
     Asset(
@@ -92,7 +93,7 @@ ASSETS: dict[str, Asset] = _assets(
         "pose",
         "https://tfhub.dev/google/lite-model/movenet/singlepose/lightning/tflite/int8/4?lite-format=tflite",
         "cd7cc22fa946e5d146a7b98d496853e1923e22828d3972d579973f27f91bb105",
-        "MoveNet SinglePose Lightning v4, int8 (17 body keypoints)",
+        N_("MoveNet SinglePose Lightning v4, int8 (17 body keypoints)"),
         copy_sha256="cd7cc22fa946e5d146a7b98d496853e1923e22828d3972d579973f27f91bb105",
     ),
     Asset(
@@ -101,7 +102,7 @@ ASSETS: dict[str, Asset] = _assets(
         "https://storage.googleapis.com/mediapipe-models/hand_landmarker/hand_landmarker/float16/1/"
         "hand_landmarker.task",
         None,
-        "MediaPipe Hand Landmarker (palm detector + 21 hand landmarks)",
+        N_("MediaPipe Hand Landmarker (palm detector + 21 hand landmarks)"),
         copy_sha256="76839f622b2923ac8ee857300422283621490de0122425c2313ab8f040a7d100",
     ),
     Asset(
@@ -109,7 +110,7 @@ ASSETS: dict[str, Asset] = _assets(
         "audio",
         None,
         None,
-        "YAMNet AudioSet classifier with its 1024-d embedding as a second output",
+        N_("YAMNet AudioSet classifier with its 1024-d embedding as a second output"),
         copy_sha256="e60f7d1e660da9f453115e5269ef98e88f0782aeabc28f2ce663429dced80ed4",
     ),
     Asset(
@@ -117,7 +118,7 @@ ASSETS: dict[str, Asset] = _assets(
         "audio",
         "https://raw.githubusercontent.com/tensorflow/models/master/research/audioset/yamnet/yamnet_class_map.csv",
         None,
-        "YAMNet's 521 class names",
+        N_("YAMNet's 521 class names"),
         copy_sha256="b03d48f9ebe23f69ea825193de7e736934086a12410f0af47babe897b78bc0d3",
     ),
 )
@@ -146,7 +147,8 @@ def resolve(filename: str, *, download: bool = True) -> Path:
     """
     asset = ASSETS.get(filename)
     if asset is None:
-        raise AssetError(f"Unknown pretrained file {filename!r}. Known files: {', '.join(sorted(ASSETS))}.")
+        raise AssetError(_("Unknown pretrained file {name}. Known files: {known}.", name=repr(filename),
+                           known=", ".join(sorted(ASSETS))))
     root = models_dir()
     if root is not None:
         for candidate in (root / asset.subdir / filename, root / filename):
@@ -156,34 +158,37 @@ def resolve(filename: str, *, download: bool = True) -> Path:
     if cached.is_file():
         return cached
     if asset.url is None:
-        reason = "there is no official download of this file"
+        reason = _("there is no official download of this file")
     elif not download:
-        reason = "downloading is turned off"
+        reason = _("downloading is turned off")
     else:
         try:
             _download(asset.url, cached, asset.sha256, asset.md5)
             return cached
         except _DownloadFailed as err:
-            reason = f"the download failed: {err}"
+            reason = _("the download failed: {why}", why=err)
     raise AssetError(_missing_message(asset, root, cached, reason))
 
 
 def _missing_message(asset: Asset, root: Path | None, cached: Path, reason: str) -> str:
+    inside = {"sub": f"{asset.subdir}/{asset.filename}", "file": asset.filename}
     if root is None:
-        looked = "TM_MODELS_DIR is not set"
+        looked = _("TM_MODELS_DIR is not set")
+    elif root.is_dir():
+        looked = _("TM_MODELS_DIR={root} (as {sub} and {file})", root=root, **inside)
     else:
-        missing = "" if root.is_dir() else ", a folder that does not exist"
-        looked = f"TM_MODELS_DIR={root} (as {asset.subdir}/{asset.filename} and {asset.filename}{missing})"
-    source = f"Official URL: {asset.url}" if asset.url else "There is no official download of this exact file"
-    where = f"download it from {asset.url}" if asset.url else "get a copy of this exact file"
-    return (
-        f"Pretrained file {asset.filename} [{asset.description}] is missing: {reason}.\n"
-        f"Looked in: {looked}; the download cache {cached}\n"
-        f"{source}\n"
-        f"What to do: {where} and put it in a folder (or its {asset.subdir}/ subfolder), "
-        f"then set TM_MODELS_DIR to that folder. Or, on the server, run "
-        f"`python -m tm_core download-models --only {asset.filename}` (see docs/deploy.md)."
-    )
+        looked = _("TM_MODELS_DIR={root} (as {sub} and {file}, a folder that does not exist)", root=root, **inside)
+    source = _("Official URL: {url}", url=asset.url) if asset.url else _("There is no official download of this exact file")
+    where = _("download it from {url}", url=asset.url) if asset.url else _("get a copy of this exact file")
+    return "\n".join((
+        _("Pretrained file {file} [{about}] is missing: {reason}.", file=asset.filename, about=_(asset.description),
+          reason=reason),
+        _("Looked in: {looked}; the download cache {cache}", looked=looked, cache=cached),
+        source,
+        _("What to do: {where} and put it in a folder (or its {sub}/ subfolder), then set TM_MODELS_DIR to that "
+          "folder. Or, on the server, run `{command}` (see docs/deploy.md).", where=where, sub=asset.subdir,
+          command=f"python -m tm_core download-models --only {asset.filename}"),
+    ))
 
 
 def _download(url: str, dest: Path, sha256: str | None, md5: str | None = None) -> None:
@@ -192,20 +197,22 @@ def _download(url: str, dest: Path, sha256: str | None, md5: str | None = None) 
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     except OSError as err:
-        raise _DownloadFailed(f"cannot write to the download cache: {err}") from err
+        raise _DownloadFailed(_("cannot write to the download cache: {why}", why=err)) from err
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
             digest, md5_digest, size, expected_size = _fetch(url, out)
         if expected_size is not None and size != expected_size:
-            raise _DownloadFailed(f"cut short: got {size} of {expected_size} bytes")
+            raise _DownloadFailed(_("cut short: got {size} of {expected} bytes", size=size, expected=expected_size))
         if sha256 is not None and digest != sha256:
-            raise _DownloadFailed(f"sha256 mismatch: expected {sha256}, got {digest}; the file was not kept")
+            raise _DownloadFailed(_("{hash} mismatch: expected {want}, got {got}; the file was not kept", hash="sha256",
+                                    want=sha256, got=digest))
         if md5 is not None and md5_digest != md5:
-            raise _DownloadFailed(f"md5 mismatch: expected {md5}, got {md5_digest}; the file was not kept")
+            raise _DownloadFailed(_("{hash} mismatch: expected {want}, got {got}; the file was not kept", hash="md5",
+                                    want=md5, got=md5_digest))
         os.replace(tmp, dest)
     except OSError as err:
-        raise _DownloadFailed(f"cannot write to the download cache: {err}") from err
+        raise _DownloadFailed(_("cannot write to the download cache: {why}", why=err)) from err
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -226,18 +233,19 @@ def _fetch(url: str, out: BinaryIO) -> tuple[str, str, int, int | None]:
                 try:
                     out.write(chunk)
                 except OSError as err:
-                    raise _DownloadFailed(f"cannot write to the download cache: {err}") from err
+                    raise _DownloadFailed(_("cannot write to the download cache: {why}", why=err)) from err
     except urllib.error.HTTPError as err:
-        raise _DownloadFailed(f"the server answered HTTP {err.code} {err.reason}") from err
+        raise _DownloadFailed(_("the server answered HTTP {code} {reason}", code=err.code, reason=err.reason)) from err
     except urllib.error.URLError as err:
-        raise _DownloadFailed(f"no network: {err.reason}") from err
+        raise _DownloadFailed(_("no network: {why}", why=err.reason)) from err
     except (OSError, http.client.HTTPException) as err:
-        raise _DownloadFailed(f"no network: {err or type(err).__name__}") from err
+        raise _DownloadFailed(_("no network: {why}", why=err or type(err).__name__)) from err
     return digest.hexdigest(), md5.hexdigest(), size, int(length) if length and length.isdigit() else None
 
 
-NO_INTERNET = "no internet to download it"
-_checks: dict[str, tuple[float, str | None]] = {}  # url -> (when, None if reachable else why not)
+NO_INTERNET = N_("no internet to download it")
+# url -> (when, None if reachable else why not: an English message and its values, translated when asked)
+_checks: dict[str, tuple[float, tuple[str, dict] | None]] = {}
 _checks_lock = threading.Lock()
 
 
@@ -261,23 +269,28 @@ def available(filename: str, *, timeout: float = CHECK_TIMEOUT) -> tuple[bool, s
     """
     asset = ASSETS.get(filename)
     if asset is None:
-        return False, f"unknown pretrained file {filename!r}"
+        return False, _("unknown pretrained file {name}", name=repr(filename))
     if local_path(filename) is not None:
         return True, ""
     if asset.url is None:
-        return False, "there is no official download of this file; put a copy in TM_MODELS_DIR"
+        return False, _("there is no official download of this file; put a copy in TM_MODELS_DIR")
     with _checks_lock:
         known = _checks.get(asset.url)
     if known is not None and time.monotonic() - known[0] < CHECK_TTL:
-        return known[1] is None, known[1] or ""
-    result: list[str | None] = []
+        return known[1] is None, _said(known[1])
+    result: list[tuple[str, dict] | None] = []
     worker = threading.Thread(target=lambda: result.append(_reach(asset.url, timeout)), daemon=True)
     worker.start()
     worker.join(timeout + 0.5)
-    why = result[0] if result else NO_INTERNET
+    why = result[0] if result else (NO_INTERNET, {})
     with _checks_lock:
         _checks[asset.url] = (time.monotonic(), why)
-    return why is None, why or ""
+    return why is None, _said(why)
+
+
+def _said(why: tuple[str, dict] | None) -> str:
+    """A remembered reason in the language of the code asking now ("" when there is none)."""
+    return _(why[0], **why[1]) if why else ""
 
 
 def forget_checks() -> None:
@@ -286,8 +299,9 @@ def forget_checks() -> None:
         _checks.clear()
 
 
-def _reach(url: str, timeout: float) -> str | None:
-    """None when the server has the file (answers a HEAD request), else why it cannot be downloaded."""
+def _reach(url: str, timeout: float) -> tuple[str, dict] | None:
+    """None when the server has the file (answers a HEAD request), else why it cannot be downloaded (the
+    English message and its values: the answer is remembered for pages in any language)."""
     request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": _USER_AGENT})
     try:
         with urllib.request.urlopen(request, timeout=timeout):
@@ -295,6 +309,6 @@ def _reach(url: str, timeout: float) -> str | None:
     except urllib.error.HTTPError as err:
         if err.code in (405, 501):  # the server does not do HEAD, but it is there
             return None
-        return f"the download server answered HTTP {err.code} {err.reason}"
+        return N_("the download server answered HTTP {code} {reason}"), {"code": err.code, "reason": err.reason}
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError):
-        return NO_INTERNET
+        return NO_INTERNET, {}

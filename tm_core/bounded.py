@@ -20,6 +20,8 @@ import zipfile
 
 import numpy as np
 
+from tm_core.i18n import _
+
 
 class Refused(ValueError):
     """Why a container is not read (a reason in plain words)."""
@@ -47,24 +49,24 @@ def zip_entries(fp, limit: int) -> int:
     try:
         end = zipfile._EndRecData(fp)  # the standard library's own reader of the end record (and zip64's)
     except (OSError, struct.error, ValueError) as exc:
-        raise Refused("it is not a zip file, or it is damaged") from exc
+        raise Refused(_("it is not a zip file, or it is damaged")) from exc
     if not end:
-        raise Refused("it is not a zip file, or it is damaged")
+        raise Refused(_("it is not a zip file, or it is damaged"))
     declared, size, location = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE], end[zipfile._ECD_LOCATION]
     if declared > limit:
-        raise TooMany(f"it has {declared:,} files inside, more than the limit of {limit:,}")
+        raise TooMany(_("it has {n} files inside, more than the limit of {limit}", n=f"{declared:,}", limit=f"{limit:,}"))
     start = location - size - (_ZIP64_TAIL if end[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64 else 0)
     if start < 0 or size < 0:
-        raise Refused("it is a damaged zip file")
+        raise Refused(_("it is a damaged zip file"))
     count, pos = 0, 0
     while pos < size:
         count += 1
         if count > limit:
-            raise TooMany(f"it has more than {limit:,} files inside")
+            raise TooMany(_("it has more than {n} files inside", n=f"{limit:,}"))
         fp.seek(start + pos)
         head = fp.read(_CENTRAL_SIZE)
         if len(head) < _CENTRAL_SIZE or head[:4] != zipfile.stringCentralDir:
-            raise Refused("it is a damaged zip file")
+            raise Refused(_("it is a damaged zip file"))
         name, extra, comment = struct.unpack_from("<HHH", head, 28)
         pos += _CENTRAL_SIZE + name + extra + comment
     fp.seek(0)
@@ -86,7 +88,7 @@ def open_zip(source, limit: int) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(target)
     except Exception as exc:
-        raise Refused("it is a damaged zip file") from exc
+        raise Refused(_("it is a damaged zip file")) from exc
 
 
 # --- JSON ------------------------------------------------------------------------------------------
@@ -97,21 +99,22 @@ def load_json(data: bytes, *, max_bytes: int, max_depth: int, max_containers: in
     and its nesting depth (the parser's own recursion limit while parsing, then a walk without
     recursion). Any JSON error is a :class:`Refused`."""
     if len(data) > max_bytes:
-        raise Refused(f"it is larger than {max_bytes:,} bytes")
+        raise Refused(_("it is larger than {n} bytes", n=f"{max_bytes:,}"))
     containers = data.count(b"{") + data.count(b"[")
     if containers > max_containers:
-        raise Refused(f"it holds {containers:,} objects and lists, more than the {max_containers:,} it can")
+        raise Refused(_("it holds {n} objects and lists, more than the {limit} it can", n=f"{containers:,}",
+                        limit=f"{max_containers:,}"))
     try:
         value = json.loads(data, parse_constant=_no_constant)
     except RecursionError:
-        raise Refused(f"it is nested more than {max_depth} levels deep") from None
+        raise Refused(_("it is nested more than {n} levels deep", n=max_depth)) from None
     except (ValueError, TypeError) as exc:  # JSONDecodeError, UnicodeDecodeError
-        raise Refused(f"it is not valid JSON ({str(exc)[:200]})") from None
+        raise Refused(_("it is not valid JSON ({why})", why=str(exc)[:200])) from None
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > max_depth:
-            raise Refused(f"it is nested more than {max_depth} levels deep")
+            raise Refused(_("it is nested more than {n} levels deep", n=max_depth))
         children = item.values() if isinstance(item, dict) else item
         stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
     return value
@@ -132,13 +135,13 @@ def npz_headers(blob: bytes, limit: int = 1000) -> dict[str, tuple[tuple[int, ..
     try:
         z = open_zip(blob, limit)
     except Refused as exc:
-        raise Refused(f"it is not a NumPy archive ({exc})") from None
+        raise Refused(_("it is not a NumPy archive ({why})", why=exc)) from None
     out = {}
     with z:
         for info in z.infolist():
             name = info.filename.removesuffix(".npy")
             if not info.filename.endswith(".npy") or info.flag_bits & 0x1:
-                raise Refused(f"it holds {info.filename!r}, which is not a NumPy array")
+                raise Refused(_("it holds {name}, which is not a NumPy array", name=repr(info.filename)))
             try:
                 with z.open(info) as f:
                     major, _minor = np.lib.format.read_magic(f)
@@ -146,11 +149,11 @@ def npz_headers(blob: bytes, limit: int = 1000) -> dict[str, tuple[tuple[int, ..
                     shape, _fortran, dtype = read(f, max_header_size=10_000)
                     header = f.tell()
             except Exception as exc:
-                raise Refused(f"its array {name!r} has a damaged header") from exc
+                raise Refused(_("its array {name} has a damaged header", name=repr(name))) from exc
             if dtype.hasobject or not dtype.itemsize:
-                raise Refused(f"its array {name!r} holds {dtype}, not numbers")
+                raise Refused(_("its array {name} holds {dtype}, not numbers", name=repr(name), dtype=dtype))
             if header + int(np.prod(shape, dtype=np.float64)) * dtype.itemsize != info.file_size:
-                raise Refused(f"its array {name!r} does not hold the data its header declares")
+                raise Refused(_("its array {name} does not hold the data its header declares", name=repr(name)))
             out[name] = (tuple(int(n) for n in shape), dtype)
     return out
 
@@ -161,13 +164,14 @@ def load_npz(blob: bytes, want: dict[str, tuple[tuple[int, ...], str]]) -> dict[
     headers = npz_headers(blob)
     for name, (shape, kinds) in want.items():
         if name not in headers:
-            raise Refused(f"it has no array {name!r}")
+            raise Refused(_("it has no array {name}", name=repr(name)))
         have, dtype = headers[name]
         fits = len(have) == len(shape) and all(w in (-1, h) for w, h in zip(shape, have, strict=True))
         if not fits or dtype.kind not in kinds:
-            raise Refused(f"its array {name!r} is {dtype} of shape {have}, not of shape {shape}")
+            raise Refused(_("its array {name} is {dtype} of shape {have}, not of shape {shape}", name=repr(name),
+                            dtype=dtype, have=have, shape=shape))
     try:
         with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
             return {name: npz[name] for name in want}
     except Exception as exc:
-        raise Refused(f"it cannot be read ({type(exc).__name__})") from exc
+        raise Refused(_("it cannot be read ({why})", why=type(exc).__name__)) from exc

@@ -14,6 +14,7 @@ from functools import partial
 
 import numpy as np
 
+from tm_core import i18n
 from tm_core.project import Sample
 
 Progress = Callable[[int, int | None], None]  # (done, total or None)
@@ -95,12 +96,12 @@ class FeatureCache:
                 collect(0)
                 raise Stopped
             if transform is None:  # the pixels unpacked (a picture's PNG, 1-2 ms) by the pool, as the backbone needs them
-                unpacked = [unpack.submit(_pixels, s) for s in batch]
+                unpacked = [unpack.submit(i18n.bound(_pixels), s) for s in batch]
                 task = partial(_encode_when_ready, encoder, unpacked)
             else:  # views: made here, in order (a transform may draw from one random generator)
                 task = partial(encoder.encode, np.stack([transform(s) for s in batch]))
             collect(AHEAD - 1)
-            running.append((infer.submit(task), list(batch), None if last else seen))
+            running.append((infer.submit(i18n.bound(task)), list(batch), None if last else seen))  # refusals in the caller's language
             handed.update(s.id for s in batch)
             batch.clear()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -16,12 +17,27 @@ import numpy as np
 
 from tm_core import kinds, limits, media
 from tm_core.errors import InputError
+from tm_core.i18n import N_, _
 from tm_core.kinds import BACKGROUND
 from tm_core.recordings import Recordings, new_group  # noqa: F401 (new_group: part of this module's interface)
 
 KINDS = tuple(kinds.KINDS)  # what each kind is: tm_core.kinds
 BACKGROUND_FOLDERS = ("background_noise", "_background_noise_", "background noise")  # imported as that class
 STARTER_CLASSES = {name: kind.starter_classes for name, kind in kinds.KINDS.items()}
+_KEEP_BACKGROUND = {  # why an audio project's Background Noise class cannot be renamed, disabled or deleted
+    "rename": N_("cannot rename this class: audio projects need it to learn what silence and room noise sound "
+                 "like (record a few seconds of your room)"),
+    "disable": N_("cannot disable this class: audio projects need it to learn what silence and room noise sound "
+                  "like (record a few seconds of your room)"),
+    "delete": N_("cannot delete this class: audio projects need it to learn what silence and room noise sound "
+                 "like (record a few seconds of your room)"),
+}
+
+
+def class_key(name: str) -> str:
+    """A class name as the project keeps it: NFC, so Hangul typed here and Hangul from a Mac folder
+    (decomposed, 바 as ㅂ + ㅏ) name one class."""
+    return unicodedata.normalize("NFC", name)
 
 
 def sample_id(data: np.ndarray) -> str:
@@ -157,7 +173,7 @@ class Dataset:
         keep = np.asarray(keep, bool)
         for i, name in enumerate(self.class_names):
             if not keep[self.labels == i].any():
-                raise InputError(name, "has no usable sample left (no person or hand found in any of them)")
+                raise InputError(name, _("has no usable sample left (no person or hand found in any of them)"))
         return Dataset([s for s, k in zip(self.samples, keep) if k], self.labels[keep], list(self.class_names),
                        None if self.test_only is None else self.test_only[keep])
 
@@ -171,7 +187,7 @@ class Project:
         """A new project; without ``class_names`` it starts as Teachable Machine's does (two classes,
         an audio project's first being Background Noise)."""
         if kind not in KINDS:
-            raise InputError(kind, f"unknown project kind; choose one of: {', '.join(KINDS)}")
+            raise InputError(kind, _("unknown project kind; choose one of: {kinds}", kinds=", ".join(KINDS)))
         self.kind = kind
         self.max_samples = limits.SAMPLES  # TM_MAX_SAMPLES
         self.classes: list[ProjectClass] = []
@@ -186,30 +202,31 @@ class Project:
     def _not_background(self, name: str, action: str) -> ProjectClass:
         cls = self.get_class(name)
         if cls.background:
-            raise InputError(name, f"cannot {action} this class: audio projects need it to learn what "
-                                   "silence and room noise sound like (record a few seconds of your room)")
+            raise InputError(name, _(_KEEP_BACKGROUND[action]))
         return cls
 
     # classes
     def get_class(self, name: str) -> ProjectClass:
+        key = class_key(name)
         for c in self.classes:
-            if c.name == name:
+            if c.name == name or class_key(c.name) == key:  # (a file saved before names were NFC may hold NFD)
                 return c
-        raise InputError(name, "there is no class with this name")
+        raise InputError(name, _("there is no class with this name"))
 
     def has_class(self, name: str) -> bool:
-        return any(c.name == name for c in self.classes)
+        key = class_key(name)
+        return any(class_key(c.name) == key for c in self.classes)
 
     def _check_new_name(self, name: str) -> str:
-        name = (name or "").strip()
+        name = class_key((name or "").strip())
         if not name:
-            raise InputError("class name", "a class needs a name")
+            raise InputError(_("class name"), _("a class needs a name"))
         if len(name) > 100:
-            raise InputError(name[:40] + "…", "a class name can have at most 100 characters")
+            raise InputError(name[:40] + "…", _("a class name can have at most 100 characters"))
         if "\n" in name or "\r" in name:
-            raise InputError(name, "a class name must fit on one line")
+            raise InputError(name, _("a class name must fit on one line"))
         if self.has_class(name):
-            raise InputError(name, "another class already has this name")
+            raise InputError(name, _("another class already has this name"))
         return name
 
     def add_class(self, name: str | None = None) -> ProjectClass:
@@ -227,13 +244,15 @@ class Project:
         return cls
 
     def class_for(self, name: str) -> str:
-        """The class a folder called ``name`` goes into (an audio project's background folders → Background Noise)."""
+        """The class a folder called ``name`` goes into (an audio project's background folders → Background Noise);
+        NFC, as class names are kept."""
+        name = class_key(name)
         if self.kind == "audio" and name.lower() in BACKGROUND_FOLDERS + (BACKGROUND.lower(),) and self.background is not None:
             return self.background.name
         return name
 
     def rename_class(self, old: str, new: str) -> None:
-        if new.strip() == old:
+        if class_key(new.strip()) == class_key(old):
             return
         cls = self._not_background(old, "rename")
         cls.name = self._check_new_name(new)
@@ -278,15 +297,15 @@ class Project:
         return sum(len(c) for c in self.classes) >= self.max_samples
 
     def full_error(self) -> InputError:
-        return InputError("project", f"is full: it can hold {self.max_samples:,} samples. Remove samples you do not "
-                                     "need (near copies first: Check my data finds them), or start a new project "
-                                     "(the limit is set by TM_MAX_SAMPLES on the server)")
+        return InputError(_("project"), _("is full: it can hold {n} samples. Remove samples you do not need (near "
+                                          "copies first: Check my data finds them), or start a new project (the "
+                                          "limit is set by TM_MAX_SAMPLES on the server)", n=f"{self.max_samples:,}"))
 
     def set_test_only(self, class_name: str, sid: str, test_only: bool) -> None:
         """Keep a sample for testing only (never trained on), or give it back to the normal split."""
         cls = self.get_class(class_name)
         if not any(s.id == sid for s in cls.samples):
-            raise InputError(sid, f"class '{class_name}' has no sample with this id")
+            raise InputError(sid, _("class '{cls}' has no sample with this id", cls=class_name))
         (cls.test_only.add if test_only else cls.test_only.discard)(sid)
 
     def regroup(self, class_name: str, sid: str, group: str) -> None:
@@ -300,7 +319,7 @@ class Project:
         cls.samples = [s for s in cls.samples if s.id != sid]
         cls.test_only.discard(sid)
         if len(cls.samples) == before:
-            raise InputError(sid, f"class '{class_name}' has no sample with this id")
+            raise InputError(sid, _("class '{cls}' has no sample with this id", cls=class_name))
 
     def add_files(self, items: Iterable[tuple[str, str, object]], *, workers: int = 2, group: str | None = None,
                   test_only: bool = False, by_folder: bool = False) -> Iterator[Sample | InputError]:
@@ -388,11 +407,11 @@ class Project:
         """Raise InputError unless training can start: two enabled classes with samples, and for an
         audio project (unless ``require_background`` is False) Background Noise samples."""
         if self.kind == "audio" and require_background and not (self.background and self.background.samples):
-            raise InputError(BACKGROUND, "an audio project needs Background Noise samples to train: record a few "
-                                         "seconds of your room being quiet, so the model learns what is not a sound class")
+            raise InputError(BACKGROUND, _("an audio project needs Background Noise samples to train: record a few "
+                                           "seconds of your room being quiet, so the model learns what is not a sound "
+                                           "class"))
         ds = self.dataset()
         if len(ds.class_names) < 2:
-            raise InputError(
-                "project", "training needs at least two enabled classes with samples "
-                f"(now: {', '.join(f'{k} {v}' for k, v in self.counts().items()) or 'no classes'})"
-            )
+            now = ", ".join(f"{k} {v}" for k, v in self.counts().items()) or _("no classes")
+            raise InputError(_("project"), _("training needs at least two enabled classes with samples (now: {now})",
+                                             now=now))

@@ -25,6 +25,7 @@ from dataclasses import asdict
 
 import numpy as np
 
+from tm_core.i18n import _
 from tm_core.project import Sample, png_bytes
 from tm_core.project_reader import (  # noqa: F401 - the reader's names, as they were here
     _SEP,
@@ -161,14 +162,14 @@ def _json_default(o):
 
 # --- opening (tm_core.project_reader) ---------------------------------------------------------------
 
-def open_project(source: bytes, name: str = "project file") -> ProjectFile:
-    """Read a project file; ``InputError`` (naming ``name``) says why one cannot be opened."""
-    return open_source(bytes(source), name)
+def open_project(source: bytes, name: str | None = None) -> ProjectFile:
+    """Read a project file; ``InputError`` (naming ``name``, else "project file") says why one cannot be opened."""
+    return open_source(bytes(source), name or _("project file"))
 
 
-def open_members(members, name: str = "saved project") -> ProjectFile:
+def open_members(members, name: str | None = None) -> ProjectFile:
     """Read a project from ``members``, any object with ZipFile's ``infolist()`` (ZipInfo with the
     member's path and ``file_size``) and ``open(info)`` (a binary file), such as the server's folder
     copy (``tm_core.store``); every check ``open_project`` makes. ``InputError`` (naming ``name``) says
     why it cannot be opened; OSError from ``members`` passes through."""
-    return open_source(members, name)
+    return open_source(members, name or _("saved project"))

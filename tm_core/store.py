@@ -53,6 +53,7 @@ from pathlib import Path
 
 from tm_core import limits
 from tm_core.errors import InputError
+from tm_core.i18n import N_, _
 from tm_core.project_file import ProjectFile, open_members
 from tm_core.store_folder import (
     CURRENT,
@@ -71,9 +72,9 @@ REVISION = re.compile(r"[0-9a-f]{24}")
 DAMAGED = ".damaged-"  # <folder>.damaged-<time>: a copy that could not be opened, kept for the teacher
 _GONE = ".deleting-"  # <folder>.deleting-<random>: being deleted (renamed first, so a crash leaves no half)
 _FOLDER = re.compile(r"[0-9a-f]{32}")
-NAME = "the project saved on this server"
+NAME = N_("the project saved on this server")  # shown translated: _(NAME)
 COPIES = "copies"  # <root>/copies: the teachers' read-only copies, a store of their own
-COPY_NAME = "the shared copy"
+COPY_NAME = N_("the shared copy")
 
 
 class DamagedProject(InputError):
@@ -81,9 +82,12 @@ class DamagedProject(InputError):
 
     def __init__(self, reason: str, aside: Path | None):
         self.aside, self.why = aside, reason
-        kept = (f"it was kept aside on the server as {aside.name} (a teacher can send it to the developers)"
-                if aside else "it was left where it is")
-        super().__init__(NAME, f"{reason}; {kept}")
+        if aside:
+            why = _("{reason}; it was kept aside on the server as {folder} (a teacher can send it to the developers)",
+                    reason=reason, folder=aside.name)
+        else:
+            why = _("{reason}; it was left where it is", reason=reason)
+        super().__init__(_(NAME), why)
 
 
 def default_root() -> Path:
@@ -116,7 +120,7 @@ class ProjectStore:
     def folder(self, token: str) -> Path:
         """Where ``token``'s project is kept; ``InputError`` for anything that is not a token."""
         if not isinstance(token, str) or not TOKEN.fullmatch(token):
-            raise InputError("project link", "is not a valid project link")
+            raise InputError(_("project link"), _("is not a valid project link"))
         return self.root / hashlib.sha256(token.encode()).hexdigest()[:32]
 
     @contextlib.contextmanager
@@ -168,15 +172,16 @@ class ProjectStore:
         try:
             return self._load(folder)
         except OSError as e:  # a disk error, maybe passing: the copy is left alone
-            raise InputError(NAME, f"cannot be read right now ({e.strerror or type(e).__name__})") from None
+            raise InputError(_(NAME), _("cannot be read right now ({why})", why=e.strerror or type(e).__name__)) from None
 
     def _load(self, folder: Path) -> tuple[ProjectFile, str]:
-        for _ in range(3):
+        for _attempt in range(3):
             with self._locked(folder, exclusive=False):
                 revision = read_revision(folder)
                 if revision is None:
-                    raise InputError("project link", "does not lead to a project on this server: it may be mistyped, or "
-                                                     f"the project was removed after {self.max_age / 86400:g} days unused")
+                    raise InputError(_("project link"), _("does not lead to a project on this server: it may be "
+                                                          "mistyped, or the project was removed after {days} days "
+                                                          "unused", days=f"{self.max_age / 86400:g}"))
                 try:
                     pf = self._open(folder, revision)
                 except DamagedProject as e:
@@ -191,24 +196,24 @@ class ProjectStore:
                         raise self._set_aside(folder, damage.why)
             except OSError:  # a read-only disk: it stays where it is
                 raise damage from None
-        raise InputError(NAME, "keeps changing while it is opened: try again")
+        raise InputError(_(NAME), _("keeps changing while it is opened: try again"))
 
     def _open(self, folder: Path, revision: str) -> ProjectFile:
         """Read the copy at ``revision``; ``DamagedProject`` (not yet moved) when it is broken."""
         if not revision.startswith("old-") and not REVISION.fullmatch(revision):
-            raise DamagedProject("its revision file is damaged", None)
+            raise DamagedProject(_("its revision file is damaged"), None)
         old = revision.startswith("old-")
         manifest, skip = (folder / MANIFEST, 0) if old else (folder / CURRENT, len(revision) + 1)
         try:
             if not manifest.is_file() or manifest.is_symlink():
-                raise DamagedProject("its manifest is missing", None)
+                raise DamagedProject(_("its manifest is missing"), None)
             try:
                 blobs = None if old else blob_names(manifest, skip)
             except DamagedCopy as e:
                 raise DamagedProject(str(e), None) from None
             if blobs is not None:
                 skip += len(json.dumps(blobs).encode()) + 1
-            return open_members(Members(folder, manifest, skip, blobs), NAME)
+            return open_members(Members(folder, manifest, skip, blobs), _(NAME))
         except DamagedProject:
             raise
         except InputError as e:
@@ -359,8 +364,9 @@ class CopyStore(ProjectStore):
         except DamagedProject:
             raise
         except InputError as e:
-            raise InputError(COPY_NAME, "is not on this server any more: the teacher may have withdrawn it, or it "
-                                        f"was not used for {self.max_age / 86400:g} days. Ask for a new link.") from e
+            raise InputError(_(COPY_NAME), _("is not on this server any more: the teacher may have withdrawn it, or it "
+                                             "was not used for {days} days. Ask for a new link.",
+                                             days=f"{self.max_age / 86400:g}")) from e
 
     def start_project(self, token: str, projects: ProjectStore) -> tuple[str, ProjectFile, str]:
         """A new project in ``projects`` started from the copy ``token``: returns its token, the project
@@ -389,7 +395,7 @@ class CopyStore(ProjectStore):
         """Delete the copy ``copy_id`` if ``owner``'s project made it; returns whether it was there.
         Students who opened it keep their own projects."""
         if not isinstance(copy_id, str) or not _FOLDER.fullmatch(copy_id):
-            raise InputError("shared copy", "is not a copy of this server")
+            raise InputError(_("shared copy"), _("is not a copy of this server"))
         owned, folder = _owner_hash(self.folder(owner)), self.root / copy_id
         marker = folder.with_name(copy_id + ".owner")
         with self._locked(folder, exclusive=True):
@@ -398,7 +404,7 @@ class CopyStore(ProjectStore):
             except (OSError, ValueError):
                 return False
             if not isinstance(info, dict) or info.get("owner") != owned:
-                raise InputError("shared copy", "was not made from this project, so it cannot be withdrawn from here")
+                raise InputError(_("shared copy"), _("was not made from this project, so it cannot be withdrawn from here"))
             _remove(folder)
             marker.unlink(missing_ok=True)
             folder.with_name(copy_id + ".lock").unlink(missing_ok=True)

@@ -20,6 +20,8 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from tm_core import i18n
+from tm_core.i18n import _
 from tm_core.project_file import VERSION, ProjectFile, contents, manifest_text
 
 _log = logging.getLogger(__name__)
@@ -157,7 +159,7 @@ def write_folder(pf: ProjectFile, folder: Path) -> str:
             touched.add(target.parent)
     if len(new) > 1:  # in threads: the file system commits their fsyncs together (10 times faster)
         with ThreadPoolExecutor(min(8, len(new))) as pool:
-            list(pool.map(lambda item: _write(item[0], item[1]()), new))
+            list(pool.map(i18n.bound(lambda item: _write(item[0], item[1]())), new))
     elif new:
         _write(new[0][0], new[0][1]())
     for d in touched | made:
@@ -192,9 +194,9 @@ def blob_names(current: Path, skip: int) -> dict[str, str]:
         blobs = None
     if len(line) > MAX_BLOB_LINE or not line.endswith(b"\n") or not isinstance(blobs, dict) or not all(
             isinstance(k, str) and isinstance(v, str) and _BLOB.fullmatch(v) for k, v in blobs.items()):
-        raise DamagedCopy("its list of files is damaged")
+        raise DamagedCopy(_("its list of files is damaged"))
     if json.dumps(blobs).encode() != line[:-1]:  # the manifest starts right after it: its length must be exact
-        raise DamagedCopy("its list of files is damaged")
+        raise DamagedCopy(_("its list of files is damaged"))
     return blobs
 
 

@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from tm_core.errors import InputError
+from tm_core.i18n import _
 
 
 class Encoder(Protocol):
@@ -39,17 +40,17 @@ def encoder_names(kind: str = "image") -> list[str]:
         from tm_core.encoders import hands
 
         return list(hands.SPECS)
-    raise InputError(kind, f"no encoders for '{kind}' projects yet")
+    raise InputError(kind, _("no encoders for '{kind}' projects yet", kind=kind))
 
 
 def encoder_label(name: str, kind: str = "image") -> str:
-    """What the encoder is, in a few words, for pickers."""
+    """What the encoder is, in a few words, for pickers (in the current language)."""
     from tm_core.encoders import audio, hands, image, pose
 
     if kind == "pose":
-        return pose.PoseEncoder.label
+        return _(pose.PoseEncoder.label)
     spec = {"audio": audio.SPECS, "hands": hands.SPECS}.get(kind, image.SPECS).get(name)
-    return spec.label if spec else name
+    return _(spec.label) if spec else name
 
 
 def available(name: str, kind: str | None = None) -> tuple[bool, str]:
@@ -67,7 +68,7 @@ def available(name: str, kind: str | None = None) -> tuple[bool, str]:
 
     spec = image.SPECS.get(name)
     if spec is None:
-        return False, "unknown encoder"
+        return False, _("unknown encoder")
     return assets.available(spec.filename)
 
 
@@ -80,7 +81,7 @@ def kind_of(name: str) -> str:
     for kind in ("image", "audio", "pose", "hands"):
         if name in encoder_names(kind):
             return kind
-    raise InputError(name, "unknown encoder")
+    raise InputError(name, _("unknown encoder"))
 
 
 def get_encoder(name: str, kind: str | None = None) -> Encoder:
@@ -88,7 +89,7 @@ def get_encoder(name: str, kind: str | None = None) -> Encoder:
     kind = kind or kind_of(name)
     names = encoder_names(kind)
     if name not in names:
-        raise InputError(name, f"unknown {kind} encoder; choose one of: {', '.join(names)}")
+        raise InputError(name, _("unknown {kind} encoder; choose one of: {names}", kind=kind, names=", ".join(names)))
     if kind == "audio":
         from tm_core.encoders import audio
 
@@ -105,7 +106,8 @@ def get_encoder(name: str, kind: str | None = None) -> Encoder:
 
     ok, reason = available(name, kind)
     if not ok:  # say so now rather than wait for a download that cannot work
-        raise InputError(encoder_label(name, kind), f"unavailable: {reason} (it needs the file "
-                         f"{image.SPECS[name].filename}: put it in the folder TM_MODELS_DIR names)")
+        raise InputError(encoder_label(name, kind), _("unavailable: {reason} (it needs the file {file}: put it in the "
+                                                      "folder TM_MODELS_DIR names)", reason=reason,
+                                                      file=image.SPECS[name].filename))
 
     return image.ImageEncoder(name)

@@ -20,6 +20,7 @@ import numpy as np
 
 from tm_core import assets
 from tm_core.encoders import audio_layers
+from tm_core.i18n import N_
 
 YAMNET_FILE = "yamnet_with_embedding.tflite"
 CLIP_SAMPLES = 16_000
@@ -147,8 +148,8 @@ class Spec:
 SPECS: dict[str, Spec] = {
     # Speaker-disjoint cross-validation (README): YAMNet's early layers keep the fine time and
     # frequency detail of speech; its final embedding is tuned to AudioSet's sound events.
-    "yamnet_speech": Spec("YAMNet, early layers (best for spoken words)", "layer4_pw", 4, 4),
-    "yamnet_embedding": Spec("YAMNet, last layer (Teachable Machine's choice, for sounds)", "layer14_pw", 0, 1),
+    "yamnet_speech": Spec(N_("YAMNet, early layers (best for spoken words)"), "layer4_pw", 4, 4),
+    "yamnet_embedding": Spec(N_("YAMNet, last layer (Teachable Machine's choice, for sounds)"), "layer14_pw", 0, 1),
 }
 
 

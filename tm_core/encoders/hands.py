@@ -23,6 +23,7 @@ from PIL import Image
 
 from tm_core import assets
 from tm_core.encoders import hand_features
+from tm_core.i18n import N_
 
 LANDMARKER_FILE = "hand_landmarker_full.task"
 PICTURE_ENCODER = "mobilenet_v2_0.35"
@@ -37,8 +38,8 @@ class HandSpec:
 
 SPECS = {
     "hand_landmarks_mobilenet": HandSpec(
-        "hand_landmarks_mobilenet", "Hand landmarks + MobileNetV2 0.35 (most accurate)", True),
-    "hand_landmarks": HandSpec("hand_landmarks", "Hand landmarks only (21 points; faster, smaller export)", False),
+        "hand_landmarks_mobilenet", N_("Hand landmarks + MobileNetV2 0.35 (most accurate)"), True),
+    "hand_landmarks": HandSpec("hand_landmarks", N_("Hand landmarks only (21 points; faster, smaller export)"), False),
 }
 
 

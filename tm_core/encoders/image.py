@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tm_core import assets
+from tm_core.i18n import N_
 from tm_core.media import IMAGE_SIZE
 
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 3)
@@ -65,19 +66,19 @@ def _efficientnet_v2_b0(path: str):
 SPECS: dict[str, Spec] = {
     "mobilenet_v2_0.35": Spec(
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5",
-        "MobileNetV2, small (Teachable Machine's network)",
+        N_("MobileNetV2, small (Teachable Machine's network)"),
         _mobilenet_v2,
     ),
     "mobilenet_v1_0.25": Spec(
-        "mobilenet_2_5_224_tf_no_top.h5", "MobileNet v1, tiny (faster, a little less accurate)", _mobilenet_v1
+        "mobilenet_2_5_224_tf_no_top.h5", N_("MobileNet v1, tiny (faster, a little less accurate)"), _mobilenet_v1
     ),
     "mobilenet_v2_1.0": Spec(
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
-        "MobileNetV2, full size (larger, slower)",
+        N_("MobileNetV2, full size (larger, slower)"),
         _mobilenet_v2_100,
     ),
     "efficientnet_v2_b0": Spec(
-        "efficientnetv2-b0_notop.h5", "EfficientNetV2-B0 (larger, slower)", _efficientnet_v2_b0
+        "efficientnetv2-b0_notop.h5", N_("EfficientNetV2-B0 (larger, slower)"), _efficientnet_v2_b0
     ),
 }
 LARGER = ("mobilenet_v2_1.0", "efficientnet_v2_b0")  # offered only when their weights can be had

@@ -15,6 +15,7 @@ from PIL import Image
 
 from tm_core import assets
 from tm_core.encoders import pose_features
+from tm_core.i18n import N_
 
 MOVENET_FILE = "movenet_singlepose_lightning_int8_4.tflite"
 MOVENET_SIZE = 192
@@ -48,7 +49,7 @@ class PoseEncoder:
 
     kind = "pose"
     name = "movenet_lightning"
-    label = "MoveNet Lightning: 17 body keypoints"
+    label = N_("MoveNet Lightning: 17 body keypoints")
     dim = pose_features.POSE_DIM
     batch_size = 16
     edges = pose_features.BODY_EDGES  # keypoint pairs to draw as the skeleton

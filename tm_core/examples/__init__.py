@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 
 from tm_core.errors import InputError
+from tm_core.i18n import _
 from tm_core.project_file import SUFFIX, ProjectFile, open_project
 
 FOLDER = Path(__file__).resolve().parent
@@ -56,7 +57,7 @@ def get(name: str) -> Example:
     for ex in examples():
         if ex.name == name:
             return ex
-    raise InputError(f"example {name!r}", "is not one of the examples shipped with this app")
+    raise InputError(_("example {name}", name=repr(name)), _("is not one of the examples shipped with this app"))
 
 
 def open_example(name: str) -> ProjectFile:
@@ -65,5 +66,6 @@ def open_example(name: str) -> ProjectFile:
     try:
         data = ex.path.read_bytes()
     except OSError as e:
-        raise InputError(ex.title, f"cannot be read on this server ({e.strerror or type(e).__name__})") from None
-    return open_project(data, ex.title)
+        raise InputError(_(ex.title), _("cannot be read on this server ({why})",
+                                        why=e.strerror or type(e).__name__)) from None
+    return open_project(data, _(ex.title))

@@ -16,7 +16,8 @@ import soxr
 
 from tm_core import limits
 from tm_core.errors import InputError
-from tm_core.media.files import read_source
+from tm_core.i18n import N_, _
+from tm_core.media.files import AUDIO_FILE, read_source
 
 SAMPLE_RATE = 16_000
 CLIP_SAMPLES = 16_000
@@ -25,8 +26,8 @@ AUDIO_EXTENSIONS = ("wav", "flac", "ogg", "oga", "opus", "mp3")
 MAX_AUDIO_SECONDS = limits.AUDIO_SECONDS
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4_000, 384_000
 
-_AUDIO_FORMATS = "WAV, FLAC, OGG (Vorbis or Opus) or MP3"
-_AUDIO_DAMAGED = "is damaged or truncated"
+_AUDIO_FORMATS = N_("WAV, FLAC, OGG (Vorbis or Opus) or MP3")
+_AUDIO_DAMAGED = N_("is damaged or truncated")
 # Decoded samples (frames × channels) held at once: memory stays small whatever the file declares.
 _AUDIO_BLOCK_SAMPLES = 1 << 18
 # A file may decode up to 1 % shorter than its header says (encoder padding, sloppy writers), not more.
@@ -35,14 +36,14 @@ _UNKNOWN_FRAMES = 1 << 62
 
 # What a file that libsndfile refuses is, from its first bytes: (offset, magic, description, decodable elsewhere).
 _NOT_AUDIO_MAGIC = (
-    (0, b"\x89PNG", "a PNG image", False),
-    (0, b"\xff\xd8\xff", "a JPEG image", False),
-    (0, b"GIF8", "a GIF image", False),
-    (0, b"%PDF", "a PDF document", False),
-    (0, b"PK\x03\x04", "a zip archive", False),
-    (4, b"ftyp", "an MP4/M4A file (AAC sound or video)", True),
-    (0, b"\x1aE\xdf\xa3", "a WebM/Matroska file", True),
-    (0, b"#!AMR", "an AMR voice recording", True),
+    (0, b"\x89PNG", N_("a PNG image"), False),
+    (0, b"\xff\xd8\xff", N_("a JPEG image"), False),
+    (0, b"GIF8", N_("a GIF image"), False),
+    (0, b"%PDF", N_("a PDF document"), False),
+    (0, b"PK\x03\x04", N_("a zip archive"), False),
+    (4, b"ftyp", N_("an MP4/M4A file (AAC sound or video)"), True),
+    (0, b"\x1aE\xdf\xa3", N_("a WebM/Matroska file"), True),
+    (0, b"#!AMR", N_("an AMR voice recording"), True),
 )
 # Files of a format libsndfile reads, so a refusal means they are broken.
 _AUDIO_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"fLaC", b"OggS", b"ID3", b"FORM", b".snd", b"caff")
@@ -51,21 +52,23 @@ _AUDIO_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"fLaC", b"OggS", b"ID3", b"FORM", b"
 def _duration_text(seconds: float) -> str:
     """A length in words: ``0.5 s``, ``42 s``, ``10 min``, ``12 min 30 s``, ``1 h 5 min``."""
     if seconds < 60:
-        return f"{seconds:.1f}".removesuffix(".0") + " s"
+        return _("{n} s", n=f"{seconds:.1f}".removesuffix(".0"))
     total = round(seconds)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return f"{hours} h" + (f" {minutes} min" if minutes else "")
-    return f"{minutes} min" + (f" {secs} s" if secs else "")
+        return _("{h} h {m} min", h=hours, m=minutes) if minutes else _("{n} h", n=hours)
+    return _("{m} min {s} s", m=minutes, s=secs) if secs else _("{n} min", n=minutes)
 
 
 def _too_long(name: str, seconds: float | None, limit: float) -> InputError:
     if seconds is None:
-        length = "is too long"
-    else:  # rounded up, so that 600.3 s never reads "10 min long; the limit is 10 min"
-        length = f"is {_duration_text(math.ceil(seconds * 10) / 10 if seconds < 60 else math.ceil(seconds))} long"
-    return InputError(name, f"{length}; the limit is {_duration_text(limit)} (cut it into shorter recordings)")
+        return InputError(name, _("is too long; the limit is {limit} (cut it into shorter recordings)",
+                                  limit=_duration_text(limit)))
+    # rounded up, so that 600.3 s never reads "10 min long; the limit is 10 min"
+    length = _duration_text(math.ceil(seconds * 10) / 10 if seconds < 60 else math.ceil(seconds))
+    return InputError(name, _("is {length} long; the limit is {limit} (cut it into shorter recordings)",
+                              length=length, limit=_duration_text(limit)))
 
 
 def _unopenable_reason(data: bytes, code: int) -> str:
@@ -73,14 +76,16 @@ def _unopenable_reason(data: bytes, code: int) -> str:
     for offset, magic, what, is_media in _NOT_AUDIO_MAGIC:
         if data[offset : offset + len(magic)] == magic:
             if is_media:
-                return f"is {what}, whose sound cannot be decoded here (convert it to {_AUDIO_FORMATS})"
-            return f"is {what}, not an audio file (use {_AUDIO_FORMATS})"
+                return _("is {what}, whose sound cannot be decoded here (convert it to {formats})", what=_(what),
+                         formats=_(_AUDIO_FORMATS))
+            return _("is {what}, not an audio file (use {formats})", what=_(what), formats=_(_AUDIO_FORMATS))
     if code == 4:  # SF_ERR_UNSUPPORTED_ENCODING: a known container with an unusual codec inside
-        return f"uses a sound encoding that cannot be decoded here (convert it to {_AUDIO_FORMATS})"
+        return _("uses a sound encoding that cannot be decoded here (convert it to {formats})",
+                 formats=_(_AUDIO_FORMATS))
     mpeg_sync = len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0
     if code != 1 or data.startswith(_AUDIO_MAGIC) or mpeg_sync:  # 1 is SF_ERR_UNRECOGNISED_FORMAT
-        return _AUDIO_DAMAGED
-    return f"is not an audio file that can be read here (use {_AUDIO_FORMATS})"
+        return _(_AUDIO_DAMAGED)
+    return _("is not an audio file that can be read here (use {formats})", formats=_(_AUDIO_FORMATS))
 
 
 def _wav_is_truncated(data: bytes) -> bool:
@@ -130,14 +135,14 @@ def _decode_audio(data: bytes, label: str, max_seconds: float) -> np.ndarray:
         if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
             raise InputError(
                 label,
-                f"has a sample rate of {rate:,} Hz; only rates from {MIN_SAMPLE_RATE:,} to "
-                f"{MAX_SAMPLE_RATE:,} Hz can be used",
+                _("has a sample rate of {rate} Hz; only rates from {low} to {high} Hz can be used",
+                  rate=f"{rate:,}", low=f"{MIN_SAMPLE_RATE:,}", high=f"{MAX_SAMPLE_RATE:,}"),
             )
         if _wav_is_truncated(data) or _ogg_is_truncated(data):
-            raise InputError(label, _AUDIO_DAMAGED)
+            raise InputError(label, _(_AUDIO_DAMAGED))
         known = 0 <= frames < _UNKNOWN_FRAMES
         if known and frames == 0:
-            raise InputError(label, "contains no sound (it has no audio samples)")
+            raise InputError(label, _("contains no sound (it has no audio samples)"))
         limit = math.floor(max_seconds * rate)
         if known and frames > limit:
             raise _too_long(label, frames / rate, max_seconds)
@@ -156,12 +161,12 @@ def _decode_audio(data: bytes, label: str, max_seconds: float) -> np.ndarray:
                 raise _too_long(label, None, max_seconds)
             mono = chunk[:, 0].copy() if channels == 1 else chunk.mean(axis=1, dtype=np.float32)
             if not np.isfinite(mono).all():
-                raise InputError(label, "contains invalid sample values (NaN or infinity), so it is damaged")
+                raise InputError(label, _("contains invalid sample values (NaN or infinity), so it is damaged"))
             parts.append(stream.resample_chunk(mono) if stream else mono)
     if done == 0:
-        raise InputError(label, "contains no sound (it has no audio samples)")
+        raise InputError(label, _("contains no sound (it has no audio samples)"))
     if known and done < frames - frames * _AUDIO_SHORTFALL:
-        raise InputError(label, _AUDIO_DAMAGED)
+        raise InputError(label, _(_AUDIO_DAMAGED))
     if stream:
         parts.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
     wave = np.concatenate(parts).astype(np.float32, copy=False)
@@ -180,15 +185,15 @@ def load_audio(
     """
     if not max_seconds > 0:
         raise ValueError(f"max_seconds must be positive, not {max_seconds}")
-    label, data = read_source(source, name, "audio file")
+    label, data = read_source(source, name, AUDIO_FILE)
     try:
         return _decode_audio(data, label, max_seconds)
     except InputError:
         raise
     except MemoryError:
-        raise InputError(label, "needs more memory to decode than is available") from None
+        raise InputError(label, _("needs more memory to decode than is available")) from None
     except Exception as exc:  # libsndfile read errors (lost sync, bad blocks...) and anything odd
-        raise InputError(label, _AUDIO_DAMAGED) from exc
+        raise InputError(label, _(_AUDIO_DAMAGED)) from exc
 
 
 def _centred(wave: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tm_core import limits
 from tm_core.errors import InputError
+from tm_core.i18n import N_, _
 
 MAX_FILE_BYTES = limits.FILE_BYTES  # one file (TM_MAX_FILE_MB); read at call time, so tests may change it here
 
@@ -19,32 +20,37 @@ def _size_text(n: float) -> str:
     for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
         if n >= scale:
             return f"{n / scale:.1f}".removesuffix(".0") + f" {unit}"
-    return f"{int(n)} bytes"
+    return _("{n} bytes", n=int(n))
 
 
 def _too_large(name: str, size: int) -> InputError:
-    return InputError(name, f"is too large ({_size_text(size)}; the limit is {_size_text(MAX_FILE_BYTES)})")
+    return InputError(name, _("is too large ({size}; the limit is {limit})", size=_size_text(size),
+                              limit=_size_text(MAX_FILE_BYTES)))
 
 
 
-def _read_path(path: Path, name: str, what: str = "image file") -> bytes:
+IMAGE_FILE = N_("image file")
+AUDIO_FILE = N_("audio file")
+
+
+def _read_path(path: Path, name: str, what: str = IMAGE_FILE) -> bytes:
     """Read a whole regular file, never more than ``MAX_FILE_BYTES + 1`` bytes."""
     try:
         info = path.stat()
         if stat.S_ISDIR(info.st_mode):
-            raise InputError(name, f"is a folder, not an {what}")
+            raise InputError(name, _("is a folder, not an {what}", what=_(what)))
         if not stat.S_ISREG(info.st_mode):
-            raise InputError(name, "is not a regular file")
+            raise InputError(name, _("is not a regular file"))
         if info.st_size > MAX_FILE_BYTES:
             raise _too_large(name, info.st_size)
         with path.open("rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
-        raise InputError(name, "does not exist") from None
+        raise InputError(name, _("does not exist")) from None
     except PermissionError:
-        raise InputError(name, "cannot be opened (permission denied)") from None
+        raise InputError(name, _("cannot be opened (permission denied)")) from None
     except OSError as exc:
-        raise InputError(name, f"could not be read ({exc.strerror or exc})") from exc
+        raise InputError(name, _("could not be read ({why})", why=exc.strerror or exc)) from exc
     return data
 
 
@@ -89,17 +95,17 @@ def _bytes_of(source):
 
 def read_source(source, name: str | None, what: str, unnamed: str | None = None) -> tuple[str, bytes]:
     """``(label, bytes)`` of a file to decode (bytes, a path or a zip member), named ``name``, else after
-    the path, else ``unnamed`` (default ``what``); ``InputError`` when it is a folder (not an ``what``),
-    empty or over ``MAX_FILE_BYTES``."""
+    the path, else ``unnamed`` (default ``what``; both marked with ``N_``, shown translated); ``InputError``
+    when it is a folder (not an ``what``), empty or over ``MAX_FILE_BYTES``."""
     source = _bytes_of(source)
     if isinstance(source, (bytes, bytearray)):
-        label, data = name or unnamed or what, bytes(source)
+        label, data = name or _(unnamed or what), bytes(source)
     else:
         path = Path(source)
         label = name or path.name
         data = _read_path(path, label, what)
     if not data:
-        raise InputError(label, "is empty")
+        raise InputError(label, _("is empty"))
     if len(data) > MAX_FILE_BYTES:
         raise _too_large(label, len(data))
     return label, data

@@ -12,7 +12,8 @@ from PIL import ExifTags, Image, ImageFile, ImageOps
 
 from tm_core import limits
 from tm_core.errors import InputError
-from tm_core.media.files import read_source
+from tm_core.i18n import N_, _
+from tm_core.media.files import IMAGE_FILE, read_source
 
 IMAGE_SIZE = 224
 KEYPOINT_IMAGE_SIZE = 256  # pose and hand samples: the whole picture padded to this square
@@ -115,15 +116,14 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def _pixel_limit(what: str) -> str:
-    limit = _megapixels(MAX_IMAGE_PIXELS)
-    return f"{what}, more than the {limit}-megapixel limit (possible decompression bomb)"
-
-
 def _bomb_reason(exc: Image.DecompressionBombError) -> str:
     """Reason for Pillow's own refusal (over twice the limit), which gives the pixel count only."""
     match = re.search(r"\((\d+) pixels\)", str(exc))
-    return _pixel_limit(f"declares {_megapixels(int(match.group(1)))} megapixels" if match else "is too large")
+    limit = _megapixels(MAX_IMAGE_PIXELS)
+    if match:
+        return _("declares {size} megapixels, more than the {limit}-megapixel limit (possible decompression bomb)",
+                 size=_megapixels(int(match.group(1))), limit=limit)
+    return _("is too large, more than the {limit}-megapixel limit (possible decompression bomb)", limit=limit)
 
 
 def load_image(source: bytes | str | os.PathLike, name: str | None = None) -> Image.Image:
@@ -131,12 +131,14 @@ def load_image(source: bytes | str | os.PathLike, name: str | None = None) -> Im
 
     Only the first frame of animations and multi-page files is used; the EXIF orientation is applied.
     """
-    label, data = read_source(source, name, "image file", "image")
+    label, data = read_source(source, name, IMAGE_FILE, N_("image"))
     try:
         with Image.open(io.BytesIO(data), formats=_FORMATS) as img:
             width, height = img.size
             if width * height > MAX_IMAGE_PIXELS:
-                raise InputError(label, _pixel_limit(f"is {width}×{height} pixels"))
+                raise InputError(label, _("is {width}×{height} pixels, more than the {limit}-megapixel limit "
+                                          "(possible decompression bomb)", width=width, height=height,
+                                          limit=_megapixels(MAX_IMAGE_PIXELS)))
             img.load()
             method = _ORIENTATIONS.get(img.getexif().get(ExifTags.Base.Orientation, 1))
             # 8 bits first: a high-bit or CMYK picture is never copied at full depth, and its pixels
@@ -157,13 +159,13 @@ def load_image(source: bytes | str | os.PathLike, name: str | None = None) -> Im
     except InputError:
         raise
     except Image.UnidentifiedImageError:
-        raise InputError(label, "is not an image this app can open") from None
+        raise InputError(label, _("is not an image this app can open")) from None
     except Image.DecompressionBombError as exc:
         raise InputError(label, _bomb_reason(exc)) from None
     except MemoryError:
-        raise InputError(label, "needs more memory to decode than is available") from None
+        raise InputError(label, _("needs more memory to decode than is available")) from None
     except Exception as exc:  # Pillow's decoders raise many types (OSError, SyntaxError, struct.error...)
-        raise InputError(label, "is damaged or truncated") from exc
+        raise InputError(label, _("is damaged or truncated")) from exc
     return rgb
 
 

@@ -10,7 +10,9 @@ from typing import TypeVar
 
 import numpy as np
 
+from tm_core import i18n
 from tm_core.errors import InputError
+from tm_core.i18n import _
 from tm_core.media.audio import clip_windows, load_audio
 from tm_core.media.images import IMAGE_SIZE, image_to_array
 
@@ -24,7 +26,7 @@ def _guarded(name: str, decode: Callable[[], T]) -> T | InputError:
     except InputError as err:
         return err
     except Exception as exc:  # noqa: BLE001 - one odd file must never stop the others
-        return InputError(name, f"could not be decoded ({type(exc).__name__}: {exc})")
+        return InputError(name, _("could not be decoded ({error})", error=type(exc).__name__ + ": " + str(exc)))
 
 
 def _decode_one(name: str, source: bytes | str | os.PathLike, size: int, pad: bool) -> np.ndarray | InputError:
@@ -53,7 +55,8 @@ def _decode_in_order(items, decode, workers: int, lookahead: int, prefix: str) -
     """``(name, decode(name, source))`` for each item, in order, decoded by ``workers`` threads.
 
     At most ``lookahead`` items are read ahead of the consumer; closing the generator cancels what
-    has not started and waits for the decodes in progress, so no thread is left running.
+    has not started and waits for the decodes in progress, so no thread is left running. Each decode
+    runs in the language of the code asking for the next item (``i18n.bound``): its refusals read in it.
     """
     if workers < 1 or lookahead < 1:
         raise ValueError("workers and lookahead must be at least 1")
@@ -69,7 +72,7 @@ def _decode_in_order(items, decode, workers: int, lookahead: int, prefix: str) -
                 except StopIteration:
                     exhausted = True
                 else:
-                    pending.append((name, executor.submit(decode, name, source)))
+                    pending.append((name, executor.submit(i18n.bound(decode), name, source)))
             if not pending:
                 return
             name, future = pending.popleft()
