@@ -239,5 +239,6 @@ def summary(results: list[Result], to: Path | None) -> str:
         lines.append(_("Not ready: {files} (see above). The app works without them, but the networks they hold "
                        "cannot be chosen.", files=", ".join(failed)))
     if to is not None:
-        lines.append(_("Start the app with {setting} so it finds them.", setting=f"TM_MODELS_DIR={to.resolve()}"))
+        setting = f"TM_MODELS_DIR={to.resolve()}"
+        lines.append(_("Start the app with {setting} so it finds them.", setting=setting))
     return "\n".join(lines)

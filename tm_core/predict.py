@@ -136,8 +136,8 @@ class ExportedModel:
         try:
             self.model = keras.saving.load_model(model_path, compile=False)
         except Exception as e:  # noqa: BLE001 - any failure to read the file is the user's to fix
-            raise InputError(str(model_path), _("cannot be loaded as a Keras model ({error})",
-                                                error=f"{type(e).__name__}: {e}")) from None
+            error = f"{type(e).__name__}: {e}"
+            raise InputError(str(model_path), _("cannot be loaded as a Keras model ({error})", error=error)) from None
         self.class_names = read_labels(labels_path)
         if self.model.output_shape[-1] != len(self.class_names):
             raise InputError(str(folder), _("model.keras and labels.txt disagree on the number of classes"))
