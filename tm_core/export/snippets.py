@@ -9,7 +9,8 @@ from tm_core.i18n import N_, _
 CDN = "https://cdn.jsdelivr.net/npm"  # where the snippet page takes the two libraries from (npm's packages)
 
 # The snippets' comments, in the student's language where the snippet is made (:func:`comment`); the code
-# itself stays as written. Each is one line (a Python or JavaScript comment ends at the line's end).
+# itself stays as written. Each is one line (a Python or JavaScript comment ends at the line's end). Commands
+# in a comment are in backticks: code, not a sentence to translate.
 COMMENTS = {
     "audio_folder": N_("model.keras, audio_layers.py and labels.txt in one folder"),
     "audio_layers": N_("registers YAMNet's log-mel layer that model.keras uses"),
@@ -55,7 +56,7 @@ def audio_snippet(kind: str, class_names: list[str]) -> str:
     """Python that runs a downloaded audio model on ``clip.wav`` as written (kind: keras, tflite_float32)."""
     names = f"class_names = {list(class_names)!r}"
     if kind == "keras":
-        return f'''# {comment("audio_folder")}; pip install keras tensorflow soundfile soxr
+        return f'''# {comment("audio_folder")}; `pip install keras tensorflow soundfile soxr`
 import numpy as np
 import soundfile as sf
 import soxr
@@ -72,7 +73,7 @@ for second, probs in enumerate(model.predict(np.stack(windows), verbose=0)):
         return f'''import numpy as np
 import soundfile as sf
 import soxr
-from ai_edge_litert.interpreter import Interpreter  # pip install ai-edge-litert soundfile soxr
+from ai_edge_litert.interpreter import Interpreter  # `pip install ai-edge-litert soundfile soxr`
 
 interpreter = Interpreter(model_path="model_float32.tflite")
 interpreter.allocate_tensors()
@@ -138,7 +139,7 @@ model.allocate_tensors()'''
         raise ValueError(f"unknown {project_kind} snippet kind {kind!r}")
     keras_pip = " keras tensorflow" if kind == "keras" else ""
     if project_kind == "pose":
-        head = f'''# {comment("all_files")}; pip install numpy pillow ai-edge-litert{keras_pip}
+        head = f'''# {comment("all_files")}; `pip install numpy pillow ai-edge-litert{keras_pip}`
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 from PIL import Image, ImageOps
@@ -147,7 +148,7 @@ import pose_features  # {comment("pose_module")}'''
         module, what, features = "pose_features", "person", _POSE_FEATURES
     else:
         litert = "" if kind == "keras" else "\nfrom ai_edge_litert.interpreter import Interpreter"
-        head = f'''# {comment("all_files")}; pip install numpy pillow mediapipe{keras_pip or " ai-edge-litert"}
+        head = f'''# {comment("all_files")}; `pip install numpy pillow mediapipe{keras_pip or " ai-edge-litert"}`
 import mediapipe as mp
 import numpy as np{litert}
 from mediapipe.tasks.python import BaseOptions, vision
@@ -239,7 +240,7 @@ print(class_names[index][2:].strip(), float(prediction[0][index]))
     if kind in ("tflite_float32", "tflite_int8"):
         file = "model_float32.tflite" if kind == "tflite_float32" else "model_int8.tflite"
         return f'''import numpy as np
-from ai_edge_litert.interpreter import Interpreter  # pip install ai-edge-litert
+from ai_edge_litert.interpreter import Interpreter  # `pip install ai-edge-litert`
 from PIL import Image, ImageOps
 
 interpreter = Interpreter(model_path="{file}")
