@@ -3,12 +3,13 @@
 import streamlit as st
 import streamlit_webrtc  # noqa: F401  (before anything that imports TensorFlow)
 
+from tm_core.i18n import _
 from tm_core.ui import downloads, state, testing
 from tm_core.ui.widgets import require_model
 
 sess = state.session()
 
-st.title("Test & export")
+st.title(_("Test & export"))
 rec = require_model(sess)
 if rec is not None:
     rec = testing.choose_model(sess, rec)

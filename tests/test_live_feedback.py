@@ -64,7 +64,7 @@ def test_stop_clears_the_live_bars_and_the_frame_rate(rps_train, monkeypatch, no
 
     monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", streamer)
     at = trained_app(rps_train)
-    at.switch_page("pages/test.py").run()
+    at.switch_page("app_pages/test.py").run()
     assert not at.exception
     live, = frame_targets(no_webrtc_component[-1])
     frame = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(

@@ -19,6 +19,7 @@ from PIL import Image
 
 from tm_core.errors import InputError
 from tm_core.evaluation import evaluate
+from tm_core.i18n import _
 
 GREY = 128  # the patch colour: after the encoders' x / 127.5 - 1 it is (almost) zero
 
@@ -101,6 +102,11 @@ class OcclusionMap:
         return int(self.ys[i]), int(self.xs[j])
 
 
+def _not_rgb(image: np.ndarray) -> InputError:
+    return InputError(_("picture"), _("should be an RGB picture (uint8, height×width×3), not {dtype} {shape}",
+                                      dtype=image.dtype, shape=image.shape))
+
+
 def _positions(size: int, patch: int, stride: int) -> np.ndarray:
     """Patch corners every ``stride`` pixels, plus one flush with the far edge so every pixel is covered."""
     pos = list(range(0, size - patch + 1, stride))
@@ -129,16 +135,18 @@ def occlusion_map(encoder, head, image: np.ndarray, class_index: int | None = No
     """
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise InputError("picture", f"should be an RGB picture (uint8, height×width×3), not {image.dtype} {image.shape}")
+        raise _not_rgb(image)
     h, w = image.shape[:2]
     if not 1 <= patch <= min(h, w) or stride < 1:
-        raise InputError("patch", f"should be 1 to {min(h, w)} pixels with a stride of at least 1 (got {patch}, {stride})")
+        raise InputError(_("patch"), _("should be 1 to {most} pixels with a stride of at least 1 (got {patch}, {stride})",
+                                       most=min(h, w), patch=patch, stride=stride))
     batch, ys, xs = occluded(image, patch, stride)
     probs = head.predict_proba(encoder.encode(np.concatenate([image[None], batch])))
     if class_index is None:
         class_index = int(probs[0].argmax())
     if not 0 <= class_index < probs.shape[1]:
-        raise InputError("class", f"there is no class number {class_index} (the model has {probs.shape[1]})")
+        raise InputError(_("class"), _("there is no class number {index} (the model has {n})", index=class_index,
+                                       n=probs.shape[1]))
     drop = probs[0, class_index] - probs[1:, class_index]
     return OcclusionMap(drop.reshape(len(ys), len(xs)).astype(np.float32), ys, xs, patch, class_index,
                         float(probs[0, class_index]))
@@ -175,14 +183,14 @@ def overlay(image: np.ndarray, heatmap, strength: float = 0.65) -> np.ndarray:
     largest value painted in full), stretched to the picture's size."""
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise InputError("picture", f"should be an RGB picture (uint8, height×width×3), not {image.dtype} {image.shape}")
+        raise _not_rgb(image)
     if isinstance(heatmap, OcclusionMap):  # soften the patches' square edges for display (the map is unchanged)
         step = int(heatmap.ys[1] - heatmap.ys[0]) if len(heatmap.ys) > 1 else heatmap.patch
         heat = _box_blur(_box_blur(heatmap.pixels, step), step)
     else:
         heat = np.asarray(heatmap, np.float32)
     if heat.ndim != 2 or not heat.size:
-        raise InputError("heatmap", f"should be a 2-D array, not shape {heat.shape}")
+        raise InputError(_("heatmap"), _("should be a 2-D array, not shape {shape}", shape=heat.shape))
     h, w = image.shape[:2]
     if heat.shape != (h, w):
         heat = np.asarray(Image.fromarray(heat.astype(np.float32), mode="F").resize((w, h), Image.Resampling.BILINEAR))
@@ -207,8 +215,9 @@ def nearest(query: np.ndarray, train_features: np.ndarray, k: int = 5) -> tuple[
     q = np.atleast_2d(q)
     t = np.asarray(train_features, np.float64)
     if t.ndim != 2 or q.shape[1] != t.shape[1]:
-        raise InputError("features", f"query has {q.shape[-1]} numbers per sample, the training samples "
-                         f"{t.shape[-1] if t.ndim else 0}: they must come from the same encoder")
+        raise InputError(_("features"), _("query has {query} numbers per sample, the training samples {train}: they "
+                                          "must come from the same encoder", query=q.shape[-1],
+                                          train=t.shape[-1] if t.ndim else 0))
     k = min(int(k), len(t))
     if k < 1:
         empty = np.zeros((len(q), 0))

@@ -36,18 +36,22 @@ from typing import TextIO
 
 from tm_core import assets
 from tm_core.errors import InputError
+from tm_core.i18n import N_, _
 
 MIRROR_ENV = "TM_MODELS_URL"
 TIMEOUT = 60.0
 _CHUNK = 1 << 16
 
 
-class Outcome(Enum):
-    THERE = "already there, checked"
-    THERE_UNCHECKED = "already there (no SHA-256 recorded to check it against)"
-    DOWNLOADED = "downloaded, checked"
-    UNCHECKED = "downloaded, NOT checked"
-    FAILED = "FAILED"
+class Outcome(Enum):  # the values are English; :meth:`words` in the current language
+    THERE = N_("already there, checked")
+    THERE_UNCHECKED = N_("already there (no SHA-256 recorded to check it against)")
+    DOWNLOADED = N_("downloaded, checked")
+    UNCHECKED = N_("downloaded, NOT checked")
+    FAILED = N_("FAILED")
+
+    def words(self) -> str:
+        return _(self.value)
 
 
 @dataclass(frozen=True)
@@ -81,8 +85,8 @@ def jobs(to: Path | None = None, mirror: str | None = None, only: Iterable[str] 
     only = list(only)
     unknown = [n for n in only if n not in assets.ASSETS]
     if unknown:
-        raise InputError(", ".join(unknown), f"is not a pretrained file the app uses; these are: "
-                                             f"{', '.join(sorted(assets.ASSETS))}")
+        raise InputError(", ".join(unknown), _("is not a pretrained file the app uses; these are: {files}",
+                                               files=", ".join(sorted(assets.ASSETS))))
     mirror = mirror if mirror is not None else os.environ.get(MIRROR_ENV) or None
     root = to if to is not None else assets.models_dir()
     out = []
@@ -116,8 +120,8 @@ def fetch(job: Job, progress: Callable[[int, int | None], None] = lambda done, t
         if not job.must_match:
             return Result(job, Outcome.THERE_UNCHECKED, f"sha256 {sha256_of(job.dest)}")
     if job.url is None:
-        return Result(job, Outcome.FAILED, "there is no official download of this file: get it from a mirror "
-                                           f"(--from URL) or copy it to {job.dest}")
+        return Result(job, Outcome.FAILED, _("there is no official download of this file: get it from a mirror "
+                                             "({option}) or copy it to {path}", option="--from URL", path=job.dest))
     try:
         job.dest.parent.mkdir(parents=True, exist_ok=True)
         _stream(job, progress)
@@ -125,19 +129,21 @@ def fetch(job: Job, progress: Callable[[int, int | None], None] = lambda done, t
     except _Failed as err:
         return Result(job, Outcome.FAILED, str(err))
     except OSError as err:
-        return Result(job, Outcome.FAILED, f"cannot write {job.part}: {err.strerror or err}")
+        return Result(job, Outcome.FAILED, _("cannot write {path}: {error}", path=job.part, error=err.strerror or err))
     if digest not in known and job.must_match:
         job.part.unlink(missing_ok=True)
-        expected = " or ".join(known) or "none recorded"
-        return Result(job, Outcome.FAILED, f"SHA-256 {digest} is not the recorded one ({expected}): the file was "
-                                           "damaged or changed on the way, and was deleted. Run the command again.")
+        expected = _(" or ").join(known) or _("none recorded")
+        return Result(job, Outcome.FAILED, _("SHA-256 {digest} is not the recorded one ({expected}): the file was "
+                                             "damaged or changed on the way, and was deleted. Run the command again.",
+                                             digest=digest, expected=expected))
     try:
         os.replace(job.part, job.dest)
     except OSError as err:
-        return Result(job, Outcome.FAILED, f"cannot write {job.dest}: {err.strerror or err}")
+        return Result(job, Outcome.FAILED, _("cannot write {path}: {error}", path=job.dest, error=err.strerror or err))
     if digest in known:
         return Result(job, Outcome.DOWNLOADED)
-    return Result(job, Outcome.UNCHECKED, f"the repo records no SHA-256 of the official file; this one's is {digest}")
+    return Result(job, Outcome.UNCHECKED, _("the repo records no SHA-256 of the official file; this one's is {digest}",
+                                            digest=digest))
 
 
 def _stream(job: Job, progress: Callable[[int, int | None], None]) -> None:
@@ -153,9 +159,10 @@ def _stream(job: Job, progress: Callable[[int, int | None], None]) -> None:
         if err.code == 416 and have:  # the part is whole (or longer than the file): start again
             job.part.unlink()
             return _stream(job, progress)
-        raise _Failed(f"the server answered HTTP {err.code} {err.reason} for {job.url}") from err
+        raise _Failed(_("the server answered HTTP {code} {reason} for {url}", code=err.code, reason=err.reason,
+                        url=job.url)) from err
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as err:
-        raise _Failed(f"cannot reach {job.url}: {getattr(err, 'reason', err)}") from err
+        raise _Failed(_("cannot reach {url}: {reason}", url=job.url, reason=getattr(err, "reason", err))) from err
     with response:
         resumed = have and getattr(response, "status", None) == 206
         if not resumed:
@@ -169,15 +176,16 @@ def _stream(job: Job, progress: Callable[[int, int | None], None]) -> None:
                 try:
                     chunk = response.read(_CHUNK)
                 except (OSError, http.client.HTTPException) as err:
-                    raise _Failed(f"the download stopped after {done:,} bytes ({err or type(err).__name__}); "
-                                  "run the command again to continue it") from err
+                    raise _Failed(_("the download stopped after {done} bytes ({error}); run the command again to "
+                                    "continue it", done=f"{done:,}", error=err or type(err).__name__)) from err
                 if not chunk:
                     break
                 out.write(chunk)
                 done += len(chunk)
                 progress(done, total)
     if total is not None and done < total:
-        raise _Failed(f"the download stopped after {done:,} of {total:,} bytes; run the command again to continue it")
+        raise _Failed(_("the download stopped after {done} of {total} bytes; run the command again to continue it",
+                        done=f"{done:,}", total=f"{total:,}"))
 
 
 class Bar:
@@ -190,7 +198,8 @@ class Bar:
         self.last = 0.0
 
     def __call__(self, done: int, total: int | None) -> None:
-        mb = f"{done / 1e6:.1f}" + (f" of {total / 1e6:.1f} MB ({done / total:.0%})" if total else " MB")
+        mb = (_("{done} of {total} MB ({share})", done=f"{done / 1e6:.1f}", total=f"{total / 1e6:.1f}",
+                share=f"{done / total:.0%}") if total else _("{done} MB", done=f"{done / 1e6:.1f}"))
         if self.tty:
             now = time.monotonic()
             if now - self.last > 0.1 or done == total:
@@ -216,7 +225,7 @@ def download_all(todo: list[Job], out: TextIO | None = None) -> list[Result]:
         result = fetch(job, bar)
         bar.end()
         results.append(result)
-        line = f"{job.asset.filename}: {result.outcome.value}"
+        line = f"{job.asset.filename}: {result.outcome.words()}"
         print(line + (f": {result.detail}" if result.detail else ""), file=out, flush=True)
     return results
 
@@ -224,11 +233,12 @@ def download_all(todo: list[Job], out: TextIO | None = None) -> list[Result]:
 def summary(results: list[Result], to: Path | None) -> str:
     """The closing lines: how many are ready, what failed, and what to set."""
     ready = sum(r.outcome is not Outcome.FAILED for r in results)
-    lines = [f"{ready} of {len(results)} pretrained files are ready."]
+    lines = [_("{ready} of {n} pretrained files are ready.", ready=ready, n=len(results))]
     failed = [r.job.asset.filename for r in results if r.outcome is Outcome.FAILED]
     if failed:
-        lines.append(f"Not ready: {', '.join(failed)} (see above). The app works without them, but the networks "
-                     "they hold cannot be chosen.")
+        lines.append(_("Not ready: {files} (see above). The app works without them, but the networks they hold "
+                       "cannot be chosen.", files=", ".join(failed)))
     if to is not None:
-        lines.append(f"Start the app with TM_MODELS_DIR={to.resolve()} so it finds them.")
+        setting = f"TM_MODELS_DIR={to.resolve()}"
+        lines.append(_("Start the app with {setting} so it finds them.", setting=setting))
     return "\n".join(lines)

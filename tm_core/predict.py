@@ -18,6 +18,7 @@ import numpy as np
 
 from tm_core import media
 from tm_core.errors import InputError
+from tm_core.i18n import _
 
 
 class Predictor:
@@ -58,7 +59,7 @@ def predict_windows(model, windows: list[np.ndarray], name: str = "clip") -> Cli
     """Classify a sound already cut into one-second windows (any model with ``predict``: a
     ``Predictor``, an ``ExportedModel``, a ``TFLiteModel``); no window is an ``InputError`` naming ``name``."""
     if not len(windows):
-        raise InputError(name, "has no sound to classify")
+        raise InputError(name, _("has no sound to classify"))
     per_window = np.asarray(model.predict(np.stack(windows)))
     return ClipPrediction(list(windows), per_window, per_window.mean(axis=0))
 
@@ -106,9 +107,10 @@ def read_labels(path: Path) -> list[str]:
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
         if not line.strip():
             continue
-        index, _, name = line.partition(" ")
+        index, _space, name = line.partition(" ")
         if index != str(i) or not name:
-            raise InputError(str(path), f"line {i + 1} should be '{i} <class name>', not {line!r}")
+            raise InputError(str(path), _("line {number} should be '{index} <class name>', not {line}",
+                                          number=i + 1, index=i, line=repr(line)))
         names.append(name)
     return names
 
@@ -123,8 +125,9 @@ class ExportedModel:
         model_path, labels_path = folder / "model.keras", folder / "labels.txt"
         for p in (model_path, labels_path):
             if not p.is_file():
-                raise InputError(str(folder), f"is not a trained model folder ({p.name} is missing; "
-                                 "make one with: python -m tm_core train DATA_DIR --out FOLDER)")
+                raise InputError(str(folder), _("is not a trained model folder ({file} is missing; make one with: "
+                                                "{command})", file=p.name,
+                                                command="python -m tm_core train DATA_DIR --out FOLDER"))
         import keras
         import tensorflow as tf
 
@@ -133,10 +136,11 @@ class ExportedModel:
         try:
             self.model = keras.saving.load_model(model_path, compile=False)
         except Exception as e:  # noqa: BLE001 - any failure to read the file is the user's to fix
-            raise InputError(str(model_path), f"cannot be loaded as a Keras model ({type(e).__name__}: {e})") from None
+            error = f"{type(e).__name__}: {e}"
+            raise InputError(str(model_path), _("cannot be loaded as a Keras model ({error})", error=error)) from None
         self.class_names = read_labels(labels_path)
         if self.model.output_shape[-1] != len(self.class_names):
-            raise InputError(str(folder), "model.keras and labels.txt disagree on the number of classes")
+            raise InputError(str(folder), _("model.keras and labels.txt disagree on the number of classes"))
         inputs = self.model.inputs
         self.input_shape = tuple(inputs[0].shape[1:])
         self.dtype = np.dtype(inputs[0].dtype)

@@ -16,6 +16,7 @@ from tm_core import kinds
 from tm_core.export import tfjs
 from tm_core.export.models import Written, export_bytes, some_images
 from tm_core.export.snippets import audio_snippet, keypoint_snippet, snippet
+from tm_core.i18n import _
 
 FILES = ("model.keras", "keras_model.h5", "labels.txt", "model_float32.tflite", "model_int8.tflite")
 AUDIO_FILES = ("model.keras", "audio_layers.py", "labels.txt", "model_float32.tflite")
@@ -27,9 +28,9 @@ HANDS_FILES = ("model.keras", "hand_features.py", "hand_landmarker_full.task", "
 @dataclass(frozen=True)
 class Download:
     form: str  # which snippet runs it: keras, tm_h5, tflite_float32, tflite_int8, tfjs
-    label: str  # the button's label
+    label: str  # the button's label (in the language :func:`downloads` was called in)
     file: str  # the file name (a key of what :func:`prepare` returns)
-    what: str  # one sentence for the student
+    what: str  # one sentence for the student (the same)
     language: str = "python"  # the snippet's language (the TensorFlow.js snippet is a web page: html)
 
 
@@ -58,47 +59,52 @@ def audio_keras_zip(files: dict[str, bytes]) -> bytes:
 
 
 def _keypoint_downloads(kind: str) -> list[Download]:
-    """A keypoint project's downloads: one zip with every file, and the model alone as TFLite."""
-    what = kinds.thing(kind)
-    features = "pose_features.py" if kind == "pose" else "hand_features.py"
-    model = "head" if kind == "pose" else "model"  # the hands model also takes the picture
-    return [
-        Download("keras", "Everything (.zip)", f"{kind}_model.zip",
-                 f"model.keras, the keypoint model, {features} (the app's normalisation of the keypoints) "
-                 f"and labels.txt: unzip them into one folder. Input: any photo; the whole picture is padded to a "
-                 f"square, the keypoints found become the numbers the model was trained on, and it names the class "
-                 f"(or says no {what} was found)."),
-        Download("tflite_float32", f"TFLite float32 {model}", "model_float32.tflite",
-                 f"The {model} as TFLite, for phones and small boards: put it beside the unzipped files. Same "
-                 "predictions as the app."),
-    ]
+    """A keypoint project's downloads: one zip with every file, and the model alone as TFLite (translated:
+    call it where it is shown)."""
+    if kind == "pose":
+        what = _("model.keras, the keypoint model, {features} (the app's normalisation of the keypoints) and "
+                 "labels.txt: unzip them into one folder. Input: any photo; the whole picture is padded to a square, "
+                 "the keypoints found become the numbers the model was trained on, and it names the class (or says "
+                 "no person was found).", features="pose_features.py")
+        label, tflite = _("TFLite float32 head"), _("The head as TFLite, for phones and small boards: put it beside "
+                                                    "the unzipped files. Same predictions as the app.")
+    else:  # the hands model also takes the picture
+        what = _("model.keras, the keypoint model, {features} (the app's normalisation of the keypoints) and "
+                 "labels.txt: unzip them into one folder. Input: any photo; the whole picture is padded to a square, "
+                 "the keypoints found become the numbers the model was trained on, and it names the class (or says "
+                 "no hand was found).", features="hand_features.py")
+        label, tflite = _("TFLite float32 model"), _("The model as TFLite, for phones and small boards: put it beside "
+                                                     "the unzipped files. Same predictions as the app.")
+    return [Download("keras", _("Everything (.zip)"), f"{kind}_model.zip", what),
+            Download("tflite_float32", label, "model_float32.tflite", tflite)]
 
 
 def downloads(kind: str) -> list[Download]:
-    """The download buttons of a ``kind`` project, in the order shown."""
+    """The download buttons of a ``kind`` project, in the order shown, in the current language (call it
+    where they are shown)."""
     if kind == "audio":
         return [
             Download("keras", "Keras (.zip)", "keras_audio.zip",
-                     "model.keras + audio_layers.py + labels.txt: unzip them into one folder. Input: 1 second of "
-                     "16 kHz mono sound (16000 float32 values in [-1, 1]); the spectrogram is computed inside."),
+                     _("model.keras + audio_layers.py + labels.txt: unzip them into one folder. Input: 1 second of "
+                       "16 kHz mono sound (16000 float32 values in [-1, 1]); the spectrogram is computed inside.")),
             Download("tflite_float32", "TFLite float32", "model_float32.tflite",
-                     "For phones and small boards. Same input, same predictions as the app."),
+                     _("For phones and small boards. Same input, same predictions as the app.")),
         ]
     if kinds.is_keypoint(kind):
         return _keypoint_downloads(kind)
     return [
         Download("keras", "model.keras", "model.keras",
-                 "Keras 3: the whole model, preprocessing inside. Input: RGB pixels (uint8), 224×224."),
+                 _("Keras 3: the whole model, preprocessing inside. Input: RGB pixels (uint8), 224×224.")),
         Download("tm_h5", "Teachable Machine Keras (.zip)", "converted_keras.zip",
-                 "keras_model.h5 + labels.txt in Teachable Machine's layout: its published snippet runs it as is."),
+                 _("keras_model.h5 + labels.txt in Teachable Machine's layout: its published snippet runs it as is.")),
         Download("tflite_float32", "TFLite float32", "model_float32.tflite",
-                 "For phones and small boards. Same predictions as the app."),
+                 _("For phones and small boards. Same predictions as the app.")),
         Download("tflite_int8", "TFLite int8", "model_int8.tflite",
-                 "Much smaller, for small devices; on hard pictures it may disagree with the app."),
+                 _("Much smaller, for small devices; on hard pictures it may disagree with the app.")),
         Download("tfjs", "TensorFlow.js (.zip)", tfjs.ZIP_NAME,
-                 "model.json + weights.bin + metadata.json in Teachable Machine's TensorFlow.js layout: web pages and "
-                 "p5.js sketches that use its @teachablemachine/image library load it as they are. Unzip the three "
-                 "files into one folder beside your web page.", language="html"),
+                 _("model.json + weights.bin + metadata.json in Teachable Machine's TensorFlow.js layout: web pages "
+                   "and p5.js sketches that use its @teachablemachine/image library load it as they are. Unzip the "
+                   "three files into one folder beside your web page."), language="html"),
     ]
 
 
@@ -136,7 +142,7 @@ def prepare(encoder, head, class_names: list[str], held_out_samples: Sequence,
     if kind == "audio":
         files["keras_audio.zip"] = audio_keras_zip(files)
     elif kinds.is_keypoint(kind):
-        files[_keypoint_downloads(kind)[0].file] = zip_files(files, files_for(kind))
+        files[f"{kind}_model.zip"] = zip_files(files, files_for(kind))
     else:
         files["converted_keras.zip"] = tm_keras_zip(files)
         if tfjs.supported(encoder):

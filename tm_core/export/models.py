@@ -42,6 +42,7 @@ import numpy as np
 from tm_core import kinds
 from tm_core.encoders.image import INPUT_SHAPE, normalization_layer
 from tm_core.errors import InputError
+from tm_core.i18n import _
 
 CHECK_LIMIT = 300  # held-out pictures the int8 file is checked on at most (LiteRT: ~10 ms each)
 
@@ -126,7 +127,7 @@ def save_tflite(path: Path, encoder, head, *, int8: bool) -> None:
     options: dict = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
     if encoder.kind in ("audio", "pose", "hands"):
         if int8:
-            raise InputError("int8 export", "is offered for image models only")
+            raise InputError(_("int8 export"), _("is offered for image models only"))
         if encoder.kind == "hands":
             from tm_core.encoders.hand_features import HAND_DIM
 

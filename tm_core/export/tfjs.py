@@ -27,6 +27,7 @@ import numpy as np
 from tm_core.encoders.image import INPUT_SHAPE
 from tm_core.errors import InputError
 from tm_core.export.models import _atomic_write as atomic_write
+from tm_core.i18n import _
 
 FILES = ("model.json", "weights.bin", "metadata.json")
 ZIP_NAME = "tm-my-image-model.zip"  # the name of Teachable Machine's own TensorFlow.js download
@@ -58,23 +59,23 @@ _WEIGHT_NAMES = {("DepthwiseConv2D", "kernel"): "depthwise_kernel"}
 
 
 def _unsupported(layer, why: str) -> InputError:
-    return InputError(f"layer {layer.name}", f"cannot be written for TensorFlow.js: {why}")
+    return InputError(_("layer {name}", name=layer.name), _("cannot be written for TensorFlow.js: {why}", why=why))
 
 
 def layer_config(layer) -> dict:
     """``layer``'s config as tfjs-layers reads it: only the keys it knows, dtype as a plain string."""
     cls = type(layer).__name__
     if cls not in _KEYS:
-        raise _unsupported(layer, f"TensorFlow.js export does not handle {cls} layers")
+        raise _unsupported(layer, _("TensorFlow.js export does not handle {cls} layers", cls=cls))
     cfg = layer.get_config()
     if cls == "Conv2D" and cfg.get("groups", 1) != 1:
-        raise _unsupported(layer, "grouped convolution")
+        raise _unsupported(layer, _("grouped convolution"))
     if cls == "ReLU" and (cfg.get("negative_slope") or cfg.get("threshold")):
-        raise _unsupported(layer, "leaky or thresholded ReLU")
+        raise _unsupported(layer, _("leaky or thresholded ReLU"))
     if cls == "GlobalAveragePooling2D" and cfg.get("keepdims"):
-        raise _unsupported(layer, "pooling that keeps its dimensions")
+        raise _unsupported(layer, _("pooling that keeps its dimensions"))
     if cfg.get("activation", "linear") not in ACTIVATIONS:
-        raise _unsupported(layer, f"activation {cfg.get('activation')!r}")
+        raise _unsupported(layer, _("activation {name}", name=repr(cfg.get("activation"))))
     out = {"name": layer.name, "trainable": bool(layer.trainable), "dtype": "float32"}
     out.update({k: cfg[k] for k in _KEYS[cls]})
     return {"class_name": cls, "config": out}
@@ -149,7 +150,7 @@ def _head_config(head, dim: int) -> tuple[dict, list[tuple[str, np.ndarray]]]:
 def check(encoder) -> None:
     """Raise :class:`InputError` unless this encoder's model can be written for TensorFlow.js."""
     if encoder.kind != "image":
-        raise InputError(f"{encoder.kind} model", "the TensorFlow.js export is made for image projects only")
+        raise InputError(_("{kind} model", kind=encoder.kind), _("the TensorFlow.js export is made for image projects only"))
     for layer in encoder.backbone.layers:
         if type(layer).__name__ != "InputLayer":
             layer_config(layer)
@@ -176,21 +177,22 @@ def model_files(encoder, head, class_names: list[str], model_name: str = MODEL_N
     """The three files of the export (name → bytes)."""
     check(encoder)
     if head.n_classes != len(class_names):
-        raise InputError("class names", f"there are {len(class_names)} names for a model of {head.n_classes} classes")
+        raise InputError(_("class names"), _("there are {n} names for a model of {classes} classes",
+                                             n=len(class_names), classes=head.n_classes))
     scale, w_scale = _scale_layer()
     backbone, w_backbone = functional_config(encoder.backbone)
     top, w_head = _head_config(head, encoder.dim)
     weights = w_scale + w_backbone + w_head
-    names = [n for n, _ in weights]
+    names = [n for n, _w in weights]
     if len(set(names)) != len(names):
-        raise InputError("TensorFlow.js export", "two weights have the same name")
+        raise InputError(_("TensorFlow.js export"), _("two weights have the same name"))
     topology = {"class_name": "Sequential", "config": {"name": "sequential", "layers": [scale, backbone, top]},
                 "keras_version": f"tfjs-layers {TFJS_VERSION}", "backend": "tensor_flow.js"}
     manifest = [{"paths": ["weights.bin"],
                  "weights": [{"name": n, "shape": list(w.shape), "dtype": "float32"} for n, w in weights]}]
     model_json = {"modelTopology": topology, "weightsManifest": manifest, "format": "layers-model",
                   "generatedBy": "Teachable Studio", "convertedBy": None}
-    blob = b"".join(np.ascontiguousarray(w, "<f4").tobytes() for _, w in weights)
+    blob = b"".join(np.ascontiguousarray(w, "<f4").tobytes() for _n, w in weights)
     meta = metadata(class_names, getattr(encoder, "name", ""), model_name)
     return {"model.json": json.dumps(model_json).encode("utf-8"), "weights.bin": blob,
             "metadata.json": json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8")}

@@ -3,9 +3,15 @@ thread, the top class drawn on the frame sent back. Never calls Streamlit."""
 
 from __future__ import annotations
 
+import functools
+import os
+import shutil
+import subprocess
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,24 +20,84 @@ from PIL import Image, ImageDraw, ImageFont
 from tm_core.kinds import crop_frame
 from tm_core.live.base import LiveModel, Predicts, RateMeter, logger
 
-_fonts: dict[int, Any] = {}
+FONT_ENV = "TM_LABEL_FONT"  # a font file (.ttf, .otf, .ttc) for labels the default font cannot draw
+# Fonts with Hangul (and the other CJK scripts) where Linux (fonts-noto-cjk, fonts-nanum), macOS and Windows
+# keep them; (file, face index in a collection: the Korean face of Noto Sans CJK).
+CJK_FONTS = (
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc", 1),
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 1),
+    ("/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc", 1),
+    ("/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc", 1),
+    ("/usr/share/fonts/truetype/nanum/NanumGothicBold.ttf", 0),
+    ("/usr/share/fonts/truetype/nanum/NanumGothic.ttf", 0),
+    ("/System/Library/Fonts/AppleSDGothicNeo.ttc", 0),
+    ("C:/Windows/Fonts/malgun.ttf", 0),
+)
+LATIN_END = 0x250  # the default font draws Latin (up to Latin Extended-B); beyond it, the CJK font
+
+_fonts: dict[tuple, Any] = {}
+_fonts_lock = threading.Lock()
 
 
-def _font(size: int):
-    if size not in _fonts:
+@functools.cache
+def cjk_font_file() -> tuple[str, int] | None:
+    """The font file (and face index) labels in Hangul are drawn with: ``$TM_LABEL_FONT``, else a known CJK
+    font on this machine, else what fontconfig has for Korean; None when there is none."""
+    env = os.environ.get(FONT_ENV)
+    if env:
+        if Path(env).is_file():
+            return env, 0
+        logger.warning("%s=%s is not a file: looking for a CJK font instead", FONT_ENV, env)
+    for file, index in CJK_FONTS:
+        if Path(file).is_file():
+            return file, index
+    if shutil.which("fc-match"):
         try:
-            _fonts[size] = ImageFont.load_default(size=size)
-        except TypeError:  # Pillow without FreeType: the small bitmap font
-            _fonts[size] = ImageFont.load_default()
-    return _fonts[size]
+            out = subprocess.run(["fc-match", "-f", "%{file}\\n%{index}", ":lang=ko"], capture_output=True,
+                                 text=True, timeout=5, check=False).stdout.split("\n")
+            if len(out) == 2 and Path(out[0]).is_file() and out[0].lower().endswith((".ttf", ".otf", ".ttc")):
+                font = out[0], int(out[1] or 0)
+                try:  # fontconfig answers with its closest font, which may have no Hangul
+                    if ImageFont.truetype(font[0], 12, index=font[1]).getmask("가").getbbox():
+                        return font
+                except OSError:
+                    pass
+        except (OSError, subprocess.SubprocessError, ValueError):
+            pass
+    return None
+
+
+def _default_font(size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow without FreeType: the small bitmap font
+        return ImageFont.load_default()
+
+
+def _font(size: int, text: str = ""):
+    """The font ``text`` is drawn in: the default one, or the CJK one when ``text`` has letters beyond Latin
+    (a class named in Hangul) and this machine has one."""
+    cjk = cjk_font_file() if any(ord(c) >= LATIN_END for c in text) else None
+    key = (size, cjk)
+    with _fonts_lock:
+        if key not in _fonts:
+            font = None
+            if cjk is not None:
+                try:
+                    font = ImageFont.truetype(cjk[0], size, index=cjk[1])
+                except OSError as err:  # a broken file or a Pillow without FreeType
+                    logger.warning("cannot load the label font %s (%s): using the default font", cjk[0], err)
+            _fonts[key] = font or _default_font(size)
+        return _fonts[key]
 
 
 def draw_label(frame_rgb: np.ndarray, text: str) -> np.ndarray:
-    """``text`` in white on a dark box at the top left of a copy of the frame."""
+    """``text`` in white on a dark box at the top left of a copy of the frame (a class named in Hangul in a
+    CJK font: :func:`cjk_font_file`)."""
     img = Image.fromarray(np.asarray(frame_rgb, np.uint8))
     draw = ImageDraw.Draw(img)
     size = max(12, img.height // 16)
-    font = _font(size)
+    font = _font(size, text)
     pad = max(3, size // 4)
     left, top, right, bottom = draw.textbbox((pad * 2, pad * 2), text, font=font)
     draw.rectangle((left - pad, top - pad, right + pad, bottom + pad), fill=(0, 0, 0))

@@ -13,15 +13,20 @@ from streamlit_webrtc import WebRtcMode
 
 from tm_core import charts, keypoints, kinds, media
 from tm_core.errors import InputError
+from tm_core.i18n import N_, _, ngettext
 from tm_core.keypoints import KeypointPredictor
 from tm_core.live import LiveAudioPrediction, LivePrediction
 from tm_core.predict import Predictor, predict_clip
-from tm_core.ui import explain, state, webrtc
+from tm_core.ui import explain, language, state, webrtc
 from tm_core.ui.state import RunRecord, Session
 from tm_core.ui.widgets import UPLOAD_IMAGE_TYPES
 
 # The model learned from sound as recorded: no echo cancelling, noise suppression or gain riding.
 RAW_AUDIO = {"echoCancellation": False, "noiseSuppression": False, "autoGainControl": False}
+# What a keypoint model did not find (``kinds.thing``), one whole sentence each (translated where shown).
+NOT_IN_VIEW = {"person": N_("No person in view: the bars show the last answer."),
+               "hand": N_("No hand in view: the bars show the last answer.")}
+NOT_FOUND = {"person": N_("No person found in this picture."), "hand": N_("No hand found in this picture.")}
 
 
 def predictor(rec: RunRecord) -> Predictor:
@@ -37,13 +42,13 @@ def choose_model(sess: Session, rec: RunRecord) -> RunRecord:
     """Any kept run can be the one to test and export (e.g. the lesson's best); says how good it is."""
     if len(sess.runs) > 1:
         labels = [r.label for r in sess.runs]
-        chosen = st.selectbox("Model", labels, index=labels.index(rec.label),
-                              help="The latest training is used unless you pick another run.")
+        chosen = st.selectbox(_("Model"), labels, index=labels.index(rec.label),
+                              help=_("The latest training is used unless you pick another run."))
         rec = sess.current = next(r for r in sess.runs if r.label == chosen)
-    st.caption(f"Model: {rec.label} · test accuracy "
-               f"{'–' if rec.evaluation.accuracy is None else f'{rec.evaluation.accuracy:.0%}'}")
+    accuracy = '–' if rec.evaluation.accuracy is None else f'{rec.evaluation.accuracy:.0%}'
+    st.caption(_("Model: {model} · test accuracy {accuracy}", model=rec.label, accuracy=accuracy))
     if sess.project_changed_since(rec):
-        st.warning("Your samples changed since this model was trained: train again to include them.")
+        st.warning(_("Your samples changed since this model was trained: train again to include them."))
     return rec
 
 
@@ -65,7 +70,7 @@ def _live_model(live, rec: RunRecord) -> None:
 
 def live_webcam(rec: RunRecord) -> None:
     """The webcam through the model, bars updated several times a second, top class drawn on the video."""
-    st.subheader("Live webcam")
+    st.subheader(_("Live webcam"))
     kind = kind_of(rec)
     live = webrtc.session_object("live", lambda: LivePrediction(alpha=0.5, mirror=True))
     _live_model(live, rec)
@@ -75,30 +80,32 @@ def live_webcam(rec: RunRecord) -> None:
         ctx = streamlit_webrtc.webrtc_streamer(  # looked up on each call: AppTest tests stub it
             key="test-camera", mode=WebRtcMode.SENDRECV, rtc_configuration=webrtc.rtc_configuration(),
             media_stream_constraints={"video": True, "audio": False},
-            video_frame_callback=webrtc.video_callback(live))
+            video_frame_callback=webrtc.video_callback(live), translations=webrtc.translations())
         if ctx is not None and not ctx.state.playing and live.latest()[0] is not None:
             live.reset()  # the camera was stopped: no stale bars or frame rate beside a stopped video
-        live.mirror = st.toggle("Mirror the video", value=True,
-                                help="Like a mirror; the model sees the same either way.")
+        live.mirror = st.toggle(_("Mirror the video"), value=True,
+                                help=_("Like a mirror; the model sees the same either way."))
     with right:
         live_bars(live, kinds.thing(kind))
 
 
 @st.fragment(run_every=0.3)
 def live_bars(live: LivePrediction, thing: str) -> None:
+    language.choose()  # re-run on its own: the page's language is set here, not by the page's run
     probs, fps = live.latest()
     if probs is None or not fps:  # not started, or no frame for a while: the camera was stopped
-        st.caption("Press START to turn the camera on; the model's answer shows here.")
+        st.caption(_("Press START to turn the camera on; the model's answer shows here."))
         return
     bars(live.class_names, probs)
     if live.stats()["found"] is False:
-        st.caption(f"No {thing} in view: the bars show the last answer.")
-    st.caption(f"{fps:.0f} frames/s")
+        st.caption(_(NOT_IN_VIEW.get(thing, NOT_IN_VIEW["person"])))
+    rate = f"{fps:.0f}"
+    st.caption(_("{fps} frames/s", fps=rate))
 
 
 def live_microphone(rec: RunRecord) -> None:
     """The microphone through the model: the last second is classified every hop, bars polled ~3×/s."""
-    st.subheader("Live microphone")
+    st.subheader(_("Live microphone"))
     live = webrtc.session_object("live-audio", lambda: LiveAudioPrediction(hop_seconds=0.5, alpha=0.5))
     _live_model(live, rec)
     left, right = st.columns([3, 2])
@@ -106,24 +113,26 @@ def live_microphone(rec: RunRecord) -> None:
         ctx = streamlit_webrtc.webrtc_streamer(
             key="test-microphone", mode=WebRtcMode.SENDRECV, rtc_configuration=webrtc.rtc_configuration(),
             media_stream_constraints={"video": False, "audio": RAW_AUDIO},
-            audio_frame_callback=webrtc.audio_callback(live))
+            audio_frame_callback=webrtc.audio_callback(live), translations=webrtc.translations())
         if ctx is not None and not ctx.state.playing and live.latest() is not None:
             live.reset()  # the microphone was stopped: no stale answer next time
-        live.hop_seconds = st.slider("Classify every … s", 0.1, 1.0, 0.5, step=0.1, key="live:hop",
-                                     help="The last second of sound is classified this often: "
-                                          "smaller means more overlap between windows and quicker answers.")
+        live.hop_seconds = st.slider(_("Classify every … s"), 0.1, 1.0, 0.5, step=0.1, key="live:hop",
+                                     help=_("The last second of sound is classified this often: "
+                                            "smaller means more overlap between windows and quicker answers."))
     with right:
         live_audio_bars(live)
 
 
 @st.fragment(run_every=0.3)
 def live_audio_bars(live: LiveAudioPrediction) -> None:
+    language.choose()  # re-run on its own: the page's language is set here, not by the page's run
     probs = live.latest()
     if probs is None:
-        st.caption("Press START to turn the microphone on; after one second the model's answer shows here.")
+        st.caption(_("Press START to turn the microphone on; after one second the model's answer shows here."))
         return
     bars(live.class_names, probs)
-    st.caption(f"Loudness {live.level():.2f} · {live.stats()['predictions']} predictions")
+    n, level = live.stats()["predictions"], f"{live.level():.2f}"
+    st.caption(ngettext("Loudness {level} · {n} prediction", "Loudness {level} · {n} predictions", n, level=level))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,13 +141,13 @@ def live_audio_bars(live: LiveAudioPrediction) -> None:
 
 def test_on_sound(rec: RunRecord) -> None:
     """A recording or a sound file: cut into 1-second windows, each predicted, the mean shown."""
-    st.subheader("Test on a sound")
+    st.subheader(_("Test on a sound"))
     n = st.session_state.setdefault("test-nonce", 0)
-    record, upload = st.tabs(["Record", "Upload a sound"])
+    record, upload = st.tabs([_("Record"), _("Upload a sound")])
     with record:
-        clip = st.audio_input("Record a sound", key=f"test-record:{n}")
+        clip = st.audio_input(_("Record a sound"), key=f"test-record:{n}")
     with upload:
-        file = st.file_uploader("A sound file", type=list(media.AUDIO_EXTENSIONS), key=f"test-upload:{n}")
+        file = st.file_uploader(_("A sound file"), type=list(media.AUDIO_EXTENSIONS), key=f"test-upload:{n}")
     source = file if file is not None else clip
     if source is None:
         return
@@ -152,26 +161,27 @@ def test_on_sound(rec: RunRecord) -> None:
     names, top, windows = rec.run.class_names, answer.top, len(answer.windows)
     left, right = st.columns([1, 2])
     left.audio(wave, sample_rate=media.SAMPLE_RATE)
-    left.image(media.spectrogram_image(wave), caption=f"{len(wave) / media.SAMPLE_RATE:.1f} s · "
-               f"{windows} one-second window{'s' if windows != 1 else ''}", width="stretch")
+    seconds = f"{len(wave) / media.SAMPLE_RATE:.1f}"
+    left.image(media.spectrogram_image(wave), width="stretch", caption=ngettext(
+        "{seconds} s · {n} one-second window", "{seconds} s · {n} one-second windows", windows, seconds=seconds))
     right.markdown(f"### {names[top]} · {answer.probs[top]:.0%}")
     right.altair_chart(charts.probability_chart(names, answer.probs))
     if windows > 1:
-        st.caption("Second by second (the answer above is their mean):")
+        st.caption(_("Second by second (the answer above is their mean):"))
         table = pd.DataFrame(answer.per_window, columns=names)
-        table.insert(0, "second", [f"{i}–{i + 1} s" for i in range(windows)])
-        table.insert(1, "answer", [names[int(i)] for i in answer.per_window.argmax(axis=1)])
+        table.insert(0, _("second"), [f"{i}–{i + 1} s" for i in range(windows)])
+        table.insert(1, _("answer"), [names[int(i)] for i in answer.per_window.argmax(axis=1)])
         st.dataframe(table, hide_index=True, column_config={
             c: st.column_config.ProgressColumn(c, min_value=0.0, max_value=1.0, format="percent") for c in names})
     explain.test_sound(rec, answer)
 
 
 def test_on_image(rec: RunRecord) -> None:
-    st.subheader("Test on a picture")
+    st.subheader(_("Test on a picture"))
     n = st.session_state.setdefault("test-nonce", 0)
-    from_file, from_camera = st.tabs(["Upload a picture", "Webcam photo"])
-    upload = from_file.file_uploader("An image file", type=UPLOAD_IMAGE_TYPES, key=f"test-upload:{n}")
-    photo = from_camera.camera_input("Take a photo to test", key=f"test-photo:{n}")
+    from_file, from_camera = st.tabs([_("Upload a picture"), _("Webcam photo")])
+    upload = from_file.file_uploader(_("An image file"), type=UPLOAD_IMAGE_TYPES, key=f"test-upload:{n}")
+    photo = from_camera.camera_input(_("Take a photo to test"), key=f"test-photo:{n}")
     upload = upload if upload is not None else photo
     if upload is None:
         return
@@ -185,14 +195,14 @@ def test_on_image(rec: RunRecord) -> None:
     model = predictor(rec)
     if isinstance(model, KeypointPredictor):
         probs, kp = model.predict_frame(image, live=False)  # as the samples were looked at
-        left.image(model.draw(image, kp), caption="What the model sees: the whole picture, padded to a square, "
-                   "and the keypoints found")
+        left.image(model.draw(image, kp), caption=_("What the model sees: the whole picture, padded to a square, "
+                                                    "and the keypoints found"))
         if probs is None:
-            right.warning(f"No {kind.finds} found in this picture.")
+            right.warning(_(NOT_FOUND.get(kind.finds, NOT_FOUND["person"])))
             return
     else:
         probs = model.predict(image)
-        left.image(image, caption=f"What the model sees ({kind.image_size}×{kind.image_size} centre crop)")
+        left.image(image, caption=_("What the model sees ({size}×{size} centre crop)", size=kind.image_size))
     top = int(probs.argmax())
     right.markdown(f"### {rec.run.class_names[top]} · {probs[top]:.0%}")
     right.altair_chart(charts.probability_chart(rec.run.class_names, probs))

@@ -21,6 +21,7 @@ Typical page::
         rtc_configuration=webrtc.rtc_configuration(),
         media_stream_constraints={"video": True, "audio": False},
         video_frame_callback=webrtc.video_callback(recorder, live),
+        translations=webrtc.translations(),  # its START/STOP/SELECT DEVICE buttons in the page's language
     )
 """
 
@@ -40,6 +41,7 @@ import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from tm_core.i18n import N_, _
 from tm_core.ui import ice, state
 
 logger = logging.getLogger(__name__)
@@ -89,6 +91,35 @@ def enable_loopback_if_testing() -> bool:
         if aioice.ice.get_host_addresses is not _loopback_only:
             aioice.ice.get_host_addresses = _loopback_only
     return True
+
+
+# ---------------------------------------------------------------------------------------------
+# The component's own words
+
+# streamlit-webrtc's ``translations=`` keys (``streamlit_webrtc.Translations``) and its own English words
+# (its frontend's defaults, so English is unchanged).
+# Its device dialog's "Done" button has no key: it stays English.
+_COMPONENT_WORDS = {
+    "start": N_("Start"),
+    "stop": N_("Stop"),
+    "select_device": N_("Select Device"),
+    "media_api_not_available": N_("Media API not available"),
+    "device_ask_permission": N_("Please allow the app to use your media devices"),
+    "device_not_available": N_("Device not available"),
+    "device_access_denied": N_("Access denied"),
+    "turn_camera_on": N_("Turn camera on"),
+    "turn_camera_off": N_("Turn camera off"),
+    "mute_microphone": N_("Mute microphone"),
+    "unmute_microphone": N_("Unmute microphone"),
+    "select_camera": N_("Select camera"),
+    "select_microphone": N_("Select microphone"),
+}
+
+
+def translations() -> dict[str, str]:
+    """The ``translations=`` of every ``webrtc_streamer`` call: the component's buttons and messages in the
+    language of the code running now (the page's)."""
+    return {key: _(text) for key, text in _COMPONENT_WORDS.items()}
 
 
 # ---------------------------------------------------------------------------------------------
