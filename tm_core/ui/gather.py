@@ -291,8 +291,8 @@ START_NEW = {"image": N_("Start a new image project"), "audio": N_("Start a new 
 def new_project_control(sess: Session) -> None:
     """Start over with another kind of project (Teachable Machine's start page)."""
     with st.popover(_("New project"), icon=":material/add_circle:"):
-        kind = st.radio(_("Kind of project"), list(kinds.KINDS), key="new:kind",
-                        format_func=lambda k: f"{kinds.title(k)} · {kinds.pitch(k)}")
+        said = {k: f"{kinds.title(k)} · {kinds.pitch(k)}" for k in kinds.KINDS}  # translated here, in this run:
+        kind = st.radio(_("Kind of project"), list(kinds.KINDS), key="new:kind", format_func=said.get)  # not later
         n = sum(sess.project.counts().values())
         confirmed = True
         if n:
