@@ -254,3 +254,21 @@ def test_gather_page_in_english_without_a_language():
     assert "**0** samples" in texts and not any(HANGUL.search(t) for t in texts)
     assert len(own_english(texts)) >= 5  # the check the Korean pages pass finds this page's English
     assert any(b.label == "Start a new image project" for b in at.button)
+
+
+@pytest.mark.slow
+def test_gather_page_of_new_audio_and_hand_projects_in_korean():
+    at = app(lang="ko")
+    for kind, start, classes in (("audio", "새 오디오 프로젝트 시작", ["배경 소음", "클래스 2"]),
+                                 ("hands", "새 손 포즈 프로젝트 시작", ["클래스 1", "클래스 2"])):
+        at.radio(key="new:kind").set_value(kind).run()
+        click(at, start)
+        assert [c.name for c in sess(at).project.classes] == classes
+        texts = page_texts(at.main, [])
+        assert not own_english(texts), own_english(texts)
+        if kind == "audio":
+            assert [t.label for t in at.tabs][:3] == ["녹음", "소리 업로드", "폴더 업로드"]
+            assert any(t.startswith("말하지 않고 방의 소리를 20초 이상 녹음하세요") for t in texts)
+            assert "샘플 **0**개(하나에 1초)" in texts
+        else:
+            assert any("손 랜드마크 21개" in t for t in texts) and "손 포즈 프로젝트" in texts
