@@ -24,6 +24,9 @@ BACKGROUND_CAPTION = N_("Record at least {n} seconds of your room without speaki
                         "and room noise sound like, so it does not hear your other classes in them. This class cannot "
                         "be renamed, disabled or deleted.")  # n: FEW_BACKGROUND
 
+CAPTION = {"image": N_("Image project"), "audio": N_("Audio project"), "pose": N_("Pose project"),
+           "hands": N_("Hands project")}  # under the page's introduction
+
 
 def intro(kind: str) -> None:
     """What to do on this page, in the words of the project's kind."""
@@ -47,7 +50,7 @@ def intro(kind: str) -> None:
         st.write(_("Give each class a name and add examples of it: photos, a folder, or the webcam. Aim for at least "
                    "{n} varied examples per class (angles, light, backgrounds), then go to **Train**.", n=FEW_SAMPLES))
         st.info(_(GESTURE_TIP), icon=":material/back_hand:")
-    st.caption(_("{kind} project", kind=kinds.title(kind)))
+    st.caption(_(CAPTION.get(kind, kind)))
 
 
 # ---------------------------------------------------------------------------------------------
