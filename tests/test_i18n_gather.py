@@ -9,8 +9,10 @@ messages (:func:`own_english`)."""
 
 from __future__ import annotations
 
+import io
 import re
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,7 @@ from test_i18n import english_sentences, page_texts
 from tm_core import health, i18n, kinds, naming, recordings
 from tm_core.project import Project
 
-from conftest import app, click, frame_targets, photos, sess
+from conftest import app, click, frame_targets, photos, sess, uploader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import translations
@@ -272,3 +274,21 @@ def test_gather_page_of_new_audio_and_hand_projects_in_korean():
             assert "샘플 **0**개(하나에 1초)" in texts
         else:
             assert any("손 랜드마크 21개" in t for t in texts) and "손 포즈 프로젝트" in texts
+
+
+@pytest.mark.slow
+def test_a_zip_replaces_the_korean_starter_classes_and_reports_in_korean(rps_train):
+    """The untouched "클래스 1", "클래스 2" make way for a zip's folders, as "Class 1" and "Class 2" do."""
+    at = app(lang="ko")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for cls in ("바위", "보"):
+            for f in photos(rps_train, "rock" if cls == "바위" else "paper", 4):
+                z.writestr(f"rps/{cls}/{f.name}", f.read_bytes())
+        z.writestr("rps/바위/notes.txt", "not an image")
+    uploader(at, "zip:").set_value(("rps.zip", buf.getvalue(), "application/zip")).run()
+    assert not at.exception
+    assert sess(at).project.counts() == {"바위": 4, "보": 4}
+    assert [s.value for s in at.success] == ["rps.zip의 클래스 2개에 샘플 8개를 추가했어요."]
+    refused = next(w.value for w in at.warning if "notes.txt" in w.value)
+    assert refused.startswith("파일 1개를 추가하지 못했어요")
