@@ -4,13 +4,14 @@ microphone), gallery."""
 import streamlit as st
 import streamlit_webrtc  # noqa: F401  (before anything that imports TensorFlow)
 
+from tm_core.i18n import _
 from tm_core.ui import gather, health, recorder, share, state
 from tm_core.ui.widgets import class_warnings, save_and_open, start_over
 
 sess = state.session()
 project = sess.project
 
-st.title("Gather examples")
+st.title(_("Gather examples"))
 gather.intro(project.kind)
 left, mid, right = st.columns([1, 1, 1.2], vertical_alignment="top")
 with left:

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tm_core import kinds
 from tm_core.errors import InputError
-from tm_core.project import BACKGROUND, Dataset
+from tm_core.i18n import _, ngettext
+from tm_core.project import Dataset
 from tm_core.training import TrainConfig, held_out_count
 
 # Cosine similarity at or above which two samples are near copies, per encoder; measured with
@@ -88,8 +90,15 @@ def _words(dataset: Dataset) -> tuple[str, str]:
     return ("sound", "sounds") if audio else ("picture", "pictures")
 
 
-def _n(count: int, words: tuple[str, str]) -> str:
-    return f"{count} {words[0] if count == 1 else words[1]}"
+def _noun(count: int, words: tuple[str, str]) -> str:
+    """The word for ``count`` samples ("picture", "pictures"), in the student's language."""
+    one, many = kinds.said(words)
+    return one if count == 1 else many
+
+
+def _background(name: str, words: tuple[str, str]) -> bool:
+    """An audio project's Background Noise (any language's name): alike and large on purpose."""
+    return words[0] == "sound" and kinds.is_background_name(name)
 
 
 def check(dataset: Dataset, features: np.ndarray | None = None, evaluation=None, *,
@@ -111,7 +120,7 @@ def check(dataset: Dataset, features: np.ndarray | None = None, evaluation=None,
             default = "yamnet_speech" if words[0] == "sound" else PICTURE_ENCODER
             name = encoder or default
             if name not in NEAR_COPY:
-                raise InputError(name, "no near-copy threshold was measured for this encoder")
+                raise InputError(name, _("no near-copy threshold was measured for this encoder"))
             threshold = NEAR_COPY[name]
         findings += near_copies(dataset, features, threshold)
     findings += one_recording(dataset)
@@ -145,9 +154,10 @@ def duplicates(dataset: Dataset) -> list[Finding]:
         n = len(ids)
         out.append(Finding(
             "duplicate", WARNING, (an, bn),
-            f"{_n(n, words)} {'is' if n == 1 else 'are'} in both **{an}** and **{bn}**: the model cannot learn "
-            f"two answers for one {words[0]}.",
-            f"Keep {'it' if n == 1 else 'each'} in one class.", tuple(ids)))
+            ngettext("{n} {things} is in both **{a}** and **{b}**: the model cannot learn two answers for one {thing}.",
+                     "{n} {things} are in both **{a}** and **{b}**: the model cannot learn two answers for one {thing}.",
+                     n, things=_noun(n, words), thing=_noun(1, words), a=an, b=bn),
+            ngettext("Keep it in one class.", "Keep each in one class.", n), tuple(ids)))
     return out
 
 
@@ -155,7 +165,7 @@ def imbalance(counts: dict[str, int], words: tuple[str, str] = ("sample", "sampl
     """The largest class against the smallest, when it is ``IMBALANCE`` times larger or more.
 
     Empty classes and an audio project's Background Noise (meant to be large) are left out."""
-    filled = {k: v for k, v in counts.items() if v and not (k == BACKGROUND and words[0] == "sound")}
+    filled = {k: v for k, v in counts.items() if v and not _background(k, words)}
     if len(filled) < 2:
         return None
     big, small = max(filled, key=filled.get), min(filled, key=filled.get)
@@ -163,8 +173,9 @@ def imbalance(counts: dict[str, int], words: tuple[str, str] = ("sample", "sampl
         return None
     return Finding(
         "imbalance", WARNING, (small, big),
-        f"**{big}** has {_n(filled[big], words)} and **{small}** {filled[small]}: the model will lean towards {big}.",
-        f"Add {small} {words[1]} or remove some {big} ones.")
+        _("**{big}** has {n} {things} and **{small}** {m}: the model will lean towards {big}.", big=big, small=small,
+          n=filled[big], m=filled[small], things=_noun(filled[big], words)),
+        _("Add {small} {things} or remove some {big} ones.", small=small, big=big, things=_noun(2, words)))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -195,8 +206,8 @@ def near_copies(dataset: Dataset, features: np.ndarray, threshold: float) -> lis
     in two classes (one per pair of classes). Exact duplicates are left to :func:`duplicates`."""
     features = np.asarray(features)
     if features.ndim != 2 or len(features) != len(dataset.samples):
-        raise InputError("features", f"expected one embedding per sample ({len(dataset.samples)}), "
-                                     f"got an array of shape {features.shape}")
+        raise InputError("features", _("expected one embedding per sample ({n}), got an array of shape {shape}",
+                                       n=len(dataset.samples), shape=features.shape))
     if not len(features):
         return []
     words = _words(dataset)
@@ -210,7 +221,7 @@ def near_copies(dataset: Dataset, features: np.ndarray, threshold: float) -> lis
     same = labels[:, None] == labels[None, :]
     out = []
     for c, name in enumerate(dataset.class_names):
-        if name == BACKGROUND and words[0] == "sound":  # silence and room noise: alike on purpose
+        if _background(name, words):  # silence and room noise: alike on purpose
             continue
         idx = np.flatnonzero(labels == c)
         adj = close[np.ix_(idx, idx)]
@@ -222,15 +233,25 @@ def near_copies(dataset: Dataset, features: np.ndarray, threshold: float) -> lis
         groups = sorted((g for g in groups if len(g) > 1), key=len, reverse=True)
         redundant = tuple(s for g in groups for s in g[1:])  # the first of each group stays
         k, n = len(redundant), len(idx)
-        example = " (e.g. the same scene recorded twice)" if words[0] == "picture" else ""
-        vary = ("take new ones that vary the angle, the light and the background" if words[0] == "picture"
-                else "record new ones in other ways: other voices, distances and rooms")
+        if words[0] == "picture":
+            problem = ngettext("{n} of the {total} pictures of **{name}** is a near copy of another there (e.g. the "
+                               "same scene recorded twice): they teach little new and can make the test accuracy "
+                               "look better than it is.",
+                               "{n} of the {total} pictures of **{name}** are near copies of others there (e.g. the "
+                               "same scene recorded twice): they teach little new and can make the test accuracy "
+                               "look better than it is.", k, total=n, name=name)
+            fix = ngettext("Remove it and take new ones that vary the angle, the light and the background.",
+                           "Remove them and take new ones that vary the angle, the light and the background.", k)
+        else:
+            problem = ngettext("{n} of the {total} sounds of **{name}** is a near copy of another there: they teach "
+                               "little new and can make the test accuracy look better than it is.",
+                               "{n} of the {total} sounds of **{name}** are near copies of others there: they teach "
+                               "little new and can make the test accuracy look better than it is.", k, total=n,
+                               name=name)
+            fix = ngettext("Remove it and record new ones in other ways: other voices, distances and rooms.",
+                           "Remove them and record new ones in other ways: other voices, distances and rooms.", k)
         out.append(Finding(
-            "near_copies", WARNING if k >= 0.25 * n else INFO, (name,),
-            f"{k} of the {n} {words[1]} of **{name}** {'is a near copy' if k == 1 else 'are near copies'} of "
-            f"{'another' if k == 1 else 'others'} there{example}: they teach little new and can make the test "
-            "accuracy look better than it is.",
-            f"Remove {'it' if k == 1 else 'them'} and {vary}.",
+            "near_copies", WARNING if k >= 0.25 * n else INFO, (name,), problem, fix,
             tuple(s for g in groups for s in g), tuple(groups), redundant))
     across = close & ~same
     for a, an in enumerate(dataset.class_names):
@@ -245,9 +266,12 @@ def near_copies(dataset: Dataset, features: np.ndarray, threshold: float) -> lis
             na, nb = len(np.unique(ra)), len(np.unique(rb))
             out.append(Finding(
                 "near_copies_across", WARNING, (an, bn),
-                f"{_n(na, words)} of **{an}** {'is a near copy' if na == 1 else 'are near copies'} of "
-                f"{_n(nb, words)} of **{bn}**: the model cannot learn two answers for nearly the same {words[0]}.",
-                "Check each is in the right class, and keep it in that class only.",
+                ngettext("{n} {things} of **{a}** is a near copy of {m} {others} of **{b}**: the model cannot learn "
+                         "two answers for nearly the same {thing}.",
+                         "{n} {things} of **{a}** are near copies of {m} {others} of **{b}**: the model cannot learn "
+                         "two answers for nearly the same {thing}.", na, things=_noun(na, words), a=an, m=nb,
+                         others=_noun(nb, words), b=bn, thing=_noun(1, words)),
+                _("Check each is in the right class, and keep it in that class only."),
                 tuple(dict.fromkeys(s for p in pairs for s in p)), pairs))
     return out
 
@@ -259,24 +283,24 @@ def one_recording(dataset: Dataset) -> list[Finding]:
     words = _words(dataset)
     out = []
     for c, name in enumerate(dataset.class_names):
-        if name == BACKGROUND and words[0] == "sound":
+        if _background(name, words):
             continue
         groups = {s.group for s, y in zip(dataset.samples, dataset.labels.tolist()) if y == c}
         n = int((dataset.labels == c).sum())
         if n < 2 or len(groups) != 1 or "" in groups:
             continue
         if words[0] == "picture":
-            problem = (f"All {n} pictures of **{name}** come from one recording. They look alike, which is normal "
-                       "for one recording, but the model only sees that one scene.")
-            fix = ("Record it again a few times with another angle, light or background: each recording stays "
-                   "together when the model is tested, so the test then uses pictures from a recording it did "
-                   "not learn from.")
+            problem = _("All {n} pictures of **{name}** come from one recording. They look alike, which is normal "
+                        "for one recording, but the model only sees that one scene.", n=n, name=name)
+            fix = _("Record it again a few times with another angle, light or background: each recording stays "
+                    "together when the model is tested, so the test then uses pictures from a recording it did "
+                    "not learn from.")
         else:
-            problem = (f"All {n} sounds of **{name}** come from one recording. They sound alike, which is normal "
-                       "for one recording, but the model only hears that one way of saying it.")
-            fix = ("Record it again a few times in other ways (other voices, distances or rooms): each recording "
-                   "stays together when the model is tested, so the test then uses sounds from a recording it did "
-                   "not learn from.")
+            problem = _("All {n} sounds of **{name}** come from one recording. They sound alike, which is normal "
+                        "for one recording, but the model only hears that one way of saying it.", n=n, name=name)
+            fix = _("Record it again a few times in other ways (other voices, distances or rooms): each recording "
+                    "stays together when the model is tested, so the test then uses sounds from a recording it did "
+                    "not learn from.")
         out.append(Finding("one_recording", INFO, (name,), problem, fix))
     return out
 
@@ -298,8 +322,9 @@ def confusions(evaluation, words: tuple[str, str] = ("sample", "samples"),
             a, b = names[i], names[j]
             out.append((k / n, Finding(
                 "confusion", WARNING, (a, b),
-                f"The model mistakes **{a}** for **{b}** in {k} of {n} test {words[1]}.",
-                f"Add {a} {words[1]} that show clearly how it differs from {b}.",
+                _("The model mistakes **{a}** for **{b}** in {k} of {n} test {things}.", a=a, b=b, k=k, n=n,
+                  things=_noun(n, words)),
+                _("Add {a} {things} that show clearly how it differs from {b}.", a=a, b=b, things=_noun(2, words)),
                 tuple(sample_ids[x.index] for x in evaluation.mistakes if x.true == a and x.predicted == b)
                 if sample_ids is not None else ())))
     out.sort(key=lambda rf: -rf[0])
@@ -311,8 +336,9 @@ def confusions(evaluation, words: tuple[str, str] = ("sample", "samples"),
         enough = next(n for n in range(2, 10_000) if held_out_count(n, fraction) >= CONFUSION_MIN_TEST)
         findings.append(Finding(
             "few_tests", INFO, tuple(few),
-            f"The model got some test {words[1]} of {', '.join(f'**{c}**' for c in few)} wrong, but under "
-            f"{CONFUSION_MIN_TEST} were tested per class: too few to say which classes it mixes up.",
-            f"Add {words[1]}: {fraction:.0%} of each class is kept for testing, so a class of {enough} gives "
-            f"{CONFUSION_MIN_TEST} to test on."))
+            _("The model got some test {things} of {classes} wrong, but under {least} were tested per class: too "
+              "few to say which classes it mixes up.", things=_noun(2, words),
+              classes=", ".join(f"**{c}**" for c in few), least=CONFUSION_MIN_TEST),
+            _("Add {things}: {share:.0%} of each class is kept for testing, so a class of {enough} gives {least} to "
+              "test on.", things=_noun(2, words), share=fraction, enough=enough, least=CONFUSION_MIN_TEST)))
     return findings

@@ -7,10 +7,9 @@ import datetime as dt
 import re
 import unicodedata
 
-from tm_core.kinds import BACKGROUND
+from tm_core.kinds import is_starter_name
 
 STEM_LIMIT = 60  # characters of the name before the date: long enough for three class names
-_STARTER = re.compile(r"class \d+")  # "Class 1", "Class 2": the names a new project starts with
 
 
 def slug(text: str) -> str:
@@ -23,7 +22,7 @@ def slug(text: str) -> str:
 def project_stem(class_names: list[str], kind: str) -> str:
     """What a project is called in a file name: its classes' names (``rock-paper-scissors``), or, while they
     are still the starter names or too long, its kind (``image-project``)."""
-    named = [slug(n) for n in class_names if n != BACKGROUND and not _STARTER.fullmatch(n.strip().casefold())]
+    named = [slug(n) for n in class_names if not is_starter_name(n)]  # "Class 1", "클래스 1", "Background Noise"
     named = [n for n in named if n]
     stem = "-".join(named)
     if not named or len(stem) > STEM_LIMIT:

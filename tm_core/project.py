@@ -191,7 +191,7 @@ class Project:
         self.kind = kind
         self.max_samples = limits.SAMPLES  # TM_MAX_SAMPLES
         self.classes: list[ProjectClass] = []
-        for name in STARTER_CLASSES[kind] if class_names is None else class_names:
+        for name in kinds.starter_classes(kind) if class_names is None else class_names:  # in the student's language
             self.add_class(name)
 
     @property
@@ -233,21 +233,22 @@ class Project:
         """Add an empty class; without a name it is "Class N" with the next free N."""
         if name is None:
             n = len(self.classes) + 1
-            while self.has_class(f"Class {n}"):
+            while self.has_class(kinds.class_name(n)):
                 n += 1
-            name = f"Class {n}"
+            name = kinds.class_name(n)
         name = self._check_new_name(name)
         background = self.kind == "audio" and self.background is None and (
-            name == BACKGROUND or name.lower() in BACKGROUND_FOLDERS)
-        cls = ProjectClass(BACKGROUND if background else name, background=background)
+            kinds.is_background_name(name) or name.lower() in BACKGROUND_FOLDERS)
+        cls = ProjectClass(kinds.background_name() if background and not kinds.is_background_name(name) else name,
+                           background=background)
         self.classes.append(cls)
         return cls
 
     def class_for(self, name: str) -> str:
-        """The class a folder called ``name`` goes into (an audio project's background folders → Background Noise);
-        NFC, as class names are kept."""
+        """The class a folder called ``name`` goes into (an audio project's background folders → Background Noise,
+        in either language); NFC, as class names are kept."""
         name = class_key(name)
-        if self.kind == "audio" and name.lower() in BACKGROUND_FOLDERS + (BACKGROUND.lower(),) and self.background is not None:
+        if self.kind == "audio" and (name.lower() in BACKGROUND_FOLDERS or kinds.is_background_name(name)) and self.background is not None:
             return self.background.name
         return name
 

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from tm_core.i18n import _, ngettext
+
 
 def new_group(source: str) -> str:
     """A fresh recording id (``"burst-1a2b3c4d"``): samples sharing it stay on one side of the split."""
@@ -111,16 +113,20 @@ class Recordings:
             if n < 2:
                 continue
             if not videos:
-                out.append(f"The {n} new pictures of {into} look like separate photos, so each one can be "
-                           "tested on its own.")
+                out.append(_("The {n} new pictures of {into} look like separate photos, so each one can be "
+                             "tested on its own.", n=n, into=into))
             elif frames == n and len(videos) == 1:
-                out.append(f"The {n} new pictures of {into} look like frames of one video, so they are kept "
-                           "together: the test never uses frames of a video the model learned from.")
+                out.append(_("The {n} new pictures of {into} look like frames of one video, so they are kept "
+                             "together: the test never uses frames of a video the model learned from.", n=n, into=into))
             elif len(videos) == 1:
-                out.append(f"{frames} of the {n} new pictures of {into} look like frames of one video, so they "
-                           "are kept together: the test never uses frames of a video the model learned from.")
+                out.append(_("{frames} of the {n} new pictures of {into} look like frames of one video, so they "
+                             "are kept together: the test never uses frames of a video the model learned from.",
+                             frames=frames, n=n, into=into))
             else:
-                out.append(f"{frames} of the {n} new pictures of {into} look like frames of {len(videos)} videos. "
-                           "The frames of each video are kept together: the test never uses frames of a video "
-                           "the model learned from.")
+                out.append(ngettext("{frames} of the {total} new pictures of {into} look like frames of {n} video. "
+                                    "The frames of each video are kept together: the test never uses frames of a "
+                                    "video the model learned from.",
+                                    "{frames} of the {total} new pictures of {into} look like frames of {n} videos. "
+                                    "The frames of each video are kept together: the test never uses frames of a "
+                                    "video the model learned from.", len(videos), frames=frames, total=n, into=into))
         return out

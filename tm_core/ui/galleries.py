@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from tm_core import kinds, media
+from tm_core.i18n import _, pgettext
 from tm_core.ui import keypoints, undo
 from tm_core.ui.state import Session
 from tm_core.ui.widgets import session_cache
@@ -22,39 +23,43 @@ def gallery(sess: Session, cls, picture=lambda s: s.png or s.data, columns: int 
     with ``choose``, a box under each sample keeps it for testing only."""
     project = sess.project
     if not cls.samples:
-        st.caption("No samples yet.")
+        st.caption(_("No samples yet."))
         return False
-    show_all = len(cls) <= GALLERY or st.toggle(f"Show all {len(cls)}", key=f"all:{cls.uid}")
+    show_all = len(cls) <= GALLERY or st.toggle(_("Show all {n}", n=len(cls)), key=f"all:{cls.uid}")
     shown = cls.samples if show_all else cls.samples[-GALLERY:]
     cols = st.columns(columns)
-    sides = sess.sample_splits()
+    sides = sess.sample_splits()  # a sample's side in the last training: "train", "test"
+    said = {"train": pgettext("sample side", "train"), "test": pgettext("sample side", "test")}
+    test_only = pgettext("sample side", "test only")
     for i, sample in enumerate(reversed(shown)):
         with cols[i % columns]:
             text = label(sample) if label else sample.name[-caption:] or None
-            side = "test only" if sample.id in cls.test_only else sides.get(sample.id)
+            side = test_only if sample.id in cls.test_only else said.get(sides.get(sample.id))
             st.image(picture(sample), caption=" · ".join(t for t in (side, text) if t) or None, width=width)
             if choose:
-                marked = st.checkbox("test only", sample.id in cls.test_only, key=f"to:{cls.uid}:{sample.id}")
+                marked = st.checkbox(test_only, sample.id in cls.test_only, key=f"to:{cls.uid}:{sample.id}")
                 if marked != (sample.id in cls.test_only):
                     project.set_test_only(cls.name, sample.id, marked)
                     st.rerun()
-            if st.button("✕", key=f"rm:{cls.uid}:{sample.id}", help="Delete this sample"):
-                undo.remove_samples(sess, [(cls.name, sample.id)], f"Deleted a sample of {cls.name}.", cls.uid)
+            if st.button("✕", key=f"rm:{cls.uid}:{sample.id}", help=_("Delete this sample")):
+                undo.remove_samples(sess, [(cls.name, sample.id)], _("Deleted a sample of {name}.", name=cls.name),
+                                    cls.uid)
                 st.rerun()
     return True
 
 
 def keypoint_gallery(sess: Session, cls, choose: bool = False) -> None:
     """Pose, hands: each sample with the skeleton found in it, "no person" / "no hand" under those where none was."""
-    name, what = sess.encoder_name, kinds.thing(sess.project.kind)
+    name, what = sess.encoder_name, kinds.found_word(sess.project.kind)
     if cls.samples:
-        with st.spinner(f"Finding {what}s in the pictures…"):
+        with st.spinner(_("Finding the {what} in each picture…", what=what)):
             missing = keypoints.missing_count(name, cls.samples)
         if missing:
-            st.warning(f"{missing} without a {what}: no {what} was found in {missing} of {len(cls)} pictures. "
-                       "They are left out of training unless you keep them on the Train page.")
+            st.warning(_("{n} without a {what}: no {what} was found in {n} of {total} pictures. They are left out of "
+                         "training unless you keep them on the Train page.", n=missing, what=what, total=len(cls)))
+    nothing = _("no {what}", what=what)
     gallery(sess, cls, lambda s: keypoints.thumbnail(name, s.id, s), width=90,
-            label=lambda s: (s.name[-18:] or None) if keypoints.sample_found(name, s) else f"no {what}", choose=choose)
+            label=lambda s: (s.name[-18:] or None) if keypoints.sample_found(name, s) else nothing, choose=choose)
 
 
 @session_cache(max_entries=5000)
@@ -67,10 +72,11 @@ def sound_gallery(sess: Session, cls, choose: bool = False) -> None:
     """Spectrogram thumbnails with a delete button each, and playback of any sample."""
     if not gallery(sess, cls, lambda s: spectrogram(s.id, s.data), columns=6, width=110, caption=22, choose=choose):
         return
-    by_label = {f"{i + 1}. {s.name or 'sample'}": s for i, s in enumerate(cls.samples)}
+    unnamed = _("sample")
+    by_label = {f"{i + 1}. {s.name or unnamed}": s for i, s in enumerate(cls.samples)}
     labels = list(by_label)
     left, right = st.columns([2, 3], vertical_alignment="bottom")
-    pick = left.selectbox("Listen to", labels, index=len(labels) - 1, key=f"play:{cls.uid}")
+    pick = left.selectbox(_("Listen to"), labels, index=len(labels) - 1, key=f"play:{cls.uid}")
     right.audio(by_label[pick].data, sample_rate=media.SAMPLE_RATE)
 
 

@@ -14,6 +14,7 @@ import streamlit as st
 
 from tm_core import health, kinds, media
 from tm_core.errors import AssetError, InputError
+from tm_core.i18n import _, ngettext
 from tm_core.project import Dataset, Sample
 from tm_core.ui import state, undo, widgets
 
@@ -64,7 +65,7 @@ def cannot_check(sess: state.Session, error: Exception) -> str:
     kind = "image" if name == health.PICTURE_ENCODER else sess.project.kind
     if widgets.network_problem(kind, name) == widgets.TRAIN_NEEDS_MODELS or isinstance(error, AssetError):
         return widgets.CHECK_NEEDS_MODELS
-    return f"Your samples cannot be checked here: {error}."
+    return _("Your samples cannot be checked here: {error}.", error=error)
 
 
 def gather_panel(sess: state.Session) -> None:
@@ -72,19 +73,20 @@ def gather_panel(sess: state.Session) -> None:
     with one-click fixes where the fix is certain (keep a duplicate in one class, remove near copies)."""
     ds = sess.project.dataset()
     with st.container(border=True):
-        st.markdown("**:material/health_and_safety: Check my data**")
-        st.caption("Looks for the same sample in two classes, near copies from different recordings or files, "
-                   "and classes far larger than others, and says what to do about each. The frames of one "
-                   "recording look alike on purpose, so they are not counted as near copies.")
+        st.markdown(_("**:material/health_and_safety: Check my data**"))
+        st.caption(_("Looks for the same sample in two classes, near copies from different recordings or files, "
+                     "and classes far larger than others, and says what to do about each. The frames of one "
+                     "recording look alike on purpose, so they are not counted as near copies."))
         if not ds.samples:
-            st.caption("Add samples first.")
+            st.caption(_("Add samples first."))
             return
         fp = fingerprint(ds)
-        if st.button("Check my data", key="health:check", icon=":material/search:"):
-            progress = st.progress(0.0, text="Starting…")
+        if st.button(_("Check my data"), key="health:check", icon=":material/search:"):
+            progress = st.progress(0.0, text=_("Starting…"))
+            thing = kinds.said(words(sess.project.kind))[0]
             try:
                 findings = run_check(sess, ds, lambda d, n: progress.progress(
-                    d / n, text=f"Looking at {words(sess.project.kind)[0]} {d} of {n}"))
+                    d / n, text=_("Looking at {thing} {d} of {n}", thing=thing, d=d, n=n)))
             except (InputError, AssetError) as e:  # the pretrained network cannot be had here: say so, no traceback
                 progress.empty()
                 st.error(cannot_check(sess, e), icon=":material/block:")
@@ -96,12 +98,15 @@ def gather_panel(sess: state.Session) -> None:
         if checked is None:
             return
         if checked[0] != fp:
-            st.caption("Your samples changed since the last check: check again.")
+            st.caption(_("Your samples changed since the last check: check again."))
             return
         findings = [f for f in checked[1] if f.kind != "imbalance"]  # the page's top already says that one
         if not findings:
-            st.success(f"Nothing {'else ' if findings != checked[1] else ''}to point out in these "
-                       f"{len(ds.samples)} samples.")
+            n = len(ds.samples)
+            st.success(ngettext("Nothing else to point out in this {n} sample.",
+                                "Nothing else to point out in these {n} samples.", n) if findings != checked[1]
+                       else ngettext("Nothing to point out in this {n} sample.",
+                                     "Nothing to point out in these {n} samples.", n))
         show(findings, ds, sess.project.kind, fixes=sess)
 
 
@@ -117,33 +122,37 @@ def show(findings: list[health.Finding], ds: Dataset, kind: str, fixes: state.Se
     """Each finding as a warning or a note, with the samples involved in an expander (and, given the
     session in ``fixes``, buttons for the fixes that need no judgement)."""
     by_id = {s.id: s for s in ds.samples}
-    w = words(kind)
+    w = kinds.said(words(kind))
     for i, f in enumerate(findings):
         (st.warning if f.severity == health.WARNING else st.info)(f.sentence)
         if fixes is not None and f.kind == "duplicate":
             cols = st.columns(len(f.classes) + 1)  # buttons side by side, not spread across the page
             for col, keep in zip(cols, f.classes):
                 other = next(c for c in f.classes if c != keep)
-                if col.button(f"Keep {'it' if len(f.samples) == 1 else 'them'} in {keep} only", key=f"health:keep:{i}:{keep}"):
+                n = len(f.samples)
+                if col.button(ngettext("Keep it in {name} only", "Keep them in {name} only", n, name=keep),
+                              key=f"health:keep:{i}:{keep}"):
                     fix(fixes, [(other, sid) for sid in f.samples],
-                        f"Removed {len(f.samples)} {w[0 if len(f.samples) == 1 else 1]} from {other}.")
+                        _("Removed {n} {things} from {name}.", n=n, things=w[0 if n == 1 else 1], name=other))
         if fixes is not None and f.redundant:
             k = len(f.redundant)
-            if st.button(f"Remove the {k} near cop{'y' if k == 1 else 'ies'} from {f.classes[0]}",
-                         key=f"health:near:{i}", help="One of each group stays."):
+            if st.button(ngettext("Remove the {n} near copy from {name}", "Remove the {n} near copies from {name}", k,
+                                  name=f.classes[0]),
+                         key=f"health:near:{i}", help=_("One of each group stays.")):
                 fix(fixes, [(f.classes[0], sid) for sid in f.redundant],
-                    f"Removed {k} near cop{'y' if k == 1 else 'ies'} from {f.classes[0]}.")
+                    ngettext("Removed {n} near copy from {name}.", "Removed {n} near copies from {name}.", k,
+                             name=f.classes[0]))
         groups = f.groups or ((f.samples,) if f.samples else ())
         if not groups:
             continue
         n = len(f.samples)
-        with st.expander(f"See the {n} {w[0 if n == 1 else 1]}"):
+        with st.expander(_("See the {n} {things}", n=n, things=w[0 if n == 1 else 1])):
             if f.redundant:
-                st.caption("Each row is a group of near copies; the first one would stay.")
+                st.caption(_("Each row is a group of near copies; the first one would stay."))
             for group in groups[:SHOWN_GROUPS]:
                 thumbnails([by_id[sid] for sid in group if sid in by_id][:SHOWN_SAMPLES], kind)
             if len(groups) > SHOWN_GROUPS:
-                st.caption(f"… and {len(groups) - SHOWN_GROUPS} more.")
+                st.caption(_("… and {n} more.", n=len(groups) - SHOWN_GROUPS))
 
 
 def thumbnails(samples: list[Sample], kind: str) -> None:

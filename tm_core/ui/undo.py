@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
+from tm_core.i18n import _, ngettext
 from tm_core.project import ProjectClass, Sample
 from tm_core.ui.state import Session
 
@@ -57,7 +58,8 @@ def clear_class(sess: Session, name: str) -> None:
     cls = sess.project.get_class(name)
     n = len(cls)
     remove_samples(sess, [(name, s.id) for s in list(cls.samples)],
-                   f"Removed all {n} samples of {name}." if n != 1 else f"Removed the only sample of {name}.", cls.uid)
+                   _("Removed all {n} samples of {name}.", n=n, name=name) if n != 1
+                   else _("Removed the only sample of {name}.", name=name), cls.uid)
 
 
 def delete_class(sess: Session, name: str) -> None:
@@ -66,7 +68,8 @@ def delete_class(sess: Session, name: str) -> None:
     index = sess.project.classes.index(cls)
     sess.project.delete_class(name)
     n = len(cls)
-    st.session_state[KEY] = Removal(f"Deleted the class {name} and its {n} sample{'s' if n != 1 else ''}.",
+    st.session_state[KEY] = Removal(ngettext("Deleted the class {name} and its {n} sample.",
+                                             "Deleted the class {name} and its {n} samples.", n, name=name),
                                     "classes", classes=[(index, cls)])
 
 
@@ -99,8 +102,8 @@ def restore(sess: Session, removal: Removal) -> str:
             if test_only:
                 cls.test_only.add(sample.id)
     if lost:
-        return f"Put back what could be: the class of {lost} of the samples was deleted since."
-    return "Put back."
+        return _("Put back what could be: the class of {n} of the samples was deleted since.", n=lost)
+    return _("Put back.")
 
 
 def offer(sess: Session, where: str) -> None:
@@ -110,7 +113,7 @@ def offer(sess: Session, where: str) -> None:
         return
     with st.container(horizontal=True, vertical_alignment="center"):
         st.info(removal.message, icon=":material/delete:")
-        if st.button("Undo", key=f"undo:{where}", icon=":material/undo:"):
+        if st.button(_("Undo"), key=f"undo:{where}", icon=":material/undo:"):
             st.session_state.pop(KEY, None)
             st.toast(restore(sess, removal))
             st.rerun()
