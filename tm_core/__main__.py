@@ -229,10 +229,11 @@ def _load_model(folder: str):
 
 def _model_class(model, folder: str) -> str:
     """The model's class for a test folder name (``background_noise`` → Background Noise)."""
-    from tm_core.project import BACKGROUND, BACKGROUND_FOLDERS
+    from tm_core import kinds
+    from tm_core.project import BACKGROUND_FOLDERS
 
-    if folder.lower() in BACKGROUND_FOLDERS and BACKGROUND in model.class_names:
-        return BACKGROUND
+    if folder.lower() in BACKGROUND_FOLDERS:
+        return next((n for n in model.class_names if kinds.is_background_name(n)), folder)
     return folder
 
 

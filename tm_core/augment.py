@@ -136,7 +136,7 @@ def embed_views(cache, encoder, dataset, split, *, views: int | None = None, on_
     training. Images: ``families`` as in :func:`image_view`. ``on_progress(done, total)`` counts
     views embedded.
     """
-    from tm_core.project import BACKGROUND
+    from tm_core import kinds
 
     kind = getattr(encoder, "kind", "")
     views = default_views(kind) if views is None else views
@@ -144,7 +144,7 @@ def embed_views(cache, encoder, dataset, split, *, views: int | None = None, on_
         return np.zeros((0, getattr(encoder, "dim", 0)), np.float32), np.zeros(0, np.int64)
     train = [dataset.samples[i] for i in split.train]
     if kind == "audio":
-        background = dataset.class_names.index(BACKGROUND) if BACKGROUND in dataset.class_names else -1
+        background = next((i for i, n in enumerate(dataset.class_names) if kinds.is_background_name(n)), -1)
         noise = [dataset.samples[i].data for i in split.train if dataset.labels[i] == background]
         make = lambda s, v: audio_view(s.data, s.id, v, noise)  # noqa: E731
     else:

@@ -18,7 +18,7 @@ import numpy as np
 from tm_core import kinds, limits, media
 from tm_core.errors import InputError
 from tm_core.i18n import N_, _
-from tm_core.kinds import BACKGROUND
+from tm_core.kinds import BACKGROUND  # noqa: F401  (tests and older callers import it from here)
 from tm_core.recordings import Recordings, new_group  # noqa: F401 (new_group: part of this module's interface)
 
 KINDS = tuple(kinds.KINDS)  # what each kind is: tm_core.kinds
@@ -408,9 +408,10 @@ class Project:
         """Raise InputError unless training can start: two enabled classes with samples, and for an
         audio project (unless ``require_background`` is False) Background Noise samples."""
         if self.kind == "audio" and require_background and not (self.background and self.background.samples):
-            raise InputError(BACKGROUND, _("an audio project needs Background Noise samples to train: record a few "
+            background = self.background.name if self.background else kinds.background_name()
+            raise InputError(background, _("an audio project needs {background} samples to train: record a few "
                                            "seconds of your room being quiet, so the model learns what is not a sound "
-                                           "class"))
+                                           "class", background=background))
         ds = self.dataset()
         if len(ds.class_names) < 2:
             now = ", ".join(f"{k} {v}" for k, v in self.counts().items()) or _("no classes")
