@@ -97,6 +97,15 @@ def _encoder(name: str):
     return enc
 
 
+def _forget_encoders() -> None:
+    """Drop every shared encoder (``encoder.clear()``, as on a cached function): the next use loads it again."""
+    _encoder.clear()
+    _loaded.clear()
+
+
+encoder.clear = _forget_encoders  # type: ignore[attr-defined]
+
+
 def prepare(sess: Session, config: TrainConfig, *, augment_views: bool = False,
             on_progress: workflow.Progress | None = None) -> workflow.Prepared:
     """``workflow.prepare`` of this session's project with its shared encoder and its choices (keep
