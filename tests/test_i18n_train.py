@@ -109,6 +109,29 @@ def test_plurals_and_placeholders_of_the_page_sentences():
     assert i18n.ngettext("{n} sample", "{n} samples", 2) == "2 samples"
 
 
+def test_the_gather_notes_and_why_training_cannot_start_in_korean(rps_train):
+    """The sentences of tm_core/ui/widgets.py other pages show: one photo, two photos, none (real photos)."""
+    from tm_core.project import Project
+    from tm_core.session import Session
+    from tm_core.ui.widgets import class_warnings, why_not_trainable
+
+    p = Project("image", ["바위", "보", "가위"])
+    list(p.add_files([("바위", f.name, f.read_bytes()) for f in photos(rps_train, "rock", 1)]
+                     + [("보", f.name, f.read_bytes()) for f in photos(rps_train, "paper", 2)]))
+    s = Session(project=p)
+    alone = Project("image", ["바위", "보"])  # one class with samples: training cannot start
+    list(alone.add_files([("바위", f.name, f.read_bytes()) for f in photos(rps_train, "rock", 2)]))
+    with language("ko"):
+        notes = class_warnings(s)[:3]  # the health module's imbalance note (another helper's) may follow
+        why = why_not_trainable(Session(project=alone))
+    assert notes[0] == "**바위**에 샘플이 1개뿐이에요. 여러 각도와 배경에서 10개 이상 모아 보세요."
+    assert notes[1].startswith("**보**에 샘플이 2개뿐이에요") and notes[2].startswith("**가위**에 아직 샘플이 없어요")
+    assert why.endswith(". 샘플 모으기 페이지에서 샘플을 추가하세요.")
+    english = class_warnings(s)
+    assert english[0] == "**바위** has only 1 sample: aim for at least 10, from different angles and backgrounds."
+    assert english[1].startswith("**보** has only 2 samples: ")
+
+
 # --- slow: real photos, real training -------------------------------------------------------------------------
 
 def chart_titles(at) -> list[str]:
