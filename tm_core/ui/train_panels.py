@@ -143,12 +143,12 @@ def nothing_found(sess: Session) -> None:
     for i, name in enumerate(ds.class_names):
         mine = ds.labels == i
         if missing[mine].any():
-            figures = dict(missing=int(missing[mine].sum()), n=int(mine.sum()), cls=name)
+            n, figures = int(mine.sum()), dict(missing=int(missing[mine].sum()), cls=name)
             st.warning(ngettext("No hand found in {missing} of {n} picture of **{cls}**.",
-                                "No hand found in {missing} of {n} pictures of **{cls}**.", figures["n"], **figures)
+                                "No hand found in {missing} of {n} pictures of **{cls}**.", n, **figures)
                        if hand else
                        ngettext("No person found in {missing} of {n} picture of **{cls}**.",
-                                "No person found in {missing} of {n} pictures of **{cls}**.", figures["n"], **figures))
+                                "No person found in {missing} of {n} pictures of **{cls}**.", n, **figures))
     st.session_state.setdefault("cfg:keep_missing", sess.keep_missing)
     sess.keep_missing = st.toggle(_("Also train on pictures without a hand") if hand else
                                   _("Also train on pictures without a person"), key="cfg:keep_missing")
