@@ -11,6 +11,7 @@ import re
 
 import pandas as pd
 import pytest
+from test_app_pose import frames, gathered, hats  # noqa: F401 - fixtures
 from test_i18n import english_sentences, page_texts
 
 from tm_core import charts, i18n, lessons, naming
@@ -24,7 +25,9 @@ HANGUL = re.compile("[가-힣]")
 # Sentences on the Train page made by modules other helpers translate (the pretrained networks' names and why one
 # is unavailable: tm_core/encoders; the mistakes panel: tm_core/ui/explain.py): left out of this file's checks
 # until the branches are merged (tests/test_i18n.py checks the merged pages whole).
-NOT_MINE = ("faster, a little less accurate", "no internet to download it", "No mistakes: it got all")
+NOT_MINE = ("faster, a little less accurate", "no internet to download it", "No mistakes: it got all",
+            "The most confident mistakes come first: look for what they have in common (a background, the light, a "
+            "pose), and add samples like them")
 
 
 def english_of_mine(texts: list[str], own_words: tuple[str, ...] = ()) -> list[str]:
@@ -202,3 +205,22 @@ def test_the_lessons_of_a_sweep_in_korean(encoder, rps_train):
     assert "배치 크기 16" in batch and "배치 크기 64" in batch
     english = lessons.batch_lesson([(f"b {k[1]}", r) for k, r in runs.items() if k[0] == 0.001])
     assert english.startswith("With batch size 16 the model made ")
+
+
+@pytest.mark.slow
+def test_a_pose_project_without_a_person_in_some_pictures_in_korean(frames, hats):  # noqa: F811 - fixtures
+    """Real frames of a seated person and three hat photos (no person): the Train page's warnings, its choice
+    and the results say so in Korean, with the counts in place."""
+    at = gathered(frames, hats)  # made in English (its controls' labels), then switched
+    next(w for w in at.sidebar.button_group if w.key == "ui:lang_picker").set_value("ko").run()
+    at.switch_page("app_pages/train.py").run()
+    assert not at.exception
+    warned = [w.value for w in at.warning]
+    assert "**original**의 사진 15장 중 3장에서 사람을 찾지 못했어요." in warned, warned
+    assert at.toggle(key="cfg:keep_missing").label == "사람이 없는 사진으로도 학습"
+    at.number_input(key="cfg:epochs").set_value(3).run()
+    click(at, next(b.label for b in at.button if b.key == "train:go"))
+    assert sess(at).current is not None
+    assert "사람이 없는 사진 3장을 뺐어요. 사진 24장으로 학습했어요." in [i.value for i in at.info]
+    texts = page_texts(at.main, [])
+    assert not english_of_mine(texts, ("original", "mirrored")), english_of_mine(texts, ("original", "mirrored"))
