@@ -48,7 +48,7 @@ def test_save_then_open_in_a_new_tab_gives_the_same_project_and_model(rps_train)
     fresh.run()
     opener(fresh).set_value(("mine.tmproject.zip", data, "application/zip")).run()
     assert not fresh.exception
-    assert any("Opened mine.tmproject.zip: 36 samples, 1 trained models" in s.value for s in fresh.success)
+    assert any("Opened mine.tmproject.zip: 36 samples, 1 trained model." in s.value for s in fresh.success)
     back = fresh.session_state["teachable_studio"]
     assert back.project.counts() == sess.project.counts()
     for a, b in zip(sess.project.classes, back.project.classes):

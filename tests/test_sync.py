@@ -172,7 +172,7 @@ def test_no_common_base_keeps_everything_and_another_kind_is_said(base, photos):
     assert merged.project.counts() == {"rock": 3, "paper": 3, "scissors": 1}
     audio = ProjectFile(Project("audio"))
     result, notes = merge(snapshot(base), mine, audio)
-    assert result is audio and "opened a audio project" in notes[0]
+    assert result is audio and "opened an audio project" in notes[0]
     result, notes = merge(snapshot(base), audio, mine)  # this tab opened another kind: it wins
     assert result is audio and notes == []
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from tm_core.evaluation import Evaluation
+from tm_core.i18n import N_, _
 
 SPLIT_COLORS = {"train": "#1967d2", "test": "#e8710a"}  # blue / orange, the same on every chart
 BAR_COLOR = "#1967d2"
@@ -24,6 +25,28 @@ MAX_EPOCHS_DRAWN = 1000
 LEGEND_LABEL_LIMIT = 600  # pixels: a run label ("Run 12 · 200 epochs · batch 16 · lr 0.001") needs about 250
 SHORT_BAR = 0.35  # a bar shorter than this (accuracy) has its figure after it, not inside
 HEIGHT = 240  # of the plotting area; axes, legend and title come on top of it
+# What the charts show for the frames' values (the data keep the code names: "train", "accuracy")
+SPLIT_NAMES = {"train": N_("train"), "test": N_("test")}
+METRIC_NAMES = {"accuracy": N_("Accuracy"), "loss": N_("Loss")}
+PER_EPOCH = {"accuracy": N_("Accuracy per epoch"), "loss": N_("Loss per epoch")}
+SPLIT_METRIC = {("train", "accuracy"): N_("Train accuracy"), ("test", "accuracy"): N_("Test accuracy"),
+                ("train", "loss"): N_("Train loss"), ("test", "loss"): N_("Test loss")}
+BY_RUN = {("train", "accuracy"): N_("Train accuracy per epoch, by run"),
+          ("test", "accuracy"): N_("Test accuracy per epoch, by run"),
+          ("train", "loss"): N_("Train loss per epoch, by run"), ("test", "loss"): N_("Test loss per epoch, by run")}
+
+
+def _split_name(split: str) -> str:
+    return _(SPLIT_NAMES[split]) if split in SPLIT_NAMES else split
+
+
+def _metric_name(metric: str) -> str:
+    return _(METRIC_NAMES[metric]) if metric in METRIC_NAMES else metric.capitalize()
+
+
+def _split_metric(split: str, metric: str) -> str:
+    said = SPLIT_METRIC.get((split, metric))
+    return _(said) if said else f"{split.capitalize()} {metric}"
 
 # Fit the container's width only: heights stay the plotting area's, in Streamlit (which would
 # otherwise squeeze axes, legend and title into the given height) and anywhere else alike.
@@ -52,20 +75,20 @@ def _run_color(runs: list[str]) -> alt.Color:
     # chart's right edge, and a long label was cut with "…".
     legend = alt.Legend(orient="bottom", direction="vertical", columns=1, labelLimit=LEGEND_LABEL_LIMIT,
                         symbolLimit=max(30, len(runs)))
-    return alt.Color("run:N", title="Run", scale=alt.Scale(domain=runs, range=palette), sort=runs, legend=legend)
+    return alt.Color("run:N", title=_("Run"), scale=alt.Scale(domain=runs, range=palette), sort=runs, legend=legend)
 
 
 def _value_axis(metric: str, title: str | None = None) -> tuple[alt.Scale, alt.Axis]:
     if metric == "accuracy":
-        return alt.Scale(domain=[0, 1]), alt.Axis(format=".0%", title=title or "Accuracy")
-    return alt.Scale(domainMin=0, zero=True, nice=True), alt.Axis(format=".2~f", title=title or metric.capitalize())
+        return alt.Scale(domain=[0, 1]), alt.Axis(format=".0%", title=title or _metric_name(metric))
+    return alt.Scale(domainMin=0, zero=True, nice=True), alt.Axis(format=".2~f", title=title or _metric_name(metric))
 
 
 def _epoch_x(last_epoch: int) -> alt.X:
     # Integer ticks only; the domain starts at epoch 1 so a 1-epoch run is not squeezed against 0.
     return alt.X(
         "epoch:Q",
-        title="Epoch",
+        title=_("Epoch"),
         axis=alt.Axis(format="d", tickMinStep=1),
         scale=alt.Scale(domain=[1, max(2, last_epoch)], nice=False),
     )
@@ -86,12 +109,14 @@ def metric_chart(df: pd.DataFrame, metric: str, title: str | None = None) -> alt
         df = df[df["run"] == _runs_in_order(df)[-1]]
     data = df.loc[df["metric"] == metric, ["epoch", "split", "value"]]
     data = _thin(data.assign(run="")).drop(columns="run")
-    data = data.assign(value=data["value"].round(5)).reset_index(drop=True)
+    data = data.assign(value=data["value"].round(5), split=data["split"].map(_split_name)).reset_index(drop=True)
     scale, axis = _value_axis(metric)
     last = int(data["epoch"].max()) if len(data) else 1
-    splits = list(SPLIT_COLORS)
+    splits = [_split_name(s) for s in SPLIT_COLORS]  # shown in the page's language, fixed colours
+    colors = list(SPLIT_COLORS.values())
+    per_epoch = _(PER_EPOCH[metric]) if metric in PER_EPOCH else f"{metric.capitalize()} per epoch"
     chart = (
-        alt.Chart(data, title=title or (metric.capitalize() + " per epoch"))
+        alt.Chart(data, title=title or per_epoch)
         .mark_line(point=alt.OverlayMarkDef(size=18, filled=True) if last <= 100 else False, strokeWidth=2)
         .encode(
             x=_epoch_x(last),
@@ -99,14 +124,14 @@ def metric_chart(df: pd.DataFrame, metric: str, title: str | None = None) -> alt
             color=alt.Color(
                 "split:N",
                 title=None,
-                scale=alt.Scale(domain=splits, range=[SPLIT_COLORS[s] for s in splits]),
+                scale=alt.Scale(domain=splits, range=colors),
                 sort=splits,
                 legend=alt.Legend(orient="top"),
             ),
             tooltip=[
-                alt.Tooltip("epoch:Q", title="Epoch", format="d"),
-                alt.Tooltip("split:N", title="Split"),
-                alt.Tooltip("value:Q", title=metric.capitalize(), format=_value_format(metric)),
+                alt.Tooltip("epoch:Q", title=_("Epoch"), format="d"),
+                alt.Tooltip("split:N", title=_("Split")),
+                alt.Tooltip("value:Q", title=_metric_name(metric), format=_value_format(metric)),
             ],
         )
         .properties(width="container", height=HEIGHT, autosize=FIT_WIDTH)
@@ -154,28 +179,28 @@ def overlay_chart(
         ),
         on=["run", "epoch"],
     )
-    marks = marks.assign(label="best: " + marks["epoch"].astype(str))
-    scale, axis = _value_axis(metric, f"{split.capitalize()} {metric}")
+    marks = marks.assign(label=[_("best: {epoch}", epoch=e) for e in marks["epoch"]])
+    scale, axis = _value_axis(metric, _split_metric(split, metric))
     last = int(data["epoch"].max()) if len(data) else 1
     color = _run_color(runs)
     x = _epoch_x(last)
     y = alt.Y("value:Q", scale=scale, axis=axis)
     tip = [
-        alt.Tooltip("run:N", title="Run"),
-        alt.Tooltip("epoch:Q", title="Epoch", format="d"),
-        alt.Tooltip("value:Q", title=f"{split.capitalize()} {metric}", format=_value_format(metric)),
+        alt.Tooltip("run:N", title=_("Run")),
+        alt.Tooltip("epoch:Q", title=_("Epoch"), format="d"),
+        alt.Tooltip("value:Q", title=_split_metric(split, metric), format=_value_format(metric)),
     ]
     lines = alt.Chart(data).mark_line(strokeWidth=2).encode(x=x, y=y, color=color, tooltip=tip)
     base = alt.Chart(marks).encode(x=x, color=color)
     rules = base.mark_rule(strokeDash=[4, 4], opacity=0.6).encode()
     points = base.mark_point(size=90, filled=True, stroke="white", strokeWidth=1).encode(
-        y=y, tooltip=[alt.Tooltip("label:N", title="Best epoch"), *tip]
+        y=y, tooltip=[alt.Tooltip("label:N", title=_("Best epoch")), *tip]
     )
     labels = base.mark_text(dy=-12, fontWeight="bold", fontSize=11).encode(y=y, text="label:N")
     layers = [lines, rules, points, labels]
     if stops:
         layers += _early_stop_layers(data, stops, x, y, color, tip)
-    title = f"{split.capitalize()} {metric} per epoch, by run"
+    title = _(BY_RUN[(split, metric)]) if (split, metric) in BY_RUN else f"{split.capitalize()} {metric} per epoch, by run"
     return alt.layer(*layers, title=title).properties(width="container", height=HEIGHT, autosize=FIT_WIDTH)
 
 
@@ -183,16 +208,16 @@ def _early_stop_layers(data: pd.DataFrame, stops: dict[str, tuple[int | None, in
     """A dotted rule and "stop: N" where each run would have stopped, a diamond on its kept epoch."""
     ended = [(str(r), int(s[0])) for r, s in stops.items() if s is not None and s[0] is not None]
     ends = pd.DataFrame(ended, columns=["run", "epoch"]).astype({"run": object, "epoch": "int64"})
-    ends = ends.assign(label="stop: " + ends["epoch"].astype(str))
+    ends = ends.assign(label=[_("stop: {epoch}", epoch=e) for e in ends["epoch"]])
     kept = pd.DataFrame([(str(r), int(s[1])) for r, s in stops.items() if s is not None], columns=["run", "epoch"])
     kept = data.merge(kept.astype({"run": object, "epoch": "int64"}), on=["run", "epoch"])
-    kept = kept.assign(label="kept: " + kept["epoch"].astype(str))
+    kept = kept.assign(label=[_("kept: {epoch}", epoch=e) for e in kept["epoch"]])
     stop_rules = alt.Chart(ends).mark_rule(strokeDash=[1, 3], strokeWidth=2).encode(
-        x=x, color=color, tooltip=[alt.Tooltip("run:N", title="Run"), alt.Tooltip("label:N", title="Early stopping")]
+        x=x, color=color, tooltip=[alt.Tooltip("run:N", title=_("Run")), alt.Tooltip("label:N", title=_("Early stopping"))]
     )
     stop_text = alt.Chart(ends).mark_text(align="left", dx=3, fontSize=11).encode(x=x, y=alt.value(6), color=color, text="label:N")
     kept_points = alt.Chart(kept).mark_point(shape="diamond", size=110, filled=False, strokeWidth=2).encode(
-        x=x, y=y, color=color, tooltip=[alt.Tooltip("label:N", title="Early stopping keeps"), *tip]
+        x=x, y=y, color=color, tooltip=[alt.Tooltip("label:N", title=_("Early stopping keeps")), *tip]
     )
     return [stop_rules, stop_text, kept_points]
 
@@ -216,16 +241,16 @@ def gap_chart(df: pd.DataFrame) -> alt.Chart:
     data = data.assign(gap=data["gap"].round(5))
     last = int(data["epoch"].max()) if len(data) else 1
     return (
-        alt.Chart(data, title="Gap: train accuracy − test accuracy")
+        alt.Chart(data, title=_("Gap: train accuracy − test accuracy"))
         .mark_line(strokeWidth=2, point=alt.OverlayMarkDef(size=14, filled=True) if last <= 100 else False)
         .encode(
             x=_epoch_x(last),
-            y=alt.Y("gap:Q", title="Train − test accuracy", axis=alt.Axis(format=".0%"), scale=alt.Scale(zero=True)),
+            y=alt.Y("gap:Q", title=_("Train − test accuracy"), axis=alt.Axis(format=".0%"), scale=alt.Scale(zero=True)),
             color=_run_color(runs),
             tooltip=[
-                alt.Tooltip("run:N", title="Run"),
-                alt.Tooltip("epoch:Q", title="Epoch", format="d"),
-                alt.Tooltip("gap:Q", title="Gap", format="+.1%"),
+                alt.Tooltip("run:N", title=_("Run")),
+                alt.Tooltip("epoch:Q", title=_("Epoch"), format="d"),
+                alt.Tooltip("gap:Q", title=_("Gap"), format="+.1%"),
             ],
         )
         .properties(width="container", height=HEIGHT, autosize=FIT_WIDTH)
@@ -253,17 +278,17 @@ def confusion_chart(evaluation: Evaluation) -> alt.LayerChart:
     names = list(evaluation.class_names)
     data = confusion_frame(evaluation)
     top = max(1, int(data["count"].max()) if len(data) else 1)
-    x = alt.X("predicted:N", title="Predicted class", sort=names, scale=alt.Scale(domain=names), axis=alt.Axis(labelAngle=0, orient="top"))
-    y = alt.Y("true:N", title="True class", sort=names, scale=alt.Scale(domain=names))
+    x = alt.X("predicted:N", title=_("Predicted class"), sort=names, scale=alt.Scale(domain=names), axis=alt.Axis(labelAngle=0, orient="top"))
+    y = alt.Y("true:N", title=_("True class"), sort=names, scale=alt.Scale(domain=names))
     tip = [
-        alt.Tooltip("true:N", title="True class"),
-        alt.Tooltip("predicted:N", title="Predicted class"),
-        alt.Tooltip("count:Q", title="Samples"),
-        alt.Tooltip("share:Q", title="Share of true class", format=".0%"),
+        alt.Tooltip("true:N", title=_("True class")),
+        alt.Tooltip("predicted:N", title=_("Predicted class")),
+        alt.Tooltip("count:Q", title=_("Samples")),
+        alt.Tooltip("share:Q", title=_("Share of true class"), format=".0%"),
     ]
     base = alt.Chart(data).encode(x=x, y=y)
     cells = base.mark_rect(stroke="white", strokeWidth=1).encode(
-        color=alt.Color("count:Q", title="Samples", scale=alt.Scale(scheme="blues", domain=[0, top]), legend=None),
+        color=alt.Color("count:Q", title=_("Samples"), scale=alt.Scale(scheme="blues", domain=[0, top]), legend=None),
         tooltip=tip,
     )
     text = base.mark_text(fontSize=14).encode(
@@ -272,7 +297,7 @@ def confusion_chart(evaluation: Evaluation) -> alt.LayerChart:
         tooltip=tip,
     )
     height = min(520, max(120, 52 * len(names)))
-    return alt.layer(cells, text, title="Confusion matrix (held-out samples)").properties(
+    return alt.layer(cells, text, title=_("Confusion matrix (held-out samples)")).properties(
         width="container", height=height, autosize=FIT_WIDTH
     )
 
@@ -289,7 +314,7 @@ def per_class_frame(evaluation: Evaluation) -> pd.DataFrame:
         n = int(evaluation.support.get(name, 0))
         acc = evaluation.per_class.get(name)
         correct = int(m[i, i]) if m.size else 0
-        result = f"{correct} of {n} right" if n else "no samples"
+        result = _("{correct} of {n} right", correct=correct, n=n) if n else _("no samples")
         rows.append((name, acc if n else None, correct, n, result))
     return pd.DataFrame(rows, columns=["class", "accuracy", "correct", "support", "result"])
 
@@ -302,11 +327,12 @@ def per_class_chart(evaluation: Evaluation) -> alt.LayerChart:
     """
     names = list(evaluation.class_names)
     data = per_class_frame(evaluation)
-    data = data.assign(label=[f"{a:.0%} · {c} of {n}" if n else "" for a, c, n in
+    data = data.assign(label=[_("{acc} · {correct} of {n}", acc=format(a, ".0%"), correct=c, n=n) if n else "" for a, c, n in
                               zip(data["accuracy"], data["correct"], data["support"])])
     empty = data.loc[data["support"] == 0, "class"].tolist()
+    no_samples = json.dumps(" " + _("(no samples)"))
     label_expr = (
-        f"indexof({_js_strings(empty)}, datum.value) >= 0 ? datum.value + ' (no samples)' : datum.value"
+        f"indexof({_js_strings(empty)}, datum.value) >= 0 ? datum.value + {no_samples} : datum.value"
         if empty
         else "datum.value"
     )
@@ -317,14 +343,14 @@ def per_class_chart(evaluation: Evaluation) -> alt.LayerChart:
     return (
         alt.LayerChart(data, layer=[bars, inside.transform_filter(long_bar),
                                     after.transform_filter((alt.datum.support > 0) & ~long_bar)],
-                       title="Accuracy per class (held-out samples)")
+                       title=_("Accuracy per class (held-out samples)"))
         .encode(
-            x=alt.X("accuracy:Q", title="Accuracy", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%")),
+            x=alt.X("accuracy:Q", title=_("Accuracy"), scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%")),
             y=alt.Y("class:N", title=None, sort=names, scale=alt.Scale(domain=names), axis=alt.Axis(labelExpr=label_expr, labelLimit=240)),
             tooltip=[
-                alt.Tooltip("class:N", title="Class"),
-                alt.Tooltip("accuracy:Q", title="Accuracy", format=".0%"),
-                alt.Tooltip("result:N", title="Held-out samples"),
+                alt.Tooltip("class:N", title=_("Class")),
+                alt.Tooltip("accuracy:Q", title=_("Accuracy"), format=".0%"),
+                alt.Tooltip("result:N", title=_("Held-out samples")),
             ],
         )
         .properties(width="container", height=max(60, 34 * len(names)), autosize=FIT_WIDTH)
@@ -343,10 +369,11 @@ def probability_chart(class_names: Sequence[str], probs: Sequence[float] | np.nd
         alt.Chart(data)
         .mark_bar()
         .encode(
-            x=alt.X("probability:Q", title="Probability", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%")),
+            x=alt.X("probability:Q", title=_("Probability"), scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%")),
             y=alt.Y("class:N", title=None, sort=names, scale=alt.Scale(domain=names), axis=alt.Axis(labelLimit=240)),
             color=alt.condition(alt.datum.top, alt.value(TOP_COLOR), alt.value(BAR_COLOR)),
-            tooltip=[alt.Tooltip("class:N", title="Class"), alt.Tooltip("probability:Q", title="Probability", format=".1%")],
+            tooltip=[alt.Tooltip("class:N", title=_("Class")),
+                     alt.Tooltip("probability:Q", title=_("Probability"), format=".1%")],
         )
         .properties(width="container", height=max(60, 34 * len(names)), autosize=FIT_WIDTH)
     )

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tm_core.errors import InputError
+from tm_core.i18n import _
 from tm_core.loop import EpochStats, epoch_loop
 from tm_core.training import EPSILON, Head, Split
 
@@ -54,11 +55,11 @@ class FineTuneConfig:
 
     def validate(self) -> FineTuneConfig:
         if not (isinstance(self.epochs, int) and 1 <= self.epochs <= 1000):
-            raise InputError("fine-tuning epochs", "must be a whole number from 1 to 1000")
+            raise InputError(_("fine-tuning epochs"), _("must be a whole number from 1 to 1000"))
         if not 0 < float(self.learning_rate) <= 0.1:
-            raise InputError("fine-tuning learning rate", "must be above 0 and at most 0.1")
+            raise InputError(_("fine-tuning learning rate"), _("must be above 0 and at most 0.1"))
         if not (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 4096):
-            raise InputError("fine-tuning batch size", "must be a whole number from 1 to 4096")
+            raise InputError(_("fine-tuning batch size"), _("must be a whole number from 1 to 4096"))
         return self
 
 
@@ -99,7 +100,7 @@ class BlockInputs:
         from tm_core.encoders.image import INPUT_SHAPE, normalization_layer
 
         if not supported(encoder.name):
-            raise InputError(encoder.name, "fine-tuning works with the MobileNetV2 networks only")
+            raise InputError(encoder.name, _("fine-tuning works with the MobileNetV2 networks only"))
         self.start_layer = START_LAYER[encoder.name]
         self.name = f"{encoder.name}>{self.start_layer}"
         self.batch_size = batch_size
@@ -181,7 +182,7 @@ def fine_tune(
 
     config = (config or FineTuneConfig()).validate()
     if not supported(encoder.name):
-        raise InputError(encoder.name, "fine-tuning works with the MobileNetV2 networks only")
+        raise InputError(encoder.name, _("fine-tuning works with the MobileNetV2 networks only"))
     start_layer = START_LAYER[encoder.name]
     x = np.asarray(inputs, np.float32)
     y = np.asarray(labels, np.int64)
@@ -190,7 +191,7 @@ def fine_tune(
         xtr = np.concatenate([xtr, np.asarray(extra[0], np.float32)])
         ytr = np.concatenate([ytr, np.asarray(extra[1], np.int64)])
     if len(np.unique(ytr)) < 2:
-        raise InputError("classes", "fine-tuning needs training samples in at least two classes")
+        raise InputError(_("classes"), _("fine-tuning needs training samples in at least two classes"))
 
     model, block = tail_model(encoder, head, start_layer)
     optimizer = keras.optimizers.Adam(config.learning_rate)

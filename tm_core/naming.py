@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 
+from tm_core.i18n import LANGUAGES, N_, _, translations
 from tm_core.kinds import is_starter_name
 
 STEM_LIMIT = 60  # characters of the name before the date: long enough for three class names
@@ -33,3 +35,39 @@ def project_stem(class_names: list[str], kind: str) -> str:
 def project_file_name(class_names: list[str], kind: str, suffix: str, day: dt.date | None = None) -> str:
     """``rock-paper-scissors-2026-12-04.tmproject.zip``: the project's name and the day it was saved."""
     return f"{project_stem(class_names, kind)}-{(day or dt.date.today()).isoformat()}{suffix}"
+
+
+# --- run labels: "Run 3 · 50 epochs · batch 16 · lr 0.001" (in Korean "학습 3 · …") ---------------------------
+
+RUN_NAME = N_("Run {number}")  # the head of a plain run's label, in the language it was trained in
+
+
+def run_name(number: int) -> str:
+    """A plain run's name in the current language: "Run 3" ("학습 3")."""
+    return _(RUN_NAME, number=number)
+
+
+@functools.cache
+def _run_patterns() -> tuple[re.Pattern, ...]:
+    """"Run N" in every language the app speaks: a label keeps the language it was made in."""
+    out = []
+    for lang in LANGUAGES:
+        said = translations(lang).gettext(RUN_NAME)
+        out.append(re.compile(re.escape(said).replace(re.escape("{number}"), r"(\d+)")))
+    return tuple(out)
+
+
+def run_number(label: str) -> int | None:
+    """N of a label made by :func:`run_name` (in any language), else None (a lesson's or a sweep's label)."""
+    head = str(label).split(" ·", 1)[0].strip()
+    for pattern in _run_patterns():
+        m = pattern.fullmatch(head)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def renumber(label: str, number: int) -> str:
+    """``label`` of a plain run with its number changed, in the label's own language."""
+    head, sep, rest = str(label).partition(" ·")
+    return re.sub(r"\d+", str(number), head, count=1) + sep + rest

@@ -16,6 +16,8 @@ from tm_core.augment import on_by_default
 from tm_core.encoders import default_encoder
 from tm_core.evaluation import Evaluation, evaluate_run
 from tm_core.features import FeatureCache
+from tm_core.i18n import _
+from tm_core.naming import run_name, run_number
 from tm_core.project import Dataset, Project
 from tm_core.training import EpochStats, Head, Run, Split, TrainConfig, lowest_test_loss_epoch
 
@@ -78,11 +80,13 @@ class Session:
         rid = self.next_run_id
         self.next_run_id += 1
         c = run.config
-        label = label or f"Run {self.next_run_number()} · {c.epochs} epochs · batch {c.batch_size} · lr {c.learning_rate:g}"
+        label = label or _("{run} · {epochs} epochs · batch {batch} · lr {lr}", run=run_name(self.next_run_number()),
+                           epochs=c.epochs, batch=c.batch_size, lr=format(c.learning_rate, "g"))
         if run.stopped:
-            label += f" · stopped at {len(run.history)}"
+            label = _("{label} · stopped at {done}", label=label, done=len(run.history))
         elif run.early_stopped_at is not None:
-            label += f" · early stop at {run.early_stopped_at}, kept {run.kept_epoch}"
+            label = _("{label} · early stop at {stopped}, kept {kept}", label=label, stopped=run.early_stopped_at,
+                      kept=run.kept_epoch)
         taken = {r.label for r in self.runs}
         if label in taken:  # a lesson taken again: "Lesson · 5 epochs (2)", so every run keeps a name of its own
             label = next(f"{label} ({n})" for n in itertools.count(2) if f"{label} ({n})" not in taken)
@@ -93,8 +97,7 @@ class Session:
     def next_run_number(self) -> int:
         """The N of the next "Run N": one more than the highest so far. Plain runs are numbered apart from the
         runs an Overfitting lesson adds (labelled by their lesson), so the list reads Run 1, 2, 3."""
-        numbers = [int(w[1]) for r in self.runs
-                   if len(w := r.label.split(" ·")[0].split()) == 2 and w[0] == "Run" and w[1].isdigit()]
+        numbers = [n for r in self.runs if (n := run_number(r.label)) is not None]
         return max(numbers, default=0) + 1
 
     def finish_pending(self) -> RunRecord | None:

@@ -42,8 +42,17 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from tm_core.i18n import N_, _, ngettext
+from tm_core.naming import renumber, run_number
 from tm_core.project import Project, ProjectClass
 from tm_core.project_file import ProjectFile, SavedRun
+
+OPENED = {  # another tab opened a project of another kind on this link
+    "image": N_("Another tab opened an image project on this link: this tab now shows it."),
+    "audio": N_("Another tab opened an audio project on this link: this tab now shows it."),
+    "pose": N_("Another tab opened a body pose project on this link: this tab now shows it."),
+    "hands": N_("Another tab opened a hand pose project on this link: this tab now shows it."),
+}
 
 
 @dataclass(frozen=True)
@@ -152,8 +161,8 @@ def _merge_class(b: ClassState | None, m: ProjectClass, t: ProjectClass, notes: 
         name = m.name
     else:
         name = t.name
-        notes.append(f"Another tab renamed the class '{b.name}' to '{t.name}' while this tab named it "
-                     f"'{m.name}': kept '{t.name}' (the name saved first).")
+        notes.append(_("Another tab renamed the class '{old}' to '{theirs}' while this tab named it '{mine}': kept "
+                       "'{theirs}' (the name saved first).", old=b.name, theirs=t.name, mine=m.name))
     enabled = _pick(b.enabled if b else t.enabled, m.enabled, t.enabled)
     return ProjectClass(name, samples, enabled, t.uid, t.background or m.background, marked)
 
@@ -170,39 +179,40 @@ def _merge_classes(base: Snapshot | None, mine: Project, theirs: Project, notes:
         elif b is None:
             out.append((t, False))  # added on the server
         elif {s.id for s in t.samples} - b.samples:
-            notes.append(f"This tab deleted the class '{b.name}' while another tab added samples to it: "
-                         f"'{t.name}' was kept with its samples.")
+            notes.append(_("This tab deleted the class '{old}' while another tab added samples to it: '{kept}' was "
+                           "kept with its samples.", old=b.name, kept=t.name))
             out.append((t, False))
     for m in mine.classes:
         if m.uid in tc:
             continue
         b = bc.get(m.uid)
         if b is None:
-            twin = next((c for c, _ in out if c.name == m.name and c.uid not in bc), None)
+            twin = next((c for c, _own in out if c.name == m.name and c.uid not in bc), None)
             if twin is not None:  # new on both sides with one name: one class
                 fused = _merge_class(None, m, twin, notes)
                 out = [(fused if c is twin else c, own) for c, own in out]
             else:
                 out.append((m, True))
         elif {s.id for s in m.samples} - b.samples:
-            notes.append(f"Another tab deleted the class '{b.name}' while this tab added samples to it: "
-                         f"'{m.name}' was kept with its samples.")
+            notes.append(_("Another tab deleted the class '{old}' while this tab added samples to it: '{kept}' was "
+                           "kept with its samples.", old=b.name, kept=m.name))
             out.append((m, True))
     names = {c.name for c, own in out if not own}
     for i, (c, own) in enumerate(out):
         if own and c.name in names:
             n = 2
-            while f"{c.name} ({n})" in names or any(o.name == f"{c.name} ({n})" for o, _ in out):
+            while f"{c.name} ({n})" in names or any(o.name == f"{c.name} ({n})" for o, _own in out):
                 n += 1
-            notes.append(f"Another tab already has a class named '{c.name}': this tab's is now '{c.name} ({n})'.")
+            renamed = f"{c.name} ({n})"
+            notes.append(_("Another tab already has a class named '{name}': this tab's is now '{new}'.",
+                           name=c.name, new=renamed))
             out[i] = (ProjectClass(f"{c.name} ({n})", c.samples, c.enabled, c.uid, c.background, c.test_only), own)
         names.add(out[i][0].name)
-    return [c for c, _ in out]
+    return [c for c, _own in out]
 
 
 def _number(label: str) -> int | None:
-    head = label.split(" ·", 1)[0].split()
-    return int(head[1]) if len(head) == 2 and head[0] == "Run" and head[1].isdigit() else None
+    return run_number(label)  # "Run 3 · …" in any language the app speaks ("학습 3 · …")
 
 
 def _merge_runs(base: Snapshot | None, mine: ProjectFile, theirs: ProjectFile, notes: list[str]) -> list[SavedRun]:
@@ -219,7 +229,7 @@ def _merge_runs(base: Snapshot | None, mine: ProjectFile, theirs: ProjectFile, n
             elif vt == vb:
                 out.append(m)
             else:
-                notes.append(f"{t.label} was changed in another tab too: the other tab's was kept.")
+                notes.append(_("{run} was changed in another tab too: the other tab's was kept.", run=t.label))
                 out.append(t)
         elif k not in br or run_version(t) != br[k]:
             out.append(t)
@@ -229,7 +239,7 @@ def _merge_runs(base: Snapshot | None, mine: ProjectFile, theirs: ProjectFile, n
             continue
         if m.label in labels:
             top = max([_number(r.label) or 0 for r in out + list(mk.values())] + [len(out)]) + 1
-            label = f"Run {top}{m.label[len(m.label.split(' ·', 1)[0]):]}" if _number(m.label) else f"{m.label} ({top})"
+            label = renumber(m.label, top) if _number(m.label) else f"{m.label} ({top})"
             m = SavedRun(label, m.encoder, m.run, m.sample_ids, m.labels, m.finetuned, m.features)
         labels.add(m.label)
         out.append(m)
@@ -245,7 +255,8 @@ def merge(base: Snapshot | ProjectFile | None, mine: ProjectFile, theirs: Projec
     notes: list[str] = []
     if mine.project.kind != theirs.project.kind:
         if base is not None and base.kind == mine.project.kind:
-            return theirs, [f"Another tab opened a {theirs.project.kind} project on this link: this tab now shows it."]
+            said = OPENED.get(theirs.project.kind, OPENED["image"])
+            return theirs, [_(said)]
         return mine, []
     project = Project(mine.project.kind, [])
     project.max_samples = mine.project.max_samples
@@ -260,8 +271,10 @@ def merge(base: Snapshot | ProjectFile | None, mine: ProjectFile, theirs: Projec
             project.classes[i] = ProjectClass(c.name, [s for s in c.samples if s.id not in drop], c.enabled, c.uid,
                                               c.background, c.test_only - drop)  # a new class: inputs unchanged
             over -= len(drop)
-        notes.append(f"The project is full ({project.max_samples:,} samples): {total - project.max_samples} samples "
-                     "added in this tab were left out.")
+        limit = f"{project.max_samples:,}"
+        notes.append(ngettext("The project is full ({limit} samples): {n} sample added in this tab was left out.",
+                              "The project is full ({limit} samples): {n} samples added in this tab were left out.",
+                              total - project.max_samples, limit=limit))
     known = {s.id for c in project.classes for s in c.samples}
     runs = [r for r in _merge_runs(base, mine, theirs, notes) if set(r.sample_ids) <= known]
     keys = [run_key(r) for r in runs]

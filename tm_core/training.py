@@ -18,6 +18,7 @@ import numpy as np
 
 from tm_core.errors import InputError
 from tm_core.heads import EPSILON, Head, HeadJob, fit_heads, one_blas_thread  # noqa: F401 - re-exported
+from tm_core.i18n import N_, _
 from tm_core.loop import EarlyStopping, EpochStats, lowest_test_loss_epoch  # noqa: F401 - re-exported
 
 
@@ -49,18 +50,22 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         checks = [
-            ("epochs", isinstance(self.epochs, int) and 1 <= self.epochs <= 10_000, "a whole number from 1 to 10000"),
-            ("batch size", isinstance(self.batch_size, int) and 1 <= self.batch_size <= 4096, "a whole number from 1 to 4096"),
-            ("learning rate", 0 < float(self.learning_rate) <= 1, "a number above 0 and at most 1"),
-            ("hidden units", isinstance(self.hidden_units, int) and 1 <= self.hidden_units <= 4096, "a whole number from 1 to 4096"),
-            ("test fraction", 0 <= float(self.test_fraction) < 1, "at least 0 and below 1"),
-            ("early stopping", isinstance(self.early_stopping, (bool, np.bool_)), "on or off (True or False)"),
-            ("patience", isinstance(self.patience, int) and not isinstance(self.patience, bool)
-             and 1 <= self.patience <= 10_000, "a whole number of epochs from 1 to 10000"),
+            (N_("epochs"), isinstance(self.epochs, int) and 1 <= self.epochs <= 10_000,
+             N_("must be a whole number from 1 to 10000")),
+            (N_("batch size"), isinstance(self.batch_size, int) and 1 <= self.batch_size <= 4096,
+             N_("must be a whole number from 1 to 4096")),
+            (N_("learning rate"), 0 < float(self.learning_rate) <= 1, N_("must be a number above 0 and at most 1")),
+            (N_("hidden units"), isinstance(self.hidden_units, int) and 1 <= self.hidden_units <= 4096,
+             N_("must be a whole number from 1 to 4096")),
+            (N_("test fraction"), 0 <= float(self.test_fraction) < 1, N_("must be at least 0 and below 1")),
+            (N_("early stopping"), isinstance(self.early_stopping, (bool, np.bool_)),
+             N_("must be on or off (True or False)")),
+            (N_("patience"), isinstance(self.patience, int) and not isinstance(self.patience, bool)
+             and 1 <= self.patience <= 10_000, N_("must be a whole number of epochs from 1 to 10000")),
         ]
         for name, ok, need in checks:
             if not ok:
-                raise InputError(name, f"must be {need}")
+                raise InputError(_(name), _(need))
         return self
 
 
@@ -227,7 +232,7 @@ def _checked(features, labels, class_names) -> tuple[np.ndarray, np.ndarray]:
     if x.ndim != 2 or len(x) != len(y):
         raise ValueError(f"features {x.shape} and labels {y.shape} do not match")
     if k < 2 or len(np.unique(y)) < 2:
-        raise InputError("classes", "training needs samples in at least two classes")
+        raise InputError(_("classes"), _("training needs samples in at least two classes"))
     if y.min() < 0 or y.max() >= k:
         raise ValueError("labels must be in 0..len(class_names)-1")
     return x, y

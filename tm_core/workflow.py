@@ -33,6 +33,7 @@ from tm_core.evaluation import evaluate
 from tm_core.features import FeatureCache
 from tm_core.finetune import FineTuneConfig, mirrored, supported
 from tm_core.finetune import fine_tune as tune_block
+from tm_core.i18n import _
 from tm_core.loop import EpochStats
 from tm_core.project import Dataset, Project
 from tm_core.session import PendingRun, RunRecord, Session
@@ -191,7 +192,7 @@ def sweep(session: Session, prepared: Prepared, lesson: str, *, steps=None,
     def keep(label: str, run) -> None:
         if prepared.left_out:
             run.info["left_out"] = prepared.left_out
-        records.append(session.add_run(run, session.encoder_name, ds, features, label=f"Lesson · {label}",
+        records.append(session.add_run(run, session.encoder_name, ds, features, label=_("Lesson · {label}", label=label),
                                        seen=prepared.seen))
 
     trainings = 1 if lesson == "epochs" else len(steps)
@@ -221,7 +222,8 @@ def grid_sweep(session: Session, prepared: Prepared, spec: grid.GridSpec, *,
         for cell, run in pairs:
             run.info.update(grid=number, axes=list(spec.axes), **({"left_out": prepared.left_out} if prepared.left_out else {}))
             session.add_run(run, session.encoder_name, prepared.dataset, prepared.features,
-                            label=f"Sweep {number} · {cell.label}", seen=prepared.seen)
+                            label=_("Sweep {number} · {cell}", number=number, cell=cell.label),
+                            seen=prepared.seen)
 
     grid.run_grid(prepared.features, prepared.dataset.labels, prepared.dataset.class_names, spec, base,
                   split=prepared.split, extra=prepared.extra, on_progress=on_progress, should_stop=should_stop,

@@ -29,6 +29,7 @@ from tm_core.encoders import default_encoder, encoder_names
 from tm_core.errors import InputError
 from tm_core.evaluation import evaluate_run
 from tm_core.features import FeatureCache
+from tm_core.i18n import _
 from tm_core.project import Dataset, Project, ProjectClass
 from tm_core.project_file import ProjectFile, SavedRun
 from tm_core.session import PendingRun, RunRecord, Session  # noqa: F401 - the session model, re-exported
@@ -69,15 +70,40 @@ def new_project(kind: str) -> Session:
     return sess
 
 
-@st.cache_resource(show_spinner="Loading the pretrained network (first time only)…")
+_loaded: set[str] = set()  # encoders this process has loaded (no spinner for them)
+
+
 def encoder(name: str):
-    """One encoder per name for the whole server: frozen weights, shared read-only."""
+    """One encoder per name for the whole server: frozen weights, shared read-only. Its first load says so
+    in the page's language (a cache's own spinner text is fixed when the module is imported)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if name in _loaded or get_script_run_ctx(suppress_warning=True) is None:
+        enc = _encoder(name)
+    else:
+        with st.spinner(_("Loading the pretrained network (first time only)…")):
+            enc = _encoder(name)
+    _loaded.add(name)
+    return enc
+
+
+@st.cache_resource(show_spinner=False)
+def _encoder(name: str):
     from tm_core.encoders import get_encoder
 
     enc = get_encoder(name)
     keep_keras_session()
     settle_garbage_collector(enc)
     return enc
+
+
+def _forget_encoders() -> None:
+    """Drop every shared encoder (``encoder.clear()``, as on a cached function): the next use loads it again."""
+    _encoder.clear()
+    _loaded.clear()
+
+
+encoder.clear = _forget_encoders  # type: ignore[attr-defined]
 
 
 def prepare(sess: Session, config: TrainConfig, *, augment_views: bool = False,
@@ -229,13 +255,15 @@ def run_record(rid: int, saved, pf, cache: FeatureCache, notes: list[str]) -> Ru
     test_only = np.array([s.id in marked for s in samples], bool)
     ds = Dataset(samples, saved.labels, list(saved.run.class_names), test_only if test_only.any() else None)
     if saved.encoder not in encoder_names(pf.project.kind):
-        notes.append(f"{saved.label} was trained with {saved.encoder}, which this version does not have: left out.")
+        notes.append(_("{run} was trained with {network}, which this version does not have: left out.",
+                       run=saved.label, network=saved.encoder))
         return None
     if saved.finetuned is not None:
         try:  # the fine-tuned layers must fit this version's network
             saved.finetuned.encoder(encoder(saved.encoder))
         except (ValueError, KeyError) as e:
-            notes.append(f"{saved.label}: its fine-tuned block does not fit this version's network ({e}): left out.")
+            notes.append(_("{run}: its fine-tuned block does not fit this version's network ({error}): left out.",
+                           run=saved.label, error=e))
             return None
         features = saved.features
     else:
@@ -244,7 +272,7 @@ def run_record(rid: int, saved, pf, cache: FeatureCache, notes: list[str]) -> Ru
             cache.embed(encoder(saved.encoder), missing)
         features = cache.matrix(saved.encoder, samples)
     if features.shape[1] != saved.run.head.w1.shape[0]:
-        notes.append(f"{saved.label} does not fit its network's numbers here: left out.")
+        notes.append(_("{run} does not fit its network's numbers here: left out.", run=saved.label))
         return None
     everything = [s.id for s in pf.project.dataset().samples] if saved.run.info.get("left_out") else None
     return RunRecord(rid, saved.label, saved.run, saved.encoder, ds, evaluate_run(saved.run, features, ds.labels),
@@ -257,7 +285,7 @@ def apply_settings(sess: Session, pf, notes: list[str]) -> None:
     try:
         sess.config = TrainConfig(**{k: v for k, v in s.get("config", {}).items() if k in known}).validate()
     except (TypeError, ValueError, InputError):
-        notes.append("The training settings in the file were not valid here: the defaults are used.")
+        notes.append(_("The training settings in the file were not valid here: the defaults are used."))
     names = encoder_names(pf.project.kind)
     sess.encoder_name = s.get("encoder") if s.get("encoder") in names else default_encoder(pf.project.kind)
     sess.augment, sess.keep_missing = bool(s.get("augment", False)), bool(s.get("keep_missing", False))

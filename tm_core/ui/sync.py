@@ -25,9 +25,10 @@ import streamlit as st
 
 from tm_core import store as stores
 from tm_core.errors import InputError
+from tm_core.i18n import _, ngettext
 from tm_core.project_file import ProjectFile
 from tm_core.sync import merge, run_key, run_version, same, snapshot
-from tm_core.ui import share, state
+from tm_core.ui import language, share, state
 
 _log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ def watch() -> None:
 
 @st.fragment(run_every=EVERY)
 def _check() -> None:
+    language.choose()  # a fragment's own run: the notes a merge makes speak the page's language
     sess = st.session_state.get(state.KEY)
     store = state.project_store()
     if sess is None or store is None or not sess.token or sess.pending is not None:
@@ -142,20 +144,22 @@ def restore(sess: state.Session) -> None:
         try:
             pf, revision = store.load_with_revision(token)
         except stores.DamagedProject as e:
-            problem = (f"Your saved project could not be opened. The server says: {e.reason}. It was not deleted; "
-                       "this is a new, empty project at the same address.")
+            problem = _("Your saved project could not be opened. The server says: {reason}. It was not deleted; "
+                        "this is a new, empty project at the same address.", reason=e.reason)
             st.session_state["report"] = [("error", problem)]
             st.session_state["sync:problem"] = problem
             sess.token = token
             sess.saved = sess.fingerprint()  # its empty project is not written over the address (another tab
             return                           # may still hold the project): only what the student adds is
         except (InputError, OSError) as e:
-            st.session_state["report"] = [("warning", f"{e}: this is a new, empty project.")]
+            st.session_state["report"] = [("warning", _("{error}: this is a new, empty project.", error=e))]
         else:
             notes = state.open_project_file(sess, pf)
             sess.token, sess.saved, sess.base, sess.revision = token, sess.fingerprint(), snapshot(pf), revision
             n = sum(sess.project.counts().values())
-            st.toast(f"Welcome back: your project is here again ({n} samples, {len(sess.runs)} trained models).",
+            st.toast(_("Welcome back: your project is here again ({samples}, {models}).",
+                       samples=ngettext("{n} sample", "{n} samples", n),
+                       models=ngettext("{n} trained model", "{n} trained models", len(sess.runs))),
                      icon=":material/restore:")
             if notes:
                 st.session_state["report"] = [("warning", note) for note in notes]
@@ -200,16 +204,17 @@ def autosave(sess: state.Session, pull: bool = False) -> bool:
             result, revision = store.update(sess.token, change, known=sess.revision)
             break
         except stores.DamagedProject as e:  # kept aside by the store: the next attempt writes this tab's
-            st.session_state["sync:problem"] = (f"The copy of your project on the server could not be opened "
-                                                f"({e.reason}): this tab's project is saved in its place.")
+            st.session_state["sync:problem"] = _("The copy of your project on the server could not be opened "
+                                                 "({reason}): this tab's project is saved in its place.",
+                                                 reason=e.reason)
             if attempt == 2:
                 sess.unsaved = str(e)
                 return False
         except (OSError, InputError) as e:
             _log.warning("could not save project: %s", e)
             if not sess.unsaved:
-                st.toast("Your project could not be saved on the server (it is still here in this tab): "
-                         "use Save project to keep a copy.", icon=":material/warning:")
+                st.toast(_("Your project could not be saved on the server (it is still here in this tab): use Save "
+                           "project to keep a copy."), icon=":material/warning:")
             sess.unsaved = (e.strerror if isinstance(e, OSError) and e.strerror else str(e)).lower()
             return False
     sess.base, sess.revision, sess.unsaved = snapshot(result), revision, ""
