@@ -61,10 +61,10 @@ def run_check(sess: state.Session, ds: Dataset, on_progress: Callable[[int, int]
 
 def cannot_check(sess: state.Session, error: Exception) -> str:
     """One sentence for the student when the check's pretrained network cannot be loaded here."""
-    name, _ = near_copy_encoder(sess)
+    name, _view = near_copy_encoder(sess)
     kind = "image" if name == health.PICTURE_ENCODER else sess.project.kind
-    if widgets.network_problem(kind, name) == widgets.TRAIN_NEEDS_MODELS or isinstance(error, AssetError):
-        return widgets.CHECK_NEEDS_MODELS
+    if widgets.network_problem(kind, name) == _(widgets.TRAIN_NEEDS_MODELS) or isinstance(error, AssetError):
+        return _(widgets.CHECK_NEEDS_MODELS)
     return _("Your samples cannot be checked here: {error}.", error=error)
 
 
