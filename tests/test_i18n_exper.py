@@ -272,3 +272,29 @@ def _ko_kinds() -> list[str]:
 def test_kind_text_leaves_an_unknown_kind_as_it_is():
     with korean():
         assert dx.kind_text("something new") == "something new"
+
+
+@pytest.mark.slow
+def test_an_example_and_a_share_link_in_korean():
+    """The start page's example projects (their titles and texts from index.json), the report after one
+    opens, the phone and share panels and the share link's date, in Korean."""
+    from tm_core import examples
+
+    at = app(180, lang="ko")
+    ex = examples.get("clothing")
+    shown = {b.label: b for b in at.button if (b.key or "").startswith("example:")}
+    assert "옷" in shown and "가위바위보 (이미지)" in shown and "말로 하는 yes와 no" in shown
+    assert hangul(shown["옷"].help) and not english_sentences([shown["옷"].help])
+    click(at, "옷")
+    assert sess(at).project.counts() == ex.classes
+    said = [m.value for m in at.success] + [m.value for m in at.info]
+    assert any(m.startswith("예제 **옷**을(를) 열었어요: 클래스 4개에 샘플 80개.") for m in said), said
+    assert any(m.startswith("예제의 출처: CC0 1.0 (퍼블릭 도메인).") for m in said), said
+    mine = [m for m in said if m.startswith("예제")]  # (the Gather page's own tips are not this file's)
+    assert len(mine) == 2 and not english_sentences(mine, tuple(ex.classes)), mine
+    panels = [e.label for e in at.expander]
+    assert "휴대폰 카메라 쓰기" in panels and "학생들과 사본 공유하기" in panels
+    assert any(m.value.startswith("[휴대폰에서 열기](") for m in at.markdown)
+    click(at, "공유 링크 만들기")
+    made = [m.value for m in at.markdown if m.value.startswith("학생용 링크")]
+    assert made and re.fullmatch(r"학생용 링크 \(\d\d월 \d\d일 \d\d:\d\d에 만듦\):", made[0]), made
