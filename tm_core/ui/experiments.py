@@ -15,7 +15,6 @@ from tm_core.i18n import N_, _, ngettext
 from tm_core.ui import state, tables
 from tm_core.ui.state import Session
 
-LESSONS = ("epochs", "samples", "learning_rate", "batch_size")
 DEFAULT_VALUES = {"epochs": "10, 50, 200", "batch_size": "8, 16, 64, 256", "learning_rate": "0.0001, 0.001, 0.01, 0.1"}
 GRID = "grid:last"  # session_state: (sweep number, GridSpec) of the last sweep
 STOP_HELP = N_("Stop; the runs already finished are kept.")
