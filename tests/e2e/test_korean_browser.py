@@ -75,10 +75,22 @@ def english_of(text: str) -> list[str]:
 
 
 def shoot(page, name: str) -> None:
+    """A screenshot of the whole page (the window made as tall as the page's content: Streamlit scrolls inside
+    its main area, which a full-page screenshot does not reach) to ``$TM_SCREENSHOTS_DIR/<name>.png``."""
     folder = os.environ.get("TM_SCREENSHOTS_DIR")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
+    if not folder:
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size
+    tall = page.evaluate("() => Math.max(...Array.from(document.querySelectorAll("
+                         "\"[data-testid='stMain'], [data-testid='stAppViewContainer'], section\"), e => e.scrollHeight))")
+    page.set_viewport_size({"width": size["width"], "height": int(min(max(tall, size["height"]), 8000))})
+    page.wait_for_timeout(700)  # charts fit their new room
+    try:
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+    finally:
+        page.set_viewport_size(size)
+        page.wait_for_timeout(300)
 
 
 def open_link(page, title: str, path: str) -> None:
