@@ -16,7 +16,8 @@ were answered) and names the first of these that fits:
 
 The thresholds are measured (``benchmarks/diagnose.py``-style sweep, figures below), not set by
 the settings' values: a run is called unstable because its loss jumped, never because its
-learning rate was 0.5. Nothing here draws or writes sentences (that is :mod:`tm_core.lessons`).
+learning rate was 0.5. Nothing here draws; the sentences that explain a diagnosis are :mod:`tm_core.lessons`,
+the short words a table shows for each kind are :func:`kind_text`.
 """
 
 from __future__ import annotations
@@ -26,11 +27,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tm_core.i18n import N_, _
 from tm_core.training import Run
 
 DIVERGED, UNSTABLE, SLOW, TOO_FEW_EPOCHS, OVERFITTING, FINE = (
     "diverged", "unstable", "slow", "too_few_epochs", "overfitting", "fine")
 SETTINGS = (DIVERGED, UNSTABLE, SLOW)  # the settings are to blame, not the data
+# What a table (a sweep's runs) says for each kind, translated where shown (:func:`kind_text`).
+KIND_TEXTS = {
+    DIVERGED: N_("Diverged: the learning rate is far too large"),
+    UNSTABLE: N_("Unstable: the learning rate is too large"),
+    SLOW: N_("Slow: the learning rate is too small"),
+    TOO_FEW_EPOCHS: N_("Still improving: more epochs would help"),
+    OVERFITTING: N_("Overfitting: the test loss rose at the end"),
+    FINE: N_("Fine"),
+}
 
 # Measured on real MobileNetV2 embeddings (rps_real and clothing4 photos, all of them and 10 per
 # class; learning rates 0.00001 to 0.5, batch sizes 8 to 256, 2 seeds, 50 epochs: 96 runs).
@@ -66,6 +77,11 @@ class Diagnosis:
     @property
     def settings_at_fault(self) -> bool:
         return self.kind in SETTINGS
+
+
+def kind_text(kind: str) -> str:
+    """A diagnosis ``kind`` in a few words, in the language of the code running (the kind itself if unknown)."""
+    return _(KIND_TEXTS[kind]) if kind in KIND_TEXTS else str(kind)
 
 
 def guessing_loss(n_classes: int) -> float:
@@ -159,5 +175,5 @@ def diagnose(run: Run, confusion=None) -> Diagnosis:
     return Diagnosis(FINE, figures)
 
 
-__all__ = ["DIVERGED", "FINE", "OVERFITTING", "SETTINGS", "SLOW", "TOO_FEW_EPOCHS", "UNSTABLE", "Diagnosis",
-           "diagnose", "guessing_loss", "jumps", "one_class", "overfit", "still_falling"]
+__all__ = ["DIVERGED", "FINE", "KIND_TEXTS", "OVERFITTING", "SETTINGS", "SLOW", "TOO_FEW_EPOCHS", "UNSTABLE",
+           "Diagnosis", "diagnose", "guessing_loss", "jumps", "kind_text", "one_class", "overfit", "still_falling"]

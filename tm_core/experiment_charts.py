@@ -16,14 +16,34 @@ import pandas as pd
 
 from tm_core.charts import FIT_WIDTH, HEIGHT, SPLIT_COLORS, _epoch_x, _run_color, _runs_in_order, _thin, _value_axis
 from tm_core.experiments import number_text
+from tm_core.i18n import N_, _, ngettext, pgettext
 
 ROW = 14  # pixels between two rows of labels
 LOG_TICKS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+# The charts' words, translated where a chart is made (in the page's language).
+METRICS = {"accuracy": N_("Accuracy"), "loss": N_("Loss")}
+STORY_TITLES = {"accuracy": N_("Accuracy per epoch: train and test, one run"),
+                "loss": N_("Loss per epoch: train and test, one run")}
+VALUE_TITLES = {("train", "accuracy"): N_("Train accuracy"), ("test", "accuracy"): N_("Test accuracy"),
+                ("train", "loss"): N_("Train loss"), ("test", "loss"): N_("Test loss")}
+RUNS_TITLES = {("train", "accuracy"): N_("Train accuracy per epoch, by run"),
+               ("test", "accuracy"): N_("Test accuracy per epoch, by run"),
+               ("train", "loss"): N_("Train loss per epoch, by run"),
+               ("test", "loss"): N_("Test loss per epoch, by run")}
+
+
+def split_name(split: str) -> str:
+    """"train" / "test" as the legend and tooltips say it."""
+    return pgettext("split", "train") if split == "train" else pgettext("split", "test") if split == "test" else split
+
+
+def _text(table: dict, key) -> str:
+    return _(table[key]) if key in table else " ".join(map(str, key if isinstance(key, tuple) else (key,)))
 
 
 def _log_epoch_x(last: int) -> alt.X:
     ticks = [t for t in LOG_TICKS if t <= max(2, last)]
-    return alt.X("epoch:Q", title="Epoch (log scale)",
+    return alt.X("epoch:Q", title=_("Epoch (log scale)"),
                  scale=alt.Scale(type="log", domain=[1, max(2, last)], nice=False),
                  axis=alt.Axis(values=ticks, format="d", grid=True))
 
@@ -53,37 +73,41 @@ def epochs_story_chart(df: pd.DataFrame, metric: str = "accuracy", marks: Sequen
         df = df[df["run"] == _runs_in_order(df)[-1]]
     data = _thin(df.loc[df["metric"] == metric, ["epoch", "split", "value"]].assign(run="")).drop(columns="run")
     data = data.assign(value=data["value"].round(5)).reset_index(drop=True)
+    data = data.assign(split_name=data["split"].map(split_name))  # the legend's words, in the page's language
     last = int(data["epoch"].max()) if len(data) else 1
     x = _log_epoch_x(last)
-    scale, axis = _value_axis(metric)
+    scale, axis = _value_axis(metric, _text(METRICS, metric))
     if metric == "loss" and len(data) and float(data["value"].min()) > 0:
-        scale, axis = alt.Scale(type="log"), alt.Axis(format="~g", title="Loss (log scale)")
+        scale, axis = alt.Scale(type="log"), alt.Axis(format="~g", title=_("Loss (log scale)"))
     splits = list(SPLIT_COLORS)
-    color = alt.Color("split:N", title=None, sort=splits, legend=alt.Legend(orient="top"),
-                      scale=alt.Scale(domain=splits, range=[SPLIT_COLORS[s] for s in splits]))
-    tip = [alt.Tooltip("epoch:Q", title="Epoch", format="d"), alt.Tooltip("split:N", title="Split"),
-           alt.Tooltip("value:Q", title=metric.capitalize(), format=".1%" if metric == "accuracy" else ".4f")]
+    color = alt.Color("split_name:N", title=None, sort=[split_name(s) for s in splits], legend=alt.Legend(orient="top"),
+                      scale=alt.Scale(domain=[split_name(s) for s in splits], range=[SPLIT_COLORS[s] for s in splits]))
+    tip = [alt.Tooltip("epoch:Q", title=_("Epoch"), format="d"), alt.Tooltip("split_name:N", title=_("Split")),
+           alt.Tooltip("value:Q", title=_text(METRICS, metric), format=".1%" if metric == "accuracy" else ".4f")]
     layers = [alt.Chart(data).mark_line(strokeWidth=2).encode(x=x, y=alt.Y("value:Q", scale=scale, axis=axis),
                                                                color=color, tooltip=tip)]
     shown = sorted(int(m) for m in marks if 1 <= int(m) <= last)
-    layers += _row_labels(pd.DataFrame({"epoch": shown, "label": [f"{m} epochs" for m in shown]}), x, 0)
+    layers += _row_labels(pd.DataFrame({"epoch": shown, "label": [ngettext("{n} epoch", "{n} epochs", m)
+                                                                   for m in shown]}), x, 0)
     rows = 1
     if best is not None:
         test = data[(data["split"] == "test") & (data["epoch"] == int(best))]
         if len(test):
             layers.append(alt.Chart(test).mark_point(size=90, filled=True, color=SPLIT_COLORS["test"], stroke="white")
                           .encode(x=x, y=alt.Y("value:Q", scale=scale), tooltip=tip))
-        layers += _row_labels(pd.DataFrame({"epoch": [int(best)], "label": [f"best: {int(best)}"]}), x, rows)
+        layers += _row_labels(pd.DataFrame({"epoch": [int(best)], "label": [_("best: {epoch}", epoch=int(best))]}),
+                              x, rows)
         rows += 1
     if stop is not None and stop[0] is not None:
-        layers += _row_labels(pd.DataFrame({"epoch": [int(stop[0])], "label": [f"stop: {int(stop[0])}"]}), x, rows)
+        layers += _row_labels(pd.DataFrame({"epoch": [int(stop[0])],
+                                            "label": [_("stop: {epoch}", epoch=int(stop[0]))]}), x, rows)
     if stop is not None:
-        kept = data[(data["split"] == "test") & (data["epoch"] == int(stop[1]))].assign(label=f"kept: {int(stop[1])}")
+        kept = data[(data["split"] == "test") & (data["epoch"] == int(stop[1]))].assign(label=_("kept: {epoch}", epoch=int(stop[1])))
         layers.append(alt.Chart(kept).mark_point(shape="diamond", size=110, filled=False, strokeWidth=2,
                                                  color=SPLIT_COLORS["test"]).encode(
             x=x, y=alt.Y("value:Q", scale=scale),
-            tooltip=[alt.Tooltip("label:N", title="Early stopping keeps"), *tip]))
-    title = f"{metric.capitalize()} per epoch: train and test, one run"
+            tooltip=[alt.Tooltip("label:N", title=_("Early stopping keeps")), *tip]))
+    title = _text(STORY_TITLES, metric)
     return alt.layer(*layers, title=title).properties(width="container", height=HEIGHT, autosize=FIT_WIDTH)
 
 
@@ -97,24 +121,28 @@ def runs_chart(df: pd.DataFrame, metric: str = "accuracy", split: str = "test", 
     data = data.assign(value=data["value"].round(6)).reset_index(drop=True)
     last = int(data["epoch"].max()) if len(data) else 1
     color = _run_color(runs)
+    color.title = _("Run")
     x = _log_epoch_x(last) if log_x else _epoch_x(last)
-    scale, axis = _value_axis(metric, f"{split.capitalize()} {metric}")
+    if not log_x:
+        x.title = _("Epoch")
+    value_title = _text(VALUE_TITLES, (split, metric))
+    scale, axis = _value_axis(metric, value_title)
     if log_y and len(data):
         data = data.assign(value=data["value"].clip(lower=1e-6))
         scale = alt.Scale(type="log")
-        axis = alt.Axis(format="~g", title=f"{split.capitalize()} {metric} (log scale)")
-    tip = [alt.Tooltip("run:N", title="Run"), alt.Tooltip("epoch:Q", title="Epoch", format="d"),
-           alt.Tooltip("value:Q", title=f"{split.capitalize()} {metric}", format=".1%" if metric == "accuracy" else ".4g")]
+        axis = alt.Axis(format="~g", title=_("{title} (log scale)", title=value_title))
+    tip = [alt.Tooltip("run:N", title=_("Run")), alt.Tooltip("epoch:Q", title=_("Epoch"), format="d"),
+           alt.Tooltip("value:Q", title=value_title, format=".1%" if metric == "accuracy" else ".4g")]
     layers = [alt.Chart(data).mark_line(strokeWidth=2).encode(x=x, y=alt.Y("value:Q", scale=scale, axis=axis),
                                                                color=color, tooltip=tip)]
     for row, run in enumerate(r for r in runs if best and r in best):
         point = data[(data["run"] == run) & (data["epoch"] == int(best[run]))]
-        marks = pd.DataFrame({"run": [run], "epoch": [int(best[run])], "label": [f"best: {int(best[run])}"]})
+        marks = pd.DataFrame({"run": [run], "epoch": [int(best[run])], "label": [_("best: {epoch}", epoch=int(best[run]))]})
         layers += _row_labels(marks, x, row, color)
         if len(point):
             layers.append(alt.Chart(point).mark_point(size=80, filled=True, stroke="white")
                           .encode(x=x, y=alt.Y("value:Q", scale=scale), color=color, tooltip=tip))
-    title = f"{split.capitalize()} {metric} per epoch, by run"
+    title = _text(RUNS_TITLES, (split, metric))
     return alt.layer(*layers, title=title).properties(width="container", height=HEIGHT, autosize=FIT_WIDTH)
 
 

@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from tm_core.i18n import N_, _, ngettext
 from tm_core.loop import EarlyStopping, EpochStats
 from tm_core.training import Run, Split, TrainConfig, grouped_split, train
 
@@ -42,25 +43,25 @@ SUMMARY_COLUMNS = [
 ]
 # What a student reads above each column of the run comparison table (the page shows these, never the code names).
 SUMMARY_TITLES = {
-    "run": "Run",
-    "epochs": "Epochs",
-    "batch_size": "Batch size",
-    "learning_rate": "Learning rate",
-    "train_samples": "Trained on",
-    "test_samples": "Tested on",
-    "final_train_accuracy": "Train accuracy at the end",
-    "final_test_accuracy": "Test accuracy at the end",
-    "best_test_accuracy": "Best test accuracy",
-    "best_epoch": "Best epoch",
-    "final_gap": "Gap at the end",
-    "stopped": "Stopped early",
-    "kept_epoch": "Epoch kept",
+    "run": N_("Run"),
+    "epochs": N_("Epochs"),
+    "batch_size": N_("Batch size"),
+    "learning_rate": N_("Learning rate"),
+    "train_samples": N_("Trained on"),
+    "test_samples": N_("Tested on"),
+    "final_train_accuracy": N_("Train accuracy at the end"),
+    "final_test_accuracy": N_("Test accuracy at the end"),
+    "best_test_accuracy": N_("Best test accuracy"),
+    "best_epoch": N_("Best epoch"),
+    "final_gap": N_("Gap at the end"),
+    "stopped": N_("Stopped early"),
+    "kept_epoch": N_("Epoch kept"),
 }
 SUMMARY_SHARES = ("final_train_accuracy", "final_test_accuracy", "best_test_accuracy", "final_gap")  # 0..1: shown as %
 
 SweepEpoch = Callable[[int, EpochStats], None]
 SweepRun = Callable[[str, Run], None]
-SETTING_NAMES = {"learning_rate": "learning rate", "batch_size": "batch size"}
+SETTING_NAMES = {"learning_rate": N_("learning rate"), "batch_size": N_("batch size")}  # run labels: "learning rate 0.01"
 
 
 def number_text(x: float) -> str:
@@ -239,7 +240,8 @@ def sweep_split(labels: np.ndarray, config: TrainConfig, groups=None, test_only=
 
 
 def _epochs_label(n: int) -> str:
-    return f"{n} epoch" if n == 1 else f"{n} epochs"
+    """A run's name, made in the language of the code training it (it stays the run's name)."""
+    return ngettext("{n} epoch", "{n} epochs", n)
 
 
 def epoch_sweep(
@@ -328,7 +330,7 @@ def value_sweep(
     plan = []
     for v in values:
         run_config = replace(config, **{setting: type(getattr(config, setting))(v)}).validate()
-        label = f"{SETTING_NAMES[setting]} {number_text(getattr(run_config, setting))}"
+        label = f"{_(SETTING_NAMES[setting])} {number_text(getattr(run_config, setting))}"  # a name and a value
         plan.append((label, run_config, split, {"sweep": setting, "label": label, setting: getattr(run_config, setting)}))
     return _sweep(features, labels, class_names, plan, on_epoch, should_stop, on_run)
 
@@ -355,7 +357,7 @@ def first_per_class(labels: np.ndarray, indices: np.ndarray, n: int | None, seed
 
 def _per_class_text(counts: list[int]) -> str:
     lo, hi = min(counts), max(counts)
-    return f"{lo} per class" if lo == hi else f"{lo}–{hi} per class"
+    return _("{n} per class", n=lo) if lo == hi else _("{low}–{high} per class", low=lo, high=hi)
 
 
 def samples_sweep(
@@ -396,7 +398,7 @@ def samples_sweep(
             continue
         seen.add(key)
         counts = [int((y[train_idx] == c).sum()) for c in np.unique(y[split.train])]
-        label = f"all ({_per_class_text(counts)})" if n is None else f"{n} per class"
+        label = _("all ({per_class})", per_class=_per_class_text(counts)) if n is None else _("{n} per class", n=n)
         info = {"sweep": "samples", "label": label, "per_class": n, "train_per_class": counts, "order": order}
         plan.append((label, config, Split(train_idx, split.test.copy()), info))
     return _sweep(features, y, class_names, plan, on_epoch, should_stop, on_run)

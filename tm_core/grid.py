@@ -24,10 +24,13 @@ import pandas as pd
 from tm_core.diagnose import diagnose
 from tm_core.errors import InputError
 from tm_core.experiments import number_text
+from tm_core.i18n import N_, _
 from tm_core.loop import EpochStats
 from tm_core.training import Run, Split, TrainConfig, train_many
 
-SETTINGS = {"epochs": ("Epochs", int), "batch_size": ("Batch size", int), "learning_rate": ("Learning rate", float)}
+# A setting's name as a student reads it (translated where shown: ``_(SETTINGS[name][0])``) and its type.
+SETTINGS = {"epochs": (N_("Epochs"), int), "batch_size": (N_("Batch size"), int),
+            "learning_rate": (N_("Learning rate"), float)}
 MAX_RUNS = 64  # a sweep on a shared server: at most this many heads
 MAX_SEEDS = 5
 
@@ -42,8 +45,9 @@ class Cell:
 
     @property
     def label(self) -> str:
-        parts = [f"{SETTINGS[k][0].lower()} {number_text(v)}" for k, v in self.values.items()]
-        return " · ".join(parts + [f"seed {self.seed}"])
+        """The run's name, in the language of the code asking (a run keeps the name it was given)."""
+        parts = [f"{_(SETTINGS[k][0]).lower()} {number_text(v)}" for k, v in self.values.items()]
+        return " · ".join(parts + [_("seed {seed}", seed=self.seed)])
 
 
 @dataclass(frozen=True)
@@ -55,19 +59,19 @@ class GridSpec:
 
     def validate(self, base: TrainConfig | None = None) -> GridSpec:
         if not self.axes:
-            raise InputError("sweep", "pick at least one setting to sweep")
+            raise InputError(_("sweep"), _("pick at least one setting to sweep"))
         for name, values in self.axes.items():
             if name not in SETTINGS:
-                raise InputError(name, f"cannot be swept; choose from {', '.join(SETTINGS)}")
+                raise InputError(name, _("cannot be swept; choose from {settings}", settings=", ".join(SETTINGS)))
             if not values:
-                raise InputError(SETTINGS[name][0], "needs at least one value")
+                raise InputError(_(SETTINGS[name][0]), _("needs at least one value"))
             if len(set(values)) != len(values):
-                raise InputError(SETTINGS[name][0], "has a value twice")
+                raise InputError(_(SETTINGS[name][0]), _("has a value twice"))
         if not isinstance(self.seeds, int) or not 1 <= self.seeds <= MAX_SEEDS:
-            raise InputError("seeds", f"must be a whole number from 1 to {MAX_SEEDS}")
+            raise InputError(_("seeds"), _("must be a whole number from 1 to {most}", most=MAX_SEEDS))
         if self.runs > MAX_RUNS:
-            raise InputError("sweep", f"would train {self.runs} models; at most {MAX_RUNS} at once: "
-                                      "use fewer values or seeds")
+            raise InputError(_("sweep"), _("would train {n} models; at most {most} at once: use fewer values or seeds",
+                                           n=self.runs, most=MAX_RUNS))
         for cell in self.cells(base or TrainConfig()):
             cell.config.validate()  # an InputError naming the setting and what it must be
         return self
@@ -93,8 +97,8 @@ class GridSpec:
 def parse_values(setting: str, text: str) -> tuple:
     """``"0.001, 0.01"`` → ``(0.001, 0.01)`` for ``setting``; an ``InputError`` saying what is wrong."""
     if setting not in SETTINGS:
-        raise InputError(setting, f"cannot be swept; choose from {', '.join(SETTINGS)}")
-    name, kind = SETTINGS[setting]
+        raise InputError(setting, _("cannot be swept; choose from {settings}", settings=", ".join(SETTINGS)))
+    name, kind = _(SETTINGS[setting][0]), SETTINGS[setting][1]
     values = []
     for part in str(text).replace(";", ",").split(","):
         part = part.strip()
@@ -103,12 +107,12 @@ def parse_values(setting: str, text: str) -> tuple:
         try:
             number = float(part)
         except ValueError:
-            raise InputError(name, f"'{part}' is not a number") from None
+            raise InputError(name, _("'{value}' is not a number", value=part)) from None
         if kind is int and number != int(number):
-            raise InputError(name, f"'{part}' is not a whole number")
+            raise InputError(name, _("'{value}' is not a whole number", value=part))
         values.append(kind(number))
     if not values:
-        raise InputError(name, "needs at least one value, separated by commas")
+        raise InputError(name, _("needs at least one value, separated by commas"))
     return tuple(values)
 
 
@@ -206,7 +210,7 @@ def cell_table(runs: pd.DataFrame, settings: Sequence[str]) -> pd.DataFrame:
 
     def acc_text(r) -> str:
         if pd.isna(r.test_accuracy_mean):
-            return "no test"
+            return _("no test")
         mean = f"{r.test_accuracy_mean * 100:.0f} %"
         return mean if r.runs < 2 else f"{mean} ± {r.test_accuracy_std * 100:.0f}"
 

@@ -15,12 +15,14 @@ import streamlit as st
 
 from tm_core import examples, kinds, share
 from tm_core.errors import InputError
+from tm_core.i18n import N_, _, ngettext
 from tm_core.project_file import ProjectFile
 from tm_core.sync import snapshot
 from tm_core.ui import state
 from tm_core.ui.state import Session
 
 _WIDGETS = ("compare", "health:checked", "report")
+STAMP = N_("%d %b %H:%M")  # when a share link was made: a time.strftime format (Korean: month and day in words)
 
 
 def address() -> str | None:
@@ -56,14 +58,17 @@ def open_example(sess: Session, name: str) -> None:
         had = sum(sess.project.counts().values())
         notes = start_from(sess, examples.open_example(name))
     except InputError as e:
-        st.session_state["report"] = [("error", f"{e}. Your project is unchanged.")]
+        st.session_state["report"] = [("error", _("{reason}. Your project is unchanged.", reason=e))]
         return
     n = sum(sess.project.counts().values())
-    said = [("success", f"Opened the example **{ex.title}**: {n} samples in {len(sess.project.classes)} classes. "
-                        "It is your own project now: add, remove or rename anything, then go to **Train**."),
-            ("info", f"Where the examples come from: {ex.attribution}")]
+    k = len(sess.project.classes)
+    said = [("success", _("Opened the example **{title}**: {samples} in {classes}. It is your own project now: add, "
+                          "remove or rename anything, then go to **Train**.", title=_(ex.title),
+                          samples=ngettext("{n} sample", "{n} samples", n),
+                          classes=ngettext("{n} class", "{n} classes", k))),
+            ("info", _("Where the examples come from: {attribution}", attribution=_(ex.attribution)))]
     if had:
-        said.append(("info", "Your previous project is still kept on this server at its old address."))
+        said.append(("info", _("Your previous project is still kept on this server at its old address.")))
     st.session_state["report"] = said + [("warning", note) for note in notes]
 
 
@@ -73,23 +78,23 @@ def examples_panel(sess: Session) -> None:
     if not shown:
         return
     empty = not any(c.samples for c in sess.project.classes)
-    box = st.container(border=True) if empty else st.popover("Examples", icon=":material/auto_awesome:",
+    box = st.container(border=True) if empty else st.popover(_("Examples"), icon=":material/auto_awesome:",
                                                              width="stretch")
     with box:
         if empty:
-            st.markdown("**No photos or sounds at hand? Start from an example project** (real photos and clips, "
-                        "free to use). It opens as your own project.")
+            st.markdown(_("**No photos or sounds at hand? Start from an example project** (real photos and clips, "
+                          "free to use). It opens as your own project."))
         else:
-            st.write("Open an example as a new project of your own. This project stays on the server at its "
-                     "address.")
+            st.write(_("Open an example as a new project of your own. This project stays on the server at its "
+                       "address."))
         cols = st.columns(len(shown)) if empty else [st.container() for _ in shown]
         for col, ex in zip(cols, shown):
             with col:
-                if st.button(ex.title, key=f"example:{ex.name}", icon=":material/folder_open:", width="stretch",
-                             help=ex.about):
+                if st.button(_(ex.title), key=f"example:{ex.name}", icon=":material/folder_open:", width="stretch",
+                             help=_(ex.about)):
                     open_example(sess, ex.name)
                     st.rerun()
-                st.caption(f"{kinds.KINDS[ex.kind].title}: {', '.join(ex.classes)}")
+                st.caption(f"{_(kinds.KINDS[ex.kind].title)}: {', '.join(ex.classes)}")  # a kind, then class names
 
 
 # --- a teacher's copy link -------------------------------------------------------------------------------
@@ -105,7 +110,7 @@ def open_copy_link(sess: Session, store) -> bool:
         mine, pf, revision = store.copies().start_project(token, store)
     except (InputError, OSError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        st.session_state["report"] = [("error", f"{reason}. This is a new, empty project.")]
+        st.session_state["report"] = [("error", _("{reason}. This is a new, empty project.", reason=reason))]
         sess.token = state.new_token()
         st.query_params[state.PARAM] = sess.token
         return True
@@ -113,9 +118,12 @@ def open_copy_link(sess: Session, store) -> bool:
     sess.token, sess.saved, sess.base, sess.revision = mine, sess.fingerprint(), snapshot(pf), revision
     st.query_params[state.PARAM] = mine
     n = sum(sess.project.counts().values())
-    st.session_state["report"] = [("success", f"This is your own copy of your teacher's project: {n} samples, "
-                                              f"{len(sess.runs)} trained models. What you change here changes only "
-                                              "your copy. Keep this page's address to come back to it.")] + \
+    st.session_state["report"] = [("success", _("This is your own copy of your teacher's project: {samples}, "
+                                                "{models}. What you change here changes only your copy. Keep this "
+                                                "page's address to come back to it.",
+                                                samples=ngettext("{n} sample", "{n} samples", n),
+                                                models=ngettext("{n} trained model", "{n} trained models",
+                                                                len(sess.runs))))] + \
         [("warning", note) for note in notes]
     return True
 
@@ -126,36 +134,37 @@ def share_panel(sess: Session) -> None:
     store = state.project_store()
     if store is None or not sess.token:
         return
-    with st.expander("Share a copy with students", icon=":material/share:"):
-        st.write("Make a link to a copy of this project as it is now. Every student who opens the link gets a "
-                 "new project of their own, started from the copy: their changes never reach the copy or "
-                 "your project. You can withdraw the link at any time.")
+    with st.expander(_("Share a copy with students"), icon=":material/share:"):
+        st.write(_("Make a link to a copy of this project as it is now. Every student who opens the link gets a "
+                   "new project of their own, started from the copy: their changes never reach the copy or "
+                   "your project. You can withdraw the link at any time."))
         n = sum(sess.project.counts().values())
-        runs = st.checkbox("Include the trained models", key="share:runs", disabled=not sess.runs,
-                           help="Students get your trained models too, and can test them straight away.")
-        if st.button("Make a share link", key="share:make", icon=":material/link:", disabled=not n):
+        runs = st.checkbox(_("Include the trained models"), key="share:runs", disabled=not sess.runs,
+                           help=_("Students get your trained models too, and can test them straight away."))
+        if st.button(_("Make a share link"), key="share:make", icon=":material/link:", disabled=not n):
             pf = state.project_file(sess)
             if not (runs and sess.runs):
                 pf = ProjectFile(pf.project, pf.settings, [], None, pf.features)
             try:
                 made = store.copies().create(pf, sess.token)
             except (InputError, OSError) as e:
-                st.error(f"The copy could not be made: {e}")
+                st.error(_("The copy could not be made: {reason}", reason=e))
             else:
                 st.session_state.setdefault("share:made", {})[store.copies().copy_id(made)] = made
         made: dict = st.session_state.get("share:made", {})
         for copy_id, when in store.copies().owned_by(sess.token):
             with st.container(border=True):
                 token = made.get(copy_id)
-                stamp = time.strftime("%d %b %H:%M", time.localtime(when))
+                stamp = time.strftime(_(STAMP), time.localtime(when))
                 if token:
                     url = share.link(address(), share.COPY, token)
-                    st.markdown(f"Link for your students (made {stamp}):")
+                    st.markdown(_("Link for your students (made {when}):", when=stamp))
                     st.code(url, language=None)
-                    st.image(share.qr_png(url), caption="Students can scan this with a phone.", width=220)
+                    st.image(share.qr_png(url), caption=_("Students can scan this with a phone."), width=220)
                 else:
-                    st.markdown(f"A link made {stamp} (its address is shown only in the tab that made it).")
-                if st.button("Withdraw this link", key=f"share:withdraw:{copy_id}", icon=":material/link_off:"):
+                    st.markdown(_("A link made {when} (its address is shown only in the tab that made it).",
+                                  when=stamp))
+                if st.button(_("Withdraw this link"), key=f"share:withdraw:{copy_id}", icon=":material/link_off:"):
                     store.copies().withdraw(copy_id, sess.token)
                     made.pop(copy_id, None)
                     st.rerun()
@@ -168,18 +177,20 @@ def phone_panel(sess: Session) -> None:
     if state.project_store() is None or not sess.token:
         return
     audio = sess.project.kind == "audio"
-    with st.expander("Use your phone as a microphone" if audio else "Use your phone as a camera",
+    with st.expander(_("Use your phone as a microphone") if audio else _("Use your phone as a camera"),
                      icon=":material/smartphone:"):
         url = share.link(address(), share.PROJECT, sess.token)
         left, right = st.columns([1, 2])
         left.image(share.qr_png(url), width=200)
         with right:
             if audio:
-                st.write("Scan this code with your phone, or open the link below on it. On the phone, record sounds "
-                         "with **Record** in a class: they show up here within a few seconds.")
+                st.write(_("Scan this code with your phone, or open the link below on it. On the phone, record "
+                           "sounds with **{record}** in a class: they show up here within a few seconds.",
+                           record=_("Record")))
             else:
-                st.write("Scan this code with your phone, or open the link below on it. On the phone, take photos "
-                         "with **Webcam photo** in a class: they show up here within a few seconds.")
-            st.markdown(f"[Open on your phone]({url})")
-            st.caption("This is your project's private address: anyone who has it can change your project, so do "
-                       "not share it.")
+                st.write(_("Scan this code with your phone, or open the link below on it. On the phone, take photos "
+                           "with **{photo}** in a class: they show up here within a few seconds.",
+                           photo=_("Webcam photo")))
+            st.markdown("[{label}]({url})".format(label=_("Open on your phone"), url=url))
+            st.caption(_("This is your project's private address: anyone who has it can change your project, so do "
+                         "not share it."))
