@@ -7,7 +7,10 @@ from __future__ import annotations
 from google.protobuf.json_format import MessageToDict
 from streamlit.testing.v1.element_tree import Block, Expander
 
+from tm_core import i18n
+
 HOOD = "Under the hood"  # the label of the expanders that keep technical words out of the way
+HOODS = tuple({i18n.translations(lang).gettext(HOOD).lower() for lang in i18n.LANGUAGES})  # in every language
 NOT_TEXT = {"id", "formId", "key", "url", "src", "spec", "data", "arrowData", "useContainerWidth", "vegaLiteChart",
             "imgs", "markdownAllowed", "icon", "type"}
 
@@ -28,7 +31,7 @@ def strings(value, out: list[str]) -> list[str]:
 def main_path(node, out: list[str], hood: bool = False) -> list[str]:
     """Every text shown outside "Under the hood" expanders, under ``node`` (``hood``: inside them too)."""
     if isinstance(node, Expander):
-        if HOOD.lower() in node.label.lower() and not hood:
+        if any(h in node.label.lower() for h in HOODS) and not hood:
             return out
         out.append(node.label)
     if isinstance(node, Block):

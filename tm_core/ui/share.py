@@ -94,7 +94,7 @@ def examples_panel(sess: Session) -> None:
                              help=_(ex.about)):
                     open_example(sess, ex.name)
                     st.rerun()
-                st.caption(f"{_(kinds.KINDS[ex.kind].title)}: {', '.join(ex.classes)}")  # a kind, then class names
+                st.caption(f"{kinds.title(ex.kind)}: {', '.join(ex.classes)}")  # a kind, then class names
 
 
 # --- a teacher's copy link -------------------------------------------------------------------------------
