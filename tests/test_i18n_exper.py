@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from pathlib import Path
 
 import pytest
 from test_i18n import english_sentences, page_texts
@@ -25,25 +24,13 @@ from conftest import app, click, photos, sess
 
 HANGUL = re.compile("[가-힣]")
 EXPERIMENTS = "app_pages/overfitting.py"
-REPO = Path(__file__).resolve().parents[1]
-# Other modules whose words the Experiments page shows (the lesson sentences, run names, the shared charts,
-# the "ready to train" notes): translated by other hands. Until they are (they import tm_core.i18n), the
-# whole-page checks below are expected to fail and say so; from then on they must pass.
-OTHERS = ("tm_core/lessons.py", "tm_core/workflow.py", "tm_core/charts.py", "tm_core/ui/widgets.py")
-
-
-def untranslated_others() -> list[str]:
-    return [m for m in OTHERS if "tm_core.i18n" not in (REPO / m).read_text(encoding="utf-8")]
 
 
 def assert_whole_page_korean(at, own_words=()) -> None:
-    """No English sentence anywhere on the page (texts, and every chart's titles): strict once the other
-    modules the page shows are translated; before that an expected failure naming them."""
+    """No English sentence anywhere on the page (texts, and every chart's titles)."""
     texts = page_texts(at.main, [])
     found = english_sentences(texts, own_words)
     charts = [w for spec in ko_charts(at) for w in chart_words(spec) if not hangul(w)]
-    if (found or charts) and (pending := untranslated_others()):
-        pytest.xfail(f"not yet translated: {pending}; English on the page: {found} {charts}")
     assert not found, found
     assert not charts, charts
 
@@ -129,7 +116,7 @@ def test_charts_speak_korean_titles_axes_legends_tooltips_and_marks(rps_features
         assert not english_sentences(words), words
     story = json.dumps(specs[0], ensure_ascii=False)
     assert '"domain": ["학습", "테스트"]' in story  # the legend's train / test
-    assert all(m in story for m in ("2 에포크", "최고: 3", "종료: 6", "유지: 3"))
+    assert all(m in story for m in ("2 에포크", "최고: 3", "중지: 6", "유지: 3"))
     assert specs[0]["title"] == "에포크별 정확도: 학습과 테스트, 한 번의 학습"
     assert specs[3]["title"] == "학습 기록별 에포크당 학습 손실"
     english = xcharts.epochs_story_chart(long, "accuracy", [2, 8], 3, (6, 3)).to_dict()

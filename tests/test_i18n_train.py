@@ -22,16 +22,10 @@ from tm_core.training import TrainConfig
 from conftest import app, click, photos, sess
 
 HANGUL = re.compile("[가-힣]")
-# Sentences on the Train page made by modules other helpers translate (the pretrained networks' names and why one
-# is unavailable: tm_core/encoders; the mistakes panel: tm_core/ui/explain.py): left out of this file's checks
-# until the branches are merged (tests/test_i18n.py checks the merged pages whole).
-NOT_MINE = ("faster, a little less accurate", "no internet to download it", "No mistakes: it got all",
-            "The most confident mistakes come first: look for what they have in common (a background, the light, a "
-            "pose), and add samples like them")
 
 
 def english_of_mine(texts: list[str], own_words: tuple[str, ...] = ()) -> list[str]:
-    return [hit for hit in english_sentences(texts, own_words) if not any(hit in other for other in NOT_MINE)]
+    return english_sentences(texts, own_words)
 
 
 class language:

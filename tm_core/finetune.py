@@ -246,7 +246,7 @@ class FineTunedEncoder:
         if base.name != tuned.encoder_name:
             raise ValueError(f"these weights were fine-tuned from {tuned.encoder_name}, not {base.name}")
         self.name = f"{base.name}+fine-tuned"
-        self.label = f"{base.label}, last block fine-tuned"
+        self.label = _("{label}, last block fine-tuned", label=base.label)
         self.batch_size = base.batch_size
         self.input_shape = INPUT_SHAPE
         self.backbone = keras.models.clone_model(base.backbone)

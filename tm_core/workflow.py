@@ -273,6 +273,6 @@ def fine_tune(session: Session, record: RunRecord, encoder, blocks, config: Fine
     if len(held.test):
         record.evaluation = evaluate(ft.head.predict_proba(record.features[held.test]), ds.labels[held.test],
                                      ds.class_names)
-    record.label += " · last block fine-tuned"
+    record.label = _("{label} · last block fine-tuned", label=record.label)
     session.exports.pop(record.id, None)
     return record

@@ -71,12 +71,11 @@ def settings(sess: Session) -> TrainConfig:
                      "without them it does nothing."))
         status = {n: available(n, kind) for n in names}  # remembered answers: cheap on every rerun
 
-        def label(n: str) -> str:
-            ok, reason = status[n]
-            return encoder_label(n, kind) if ok else _("{network} (unavailable: {reason})",
+        # Labels made now, in the run's language (AppTest calls format_func outside the run)
+        label = {n: encoder_label(n, kind) if ok else _("{network} (unavailable: {reason})",
                                                        network=encoder_label(n, kind), reason=reason)
-
-        enc = st.selectbox(_("Pretrained network"), names, key="cfg:encoder", format_func=label)
+                 for n, (ok, reason) in status.items()}
+        enc = st.selectbox(_("Pretrained network"), names, key="cfg:encoder", format_func=label.get)
         if not status[enc][0]:
             st.error(_("This network cannot be used here: {reason}. Pick another one.", reason=status[enc][1]))
         if enc == "hand_landmarks_mobilenet":
