@@ -62,7 +62,11 @@ def page_texts(node, out: list[str]) -> list[str]:
 
 
 def english_on_pages(at, own_words: tuple[str, ...] = ()) -> dict[str, list[str]]:
-    """Each page of ``at``'s app, run in its language: the English sentences it shows."""
+    """Each page of ``at``'s app, run in its language: the English sentences it shows (the example projects'
+    class names are their data's words, as a student's class names are)."""
+    from tm_core import examples
+
+    own_words = (*own_words, *(c for ex in examples.examples() for c in ex.classes))
     found = {}
     for page in PAGES:
         at.switch_page(page).run()

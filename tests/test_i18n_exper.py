@@ -226,7 +226,7 @@ def test_the_experiments_page_of_a_trained_image_project_in_korean(rps_train):
 
     # the batch-size lesson: its own table of weight updates
     click(at, buttons["batch_size"])
-    batch = next(d for d in at.dataframe if "weight updates per epoch" in d.value.columns)
+    batch = next(d for d in at.dataframe if "updates_per_epoch" in d.value.columns)
     assert [c["label"] for k, c in json.loads(batch.proto.columns).items() if k != "_index"] == \
         ["학습 기록", "배치 크기", "에포크당 가중치 업데이트 수", "에포크당 ms"]
 

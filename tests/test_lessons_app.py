@@ -80,8 +80,8 @@ def test_batch_size_lesson_shows_updates_per_epoch_and_time(rps_train):
     assert [r.run.config.batch_size for r in recs] == list(workflow.BATCH_STEPS)
     n = len(recs[0].run.split.train)
     table = at.dataframe[0].value
-    assert table["weight updates per epoch"].tolist() == [math.ceil(n / b) for b in workflow.BATCH_STEPS]
-    assert (table["ms per epoch"] > 0).all()
+    assert table["updates_per_epoch"].tolist() == [math.ceil(n / b) for b in workflow.BATCH_STEPS]
+    assert (table["ms_per_epoch"] > 0).all()
     assert f"made {math.ceil(n / 8)} weight updates per epoch" in at.info[0].value
 
 

@@ -94,7 +94,8 @@ def examples_panel(sess: Session) -> None:
                              help=_(ex.about)):
                     open_example(sess, ex.name)
                     st.rerun()
-                st.caption(f"{kinds.title(ex.kind)}: {', '.join(ex.classes)}")  # a kind, then class names
+                names = (kinds.background_name() if kinds.is_background_name(c) else c for c in ex.classes)
+                st.caption(f"{kinds.title(ex.kind)}: {', '.join(names)}")  # a kind, then class names
 
 
 # --- a teacher's copy link -------------------------------------------------------------------------------

@@ -31,11 +31,11 @@ SWEEP_TITLES = {
 }
 SWEEP_SHARES = ("train_accuracy", "test_accuracy", "best_test_accuracy")
 # The batch-size lesson's table: its columns and their titles.
-BATCH_TITLES = {
+BATCH_TITLES = {  # column keys are code names: the page only shows the titles
     "run": N_("Run"),
-    "batch size": N_("Batch size"),
-    "weight updates per epoch": N_("Weight updates per epoch"),
-    "ms per epoch": N_("ms per epoch"),
+    "batch_size": N_("Batch size"),
+    "updates_per_epoch": N_("Weight updates per epoch"),
+    "ms_per_epoch": N_("ms per epoch"),
 }
 
 
