@@ -44,7 +44,7 @@ def test_reload_brings_the_project_back_and_other_tabs_get_their_own(server, bro
     # Reload: a new session, the same address. The project and its model come back, on this page.
     page.reload()
     page.get_by_role("heading", name="Train", exact=True).wait_for(timeout=90_000)
-    page.get_by_text(re.compile(r"Welcome back: your project is here again \(18 samples, 1 trained models\)")).wait_for(
+    page.get_by_text(re.compile(r"Welcome back: your project is here again \(18 samples, 1 trained model\)")).wait_for(
         timeout=60_000)
     for cls in ("paper", "rock", "scissors"):
         sidebar.get_by_text(re.compile(rf"{cls}: 6 samples")).wait_for(timeout=10_000)

@@ -174,7 +174,7 @@ def gather_and_train(page, url: str, zip_path: Path, total: int) -> tuple[str, s
 def opens_whole(page, url: str, token: str, said: str, total: int) -> None:
     """The project link opened on another process: same samples, same trained run, a usable model."""
     page.goto(f"{url}/?project={token}")
-    page.get_by_text(re.compile(rf"Welcome back: your project is here again \({total} samples, 1 trained models\)")
+    page.get_by_text(re.compile(rf"Welcome back: your project is here again \({total} samples, 1 trained model\)")
                      ).wait_for(timeout=120_000)
     sidebar = page.locator("[data-testid='stSidebar']")
     sidebar.get_by_text(re.compile(rf"· {total} samples")).wait_for(timeout=30_000)
