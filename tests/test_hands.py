@@ -129,6 +129,33 @@ def test_no_hand_is_all_zeros_and_counted(hands_encoder, clothing_train):
     assert hands_encoder.found(hands_encoder.keypoints(shoes)).mean() <= 0.2
 
 
+def test_keypoints_are_found_once_and_saved_with_the_project(hands_encoder, rps_train):
+    """A sample's keypoints go in the project's embeddings: a saved project (or an example) draws its
+    gallery's skeletons without running the hand landmarker again."""
+    from tm_core import keypoints
+    from tm_core.project_file import ProjectFile, open_project, save
+
+    p = Project("hands", class_names=["rock"])
+    list(p.add_files(("rock", f.name, f.read_bytes()) for f in photos(rps_train, "rock", 0, 10, 2)))
+    samples = p.classes[0].samples
+    cache, calls = FeatureCache(), []
+
+    def encoder():
+        calls.append(1)
+        return hands_encoder
+
+    found = [keypoints.sample_keypoints(cache, hands_encoder.name, s.id, lambda s=s: s.data, encoder) for s in samples]
+    again = [keypoints.sample_keypoints(cache, hands_encoder.name, s.id, lambda: 1 / 0, encoder) for s in samples]
+    assert len(calls) == 2 and all(np.array_equal(a, b) for a, b in zip(found, again))
+    assert found[0].shape == (21, 3) and hands_encoder.found(np.stack(found)).all()
+    back = open_project(save(ProjectFile(p, features=cache.export())))
+    ids, rows = back.features[keypoints.cache_name(hands_encoder.name)]
+    reopened = FeatureCache()
+    reopened.load(keypoints.cache_name(hands_encoder.name), ids, rows)
+    for s, kp in zip(samples, found):  # no landmarker, no pixels: from the file
+        assert np.array_equal(keypoints.sample_keypoints(reopened, hands_encoder.name, s.id, lambda: 1 / 0, lambda: 1 / 0), kp)
+
+
 # ---------------------------------------------------------------------------------------------
 # A trained model, its exports, snippets and the CLI
 

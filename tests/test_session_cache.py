@@ -30,11 +30,12 @@ def test_cached_in_the_session_across_reruns():
     assert [m.value for m in at.markdown] == ["abc:3", "abc:3"]
 
 
-def test_keypoints_and_thumbnails_are_cached_per_session():
+def test_thumbnails_are_cached_per_session():
+    """(A sample's keypoints are kept in the session's own embeddings, saved with its project:
+    tests/test_hands.py.)"""
     from tm_core.ui import keypoints
 
-    for fn in (keypoints.sample_keypoints, keypoints.thumbnail):
-        assert fn.cached._info.scope == "session", fn.__name__
+    assert keypoints.thumbnail.cached._info.scope == "session"
 
 
 def test_outside_a_script_run_it_simply_computes():

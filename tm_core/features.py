@@ -44,6 +44,10 @@ class FeatureCache:
     def __contains__(self, key: tuple[str, str, int]) -> bool:
         return key in self._store
 
+    def get(self, encoder_name: str, sample_id: str, view: int = 0) -> np.ndarray | None:
+        """One sample's cached row, or None."""
+        return self._store.get((encoder_name, sample_id, view))
+
     def missing(self, encoder_name: str, samples: Iterable[Sample], view: int = 0) -> list[Sample]:
         return [s for s in samples if (encoder_name, s.id, view) not in self._store]
 

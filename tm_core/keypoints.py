@@ -17,6 +17,7 @@ from tm_core.encoders import pose_features
 from tm_core.predict import Predictor
 
 MIN_SCORE = pose_features.MIN_SCORE  # keypoints below this are not drawn (nor trusted by the features)
+KEYPOINTS = "/keypoints"  # after an encoder's name: its raw keypoints in a project's embeddings
 LINE = (0, 230, 120)
 DOT = (255, 80, 40)
 
@@ -24,6 +25,25 @@ DOT = (255, 80, 40)
 def found(features: np.ndarray) -> np.ndarray:
     """Per row of features: was anything found (the presence value, last)?"""
     return pose_features.found(features)
+
+
+def cache_name(encoder_name: str) -> str:
+    """The name under which a project's embeddings (``FeatureCache``, the project file's ``features/``)
+    keep the keypoint encoder's raw keypoints, one row of k × 3 numbers per sample: a saved project or an
+    example draws its skeletons without finding every hand or body again (~150 ms a hand picture)."""
+    return f"{encoder_name}{KEYPOINTS}"
+
+
+def sample_keypoints(cache, encoder_name: str, sample_id: str, pixels, encoder) -> np.ndarray:
+    """A sample's (k, 3) keypoints from ``cache``; else found by ``encoder()`` in ``pixels()`` and kept in
+    ``cache`` (so the project's next save keeps them). Samples never change: their id is their content."""
+    name = cache_name(encoder_name)
+    row = cache.get(name, sample_id)
+    if row is not None:
+        return row.reshape(-1, 3)
+    kp = np.asarray(encoder().keypoints(pixels())[0], np.float32)
+    cache.load(name, [sample_id], kp.reshape(1, -1))
+    return kp
 
 
 def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, edges, min_score: float = MIN_SCORE) -> np.ndarray:

@@ -84,6 +84,21 @@ def kind_of(name: str) -> str:
     raise InputError(name, _("unknown encoder"))
 
 
+def keypoint_class(name: str):
+    """The class of keypoint encoder ``name`` (body pose, hands): its ``edges`` and ``found(keypoints)``
+    without loading its pretrained files."""
+    kind = kind_of(name)
+    if kind == "pose":
+        from tm_core.encoders import pose
+
+        return pose.PoseEncoder
+    if kind == "hands":
+        from tm_core.encoders import hands
+
+        return hands.HandsEncoder
+    raise ValueError(f"{name} is not a keypoint encoder")
+
+
 def get_encoder(name: str, kind: str | None = None) -> Encoder:
     """Build the encoder called ``name`` (loads its pretrained file: slow, cache the result)."""
     kind = kind or kind_of(name)

@@ -80,9 +80,10 @@ class PoseEncoder:
         """Pictures and their keypoints → features (pose features need only the keypoints)."""
         return self.features_from_keypoints(keypoints)
 
-    def found(self, keypoints: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def found(keypoints: np.ndarray) -> np.ndarray:
         """Per picture's keypoints: was a person found?"""
-        return pose_features.found(self.features_from_keypoints(np.asarray(keypoints).reshape(-1, 17, 3)))
+        return pose_features.found(PoseEncoder.features_from_keypoints(np.asarray(keypoints).reshape(-1, 17, 3)))
 
     def encode(self, batch: np.ndarray) -> np.ndarray:
         return self.features_from_keypoints(self.keypoints(batch))

@@ -23,17 +23,23 @@ PROJECT_KINDS = {"image": N_("Image project"), "audio": N_("Audio project"), "po
                  "hands": N_("Hand pose project")}
 
 
+def in_script_run() -> bool:
+    """Is this called from a script run (a browser session or AppTest), not a test or script calling
+    the function directly?"""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    return get_script_run_ctx(suppress_warning=True) is not None
+
+
 def session_cache(max_entries: int):
     """``st.cache_data`` kept per browser session (dropped when it ends), for pictures and numbers derived
     from a student's samples: only the encoders are shared between sessions. Outside a script run (a
     test, a script) the function is simply called."""
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
     def wrap(fn):
         cached = st.cache_data(max_entries=max_entries, show_spinner=False, scope="session")(fn)
 
         def call(*args):
-            return cached(*args) if get_script_run_ctx(suppress_warning=True) is not None else fn(*args)
+            return cached(*args) if in_script_run() else fn(*args)
 
         call.__doc__, call.__name__, call.cached = fn.__doc__, fn.__name__, cached
         return call
