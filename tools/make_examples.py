@@ -6,7 +6,7 @@
 Each example takes a fixed random choice of files per class from a data set's ``train`` folder
 (seed 16), adds them as the app adds an upload (``Project.add_files``: the kind's size, crop or pad,
 one-second windows), and saves a project file with the default settings and no trained model. A hand pose example also
-keeps its samples' embeddings (as "Save project" does): finding the hands in 90 photos takes 30-50 s
+keeps its samples' embeddings and keypoints (as "Save project" does): finding the hands in 90 photos takes 30-50 s
 on a busy 2-core server, so training it in the app needs no such pass (the other kinds embed 90
 samples in a few seconds, and their embeddings would cost the repo more megabytes).
 PNGs are re-compressed (``optimize``: the same pixels, so the same sample ids) to fit the repo.
@@ -42,7 +42,7 @@ if str(REPO) not in sys.path:
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from tm_core import kinds, workflow  # noqa: E402
+from tm_core import keypoints, kinds, workflow  # noqa: E402
 from tm_core.encoders import default_encoder, get_encoder  # noqa: E402
 from tm_core.errors import InputError  # noqa: E402
 from tm_core.evaluation import evaluate  # noqa: E402
@@ -129,6 +129,8 @@ def build(name, title, kind, dataset, classes, n, about, attribution, licences) 
     seconds = time.perf_counter() - t0
     embeddings = {}
     if kinds.is_keypoint(kind):  # finding 90 hands takes 30-50 s on a busy 2-core server: kept as "Save project" does
+        for s in project.dataset().samples:  # and the raw keypoints, which the galleries draw
+            keypoints.sample_keypoints(sess.cache, encoder.name, s.id, lambda s=s: s.data, lambda: encoder)
         embeddings = {k: v for k, v in sess.cache.export().items() if v[1].ndim == 2}
     path = FOLDER / f"{name}{SUFFIX}"
     path.write_bytes(save(ProjectFile(project, settings, [], None, embeddings)))
