@@ -43,8 +43,8 @@ def open_example(page, ex) -> None:
     """One click on the example's button (on the empty start page), then its classes show."""
     first, *rest = ex.classes.items()
     button = page.get_by_role("button", name=ex.title, exact=True)
-    # A click while the page is being drawn again (its first runs) can be lost. A hand pose example's page
-    # finds the hand in each of its 90 pictures to draw it (1-2 minutes on a busy 2-core machine).
+    button.wait_for(timeout=60_000)  # the start page's heading shows a moment before its example buttons
+    # A click while the page is being drawn again (its first runs) can be lost: clicked again if so.
     for attempt in range(8):
         if button.is_visible():  # still the empty start page: (again) as a student would
             button.click()
