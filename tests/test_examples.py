@@ -5,6 +5,9 @@ token, saved on the server), with its attribution shown; and a teacher's share l
 teacher's Withdraw ends the link."""
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -115,6 +118,34 @@ def test_the_hand_pose_example_draws_its_skeletons_without_finding_the_hands_aga
     click(at, "Rock, paper, scissors (hand pose)")
     assert sess(at).project.kind == "hands" and len(at.image) >= 3 * 24  # every class's gallery, skeletons drawn
     assert looks == []
+
+
+GALLERY_WITHOUT_TENSORFLOW = """
+import sys
+from tm_core import encoders, examples, keypoints
+from tm_core.features import FeatureCache
+pf = examples.open_example("rps-hands")
+name = pf.settings["encoder"]
+cache = FeatureCache()
+for saved, (ids, x) in pf.features.items():
+    cache.load(saved, ids, x)
+cls, found = encoders.keypoint_class(name), 0
+for s in (s for c in pf.project.classes for s in c.samples):
+    kp = keypoints.sample_keypoints(cache, name, s.id, lambda: 1 / 0, lambda: 1 / 0)
+    found += bool(cls.found(kp[None])[0])
+    assert keypoints.thumbnail(s.data, kp, cls.edges, 128).shape == (128, 128, 3)
+print(found, "tensorflow" in sys.modules, "mediapipe" in sys.modules)
+"""
+
+
+def test_the_hand_pose_examples_skeletons_are_drawn_without_importing_tensorflow():
+    """Drawing its galleries (what the Gather page does) loads no model and imports no TensorFlow, which
+    takes seconds on a 2-core server (it did, through the encoder names, before)."""
+    out = subprocess.run([sys.executable, "-c", GALLERY_WITHOUT_TENSORFLOW], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    found, tensorflow, mediapipe = out.stdout.split()[-3:]
+    assert int(found) >= 85 and (tensorflow, mediapipe) == ("False", "False")
 
 
 @pytest.mark.slow

@@ -86,13 +86,12 @@ def kind_of(name: str) -> str:
 
 def keypoint_class(name: str):
     """The class of keypoint encoder ``name`` (body pose, hands): its ``edges`` and ``found(keypoints)``
-    without loading its pretrained files."""
-    kind = kind_of(name)
-    if kind == "pose":
+    without loading its pretrained files (nor importing TensorFlow, as ``kind_of`` does)."""
+    if name in encoder_names("pose"):
         from tm_core.encoders import pose
 
         return pose.PoseEncoder
-    if kind == "hands":
+    if name in encoder_names("hands"):
         from tm_core.encoders import hands
 
         return hands.HandsEncoder
