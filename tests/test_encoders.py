@@ -100,3 +100,22 @@ def test_smoother():
     np.testing.assert_allclose(s.update(np.array([0.0, 1.0])), [0.5, 0.5])
     s.reset()
     assert s.value is None
+
+
+def test_naming_the_encoders_imports_no_tensorflow():
+    """Opening a project (its settings name an encoder) and the pickers list encoders by name: that must not
+    import TensorFlow, which takes seconds on a 2-core server (opening the yes/no example took ~4 s more when
+    listing the audio encoders imported it)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys\nfrom tm_core import encoders\n"
+            "for kind in ('image', 'audio', 'pose', 'hands'):\n"
+            "    for name in encoders.encoder_names(kind):\n"
+            "        assert encoders.kind_of(name) == kind and encoders.encoder_label(name, kind)\n"
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[-2] == "[]"

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from tm_core import assets
-from tm_core.encoders import audio_layers
 from tm_core.i18n import N_
 
 YAMNET_FILE = "yamnet_with_embedding.tflite"
@@ -104,6 +103,8 @@ def yamnet_model(weights: Weights, samples: int = CLIP_SAMPLES, *, scores: bool 
     with ``scores=True`` also ``"scores"`` (b, 521) sigmoid AudioSet scores.
     """
     import keras
+
+    from tm_core.encoders import audio_layers  # Keras: imported here, so listing the encoders needs no TensorFlow
 
     wave = keras.Input((samples,), dtype="float32", name="waveform")
     front = audio_layers.LogMelSpectrogram(name="log_mel")
