@@ -9,6 +9,7 @@ from tm_core import export
 from tm_core.i18n import _
 from tm_core.ui import state
 from tm_core.ui.state import RunRecord, Session
+from tm_core.ui.widgets import clicked
 
 
 def int8_note(agreement) -> str:
@@ -30,7 +31,7 @@ def downloads(sess: Session, rec: RunRecord) -> None:
                    "int8 version is checked against the app's answers on your test samples.")
                  if export.checks_int8(kind) else
                  _("Export the model to use it outside the app. Preparing the files takes a moment."))
-        if st.button(_("Prepare export files")):
+        if clicked(st, _("Prepare export files"), "export:prepare"):
             status = st.status(_("Exporting…"), expanded=True)
             held_out = [rec.dataset.samples[i] for i in rec.run.split.test]
             files = export.prepare(state.model_encoder(rec), rec.run.head, rec.run.class_names, held_out,

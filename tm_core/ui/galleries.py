@@ -10,7 +10,7 @@ from tm_core import kinds, media
 from tm_core.i18n import _, pgettext
 from tm_core.ui import keypoints, undo
 from tm_core.ui.state import Session
-from tm_core.ui.widgets import session_cache
+from tm_core.ui.widgets import clicked, session_cache
 
 GALLERY = 24  # thumbnails shown per class before "show all"
 
@@ -41,7 +41,7 @@ def gallery(sess: Session, cls, picture=lambda s: s.png or s.data, columns: int 
                 if marked != (sample.id in cls.test_only):
                     project.set_test_only(cls.name, sample.id, marked)
                     st.rerun()
-            if st.button("✕", key=f"rm:{cls.uid}:{sample.id}", help=_("Delete this sample")):
+            if clicked(st, "✕", f"rm:{cls.uid}:{sample.id}", help=_("Delete this sample")):
                 undo.remove_samples(sess, [(cls.name, sample.id)], _("Deleted a sample of {name}.", name=cls.name),
                                     cls.uid)
                 st.rerun()

@@ -15,7 +15,7 @@ from tm_core.i18n import N_, _, ngettext, pgettext
 from tm_core.project import Sample
 from tm_core.ui import galleries, state, undo
 from tm_core.ui.state import Session
-from tm_core.ui.widgets import FEW_BACKGROUND, FEW_SAMPLES, FEW_SOUNDS, UPLOAD_IMAGE_TYPES
+from tm_core.ui.widgets import FEW_BACKGROUND, FEW_SAMPLES, FEW_SOUNDS, UPLOAD_IMAGE_TYPES, clicked
 
 GESTURE_TIP = N_("Gestures or hand shapes, like rock, paper, scissors? Start a **Hand pose** project under "
                  "**New project**: it learns the shape of the hand, and on rock-paper-scissors photos it had not "
@@ -177,7 +177,7 @@ def class_header(sess: Session, cls, fixed: bool) -> None:
     with top[2].popover(_("Clear"), disabled=not cls.samples, help=_("Remove every sample of this class")):
         st.write(ngettext("Remove the {n} sample of **{name}**? You can undo it right after.",
                           "Remove all {n} samples of **{name}**? You can undo it right after.", len(cls), name=cls.name))
-        if st.button(_("Yes, clear"), key=f"clear:{key}", type="primary"):
+        if clicked(st, _("Yes, clear"), f"clear:{key}", type="primary"):
             undo.clear_class(sess, cls.name)
             st.rerun()
     if not fixed:
@@ -185,7 +185,7 @@ def class_header(sess: Session, cls, fixed: bool) -> None:
             st.write(ngettext("Delete **{name}** and its {n} sample? You can undo it right after.",
                               "Delete **{name}** and its {n} samples? You can undo it right after.", len(cls),
                               name=cls.name))
-            if st.button(_("Yes, delete"), key=f"del:{key}", type="primary"):
+            if clicked(st, _("Yes, delete"), f"del:{key}", type="primary"):
                 undo.delete_class(sess, cls.name)
                 st.rerun()
 
@@ -256,7 +256,7 @@ def add_class_or_zip(sess: Session) -> None:
     project = sess.project
     undo.offer(sess, "classes")  # a deleted class comes back where it was
     left, right = st.columns(2)
-    if left.button(_("Add a class"), icon=":material/add:", width="stretch"):
+    if clicked(left, _("Add a class"), "class:add", icon=":material/add:", width="stretch"):
         project.add_class()
         st.rerun()
     with right.expander(_("Import a zip of class folders")):
@@ -303,7 +303,7 @@ def new_project_control(sess: Session) -> None:
                                              "lost (deleted from this server too)",
                                              "I understand that the {n} samples and the models of this project will "
                                              "be lost (deleted from this server too)", n), key="new:confirm")
-        if st.button(_(START_NEW[kind]), type="primary", disabled=not confirmed):
+        if clicked(st, _(START_NEW[kind]), f"new:start:{kind}", type="primary", disabled=not confirmed):
             state.new_project(kind)
             st.session_state.pop("new:confirm", None)
             st.rerun()

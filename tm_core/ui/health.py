@@ -81,7 +81,7 @@ def gather_panel(sess: state.Session) -> None:
             st.caption(_("Add samples first."))
             return
         fp = fingerprint(ds)
-        if st.button(_("Check my data"), key="health:check", icon=":material/search:"):
+        if widgets.clicked(st, _("Check my data"), "health:check", icon=":material/search:"):
             progress = st.progress(0.0, text=_("Starting…"))
             thing = kinds.said(words(sess.project.kind))[0]
             try:
@@ -130,15 +130,15 @@ def show(findings: list[health.Finding], ds: Dataset, kind: str, fixes: state.Se
             for col, keep in zip(cols, f.classes):
                 other = next(c for c in f.classes if c != keep)
                 n = len(f.samples)
-                if col.button(ngettext("Keep it in {name} only", "Keep them in {name} only", n, name=keep),
-                              key=f"health:keep:{i}:{keep}"):
+                if widgets.clicked(col, ngettext("Keep it in {name} only", "Keep them in {name} only", n, name=keep),
+                                   f"health:keep:{i}:{keep}"):
                     fix(fixes, [(other, sid) for sid in f.samples],
                         _("Removed {n} {things} from {name}.", n=n, things=w[0 if n == 1 else 1], name=other))
         if fixes is not None and f.redundant:
             k = len(f.redundant)
-            if st.button(ngettext("Remove the {n} near copy from {name}", "Remove the {n} near copies from {name}", k,
-                                  name=f.classes[0]),
-                         key=f"health:near:{i}", help=_("One of each group stays.")):
+            if widgets.clicked(st, ngettext("Remove the {n} near copy from {name}",
+                                            "Remove the {n} near copies from {name}", k, name=f.classes[0]),
+                               f"health:near:{i}", help=_("One of each group stays.")):
                 fix(fixes, [(f.classes[0], sid) for sid in f.redundant],
                     ngettext("Removed {n} near copy from {name}.", "Removed {n} near copies from {name}.", k,
                              name=f.classes[0]))

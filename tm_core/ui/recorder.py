@@ -15,6 +15,7 @@ from tm_core.live.burst import DEFAULT_DELAY, DEFAULT_DURATION, DEFAULT_FPS
 from tm_core.ui import language, webrtc
 from tm_core.ui.gather import report, show_report, test_only
 from tm_core.ui.state import Session
+from tm_core.ui.widgets import clicked
 
 
 def webcam_recorder(sess: Session) -> None:
@@ -41,11 +42,12 @@ def webcam_recorder(sess: Session) -> None:
         # Record, Stop, the countdown and what was added sit above the video: at 1400×900 the space
         # under the video is below the fold, where a countdown goes unseen.
         left, right = st.columns(2)
-        if left.button(pgettext("webcam", "Record"), icon=":material/fiber_manual_record:", disabled=target is None, width="stretch"):
+        if clicked(left, pgettext("webcam", "Record"), "burst:record", icon=":material/fiber_manual_record:",
+                   disabled=target is None, width="stretch"):
             recorder.configure(fps=fps, delay=delay, duration=duration)
             recorder.start()
             st.session_state["burst:into"] = target
-        if right.button(_("Stop recording"), icon=":material/stop:", width="stretch"):
+        if clicked(right, _("Stop recording"), "burst:stop", icon=":material/stop:", width="stretch"):
             recorder.stop()
         burst_status(sess, recorder)
         show_report("recorder")

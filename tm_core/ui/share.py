@@ -20,6 +20,7 @@ from tm_core.project_file import ProjectFile
 from tm_core.sync import snapshot
 from tm_core.ui import state
 from tm_core.ui.state import Session
+from tm_core.ui.widgets import clicked
 
 _WIDGETS = ("compare", "health:checked", "report")
 STAMP = N_("%d %b %H:%M")  # when a share link was made: a time.strftime format (Korean: month and day in words)
@@ -90,7 +91,7 @@ def examples_panel(sess: Session) -> None:
         cols = st.columns(len(shown)) if empty else [st.container() for _ in shown]
         for col, ex in zip(cols, shown):
             with col:
-                if st.button(_(ex.title), key=f"example:{ex.name}", icon=":material/folder_open:", width="stretch",
+                if clicked(st, _(ex.title), f"example:{ex.name}", icon=":material/folder_open:", width="stretch",
                              help=_(ex.about)):
                     open_example(sess, ex.name)
                     st.rerun()
@@ -142,7 +143,7 @@ def share_panel(sess: Session) -> None:
         n = sum(sess.project.counts().values())
         runs = st.checkbox(_("Include the trained models"), key="share:runs", disabled=not sess.runs,
                            help=_("Students get your trained models too, and can test them straight away."))
-        if st.button(_("Make a share link"), key="share:make", icon=":material/link:", disabled=not n):
+        if clicked(st, _("Make a share link"), "share:make", icon=":material/link:", disabled=not n):
             pf = state.project_file(sess)
             if not (runs and sess.runs):
                 pf = ProjectFile(pf.project, pf.settings, [], None, pf.features)
@@ -165,7 +166,7 @@ def share_panel(sess: Session) -> None:
                 else:
                     st.markdown(_("A link made {when} (its address is shown only in the tab that made it).",
                                   when=stamp))
-                if st.button(_("Withdraw this link"), key=f"share:withdraw:{copy_id}", icon=":material/link_off:"):
+                if clicked(st, _("Withdraw this link"), f"share:withdraw:{copy_id}", icon=":material/link_off:"):
                     store.copies().withdraw(copy_id, sess.token)
                     made.pop(copy_id, None)
                     st.rerun()

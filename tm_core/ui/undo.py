@@ -16,6 +16,7 @@ import streamlit as st
 from tm_core.i18n import _, ngettext
 from tm_core.project import ProjectClass, Sample
 from tm_core.ui.state import Session
+from tm_core.ui.widgets import clicked
 
 KEY = "undo"
 
@@ -113,7 +114,7 @@ def offer(sess: Session, where: str) -> None:
         return
     with st.container(horizontal=True, vertical_alignment="center"):
         st.info(removal.message, icon=":material/delete:")
-        if st.button(_("Undo"), key=f"undo:{where}", icon=":material/undo:"):
+        if clicked(st, _("Undo"), f"undo:{where}", icon=":material/undo:"):
             st.session_state.pop(KEY, None)
             st.toast(restore(sess, removal))
             st.rerun()

@@ -31,6 +31,28 @@ def in_script_run() -> bool:
     return get_script_run_ctx(suppress_warning=True) is not None
 
 
+CLICK_KEPT = 10.0  # seconds a click waits for a run that reaches its button (see ``clicked``)
+
+
+def clicked(where, label: str, key: str, **kwargs) -> bool:
+    """``where.button(label, key=key, **kwargs)``: True in the run that reaches the button after it was
+    clicked, even when the run the click started was stopped early.
+
+    Streamlit forgets a click when another rerun stops the run it started (its trigger is reset), and
+    streamlit-webrtc's component sends its first message a second or more after a page with a camera or
+    microphone opens: a student's quick first click (an example, "Add a class") did nothing. So the click
+    is noted in the session (``on_click`` runs before the page does) and taken by the first run to reach the
+    button within :data:`CLICK_KEPT` seconds."""
+    flag = f"{key}:clicked"
+    pressed = where.button(label, key=key, on_click=_note_click, args=(flag,), **kwargs)
+    when = st.session_state.pop(flag, None)
+    return pressed or (when is not None and time.monotonic() - when < CLICK_KEPT)
+
+
+def _note_click(flag: str) -> None:
+    st.session_state[flag] = time.monotonic()  # when the click arrived
+
+
 def session_cache(max_entries: int):
     """``st.cache_data`` kept per browser session (dropped when it ends), for pictures and numbers derived
     from a student's samples: only the encoders are shared between sessions. Outside a script run (a
@@ -118,7 +140,7 @@ def start_over(sess: Session) -> None:
                    samples=ngettext("{n} sample", "{n} samples", n),
                    models=ngettext("{n} trained model", "{n} trained models", len(sess.runs))))
         sure = st.checkbox(_("Yes, delete my project"), key="startover:confirm")
-        if st.button(_("Delete and start over"), type="primary", disabled=not sure, key="startover:go"):
+        if clicked(st, _("Delete and start over"), "startover:go", type="primary", disabled=not sure):
             state.new_project(sess.project.kind)
             st.session_state.pop("startover:confirm", None)
             st.rerun()
