@@ -4,7 +4,7 @@ In the browser, streamlit-webrtc's component sends its first message a second or
 camera opens, and that rerun stops the run a quick click started: Streamlit then forgets the click (it
 resets a button's trigger when its run is stopped early). Here a run is stopped by ``st.rerun()`` before the
 button, the same reset, deterministically. (tests/e2e/test_classroom_flow.py's share test clicks "Add a
-class" as soon as a student's copy shows, where it happened in 1 of 5 runs before.)"""
+class" as soon as a student's copy shows, where it was lost in 5 of 11 runs before.)"""
 
 from streamlit.testing.v1 import AppTest
 
