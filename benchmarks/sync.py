@@ -1,6 +1,6 @@
 """What keeping tabs in step costs (tm_core.sync, tm_core.ui.sync), on real photos in a real store.
 
-1. The check the sync fragment makes every 2 s per open tab when nothing changed: ``store.revision``.
+1. The check the sync fragment makes every second per open tab when nothing changed: ``store.revision``.
 2. A save when nobody else saved (``store.update`` writing this tab's project) and a save merged
    with another tab's (read the server copy, ``merge``, write), for projects of N real photos.
 3. ``merge`` alone and ``snapshot`` alone.
@@ -85,7 +85,7 @@ def main() -> None:
         token = new_token()
         store.save(token, ProjectFile(project(30)))
         sec, _ = median_seconds(lambda: store.revision(token), 2000)
-        print(f"revision check (the fragment's, every 2 s per tab): {sec * 1e6:.0f} µs")
+        print(f"revision check (the fragment's, every second per tab): {sec * 1e6:.0f} µs")
         extra = project(30 + max(sizes))
         for n in sizes:
             print(measure(store, n, extra, repeats))
