@@ -29,7 +29,10 @@ def test_mobilenet_v2_embeds_like_keras_applications_with_tm_preprocessing(encod
         alpha=0.35, include_top=False, pooling="avg", input_shape=(224, 224, 3),
         weights=str(models_dir / "image" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"))
     expected = ref(batch.astype(np.float32) / 127.5 - 1, training=False).numpy()
-    np.testing.assert_allclose(emb, expected, atol=1e-4)
+    # the encoder runs on LiteRT (XNNPack), which sums in another order than TensorFlow: float32
+    # rounding, seen up to 1.2e-4 on values up to 6 after the network's 50-odd layers
+    assert encoder.engine == "litert"
+    np.testing.assert_allclose(emb, expected, rtol=1e-4, atol=1e-4)
     # batching does not change the result, and a single image works
     np.testing.assert_allclose(encoder.encode(batch[3]), emb[3:4], atol=1e-4)
     assert encoder.encode(np.zeros((0, 224, 224, 3), np.uint8)).shape == (0, 1280)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tm_core import assets
+from tm_core.encoders import lite
 from tm_core.i18n import N_
 from tm_core.media import IMAGE_SIZE
 
@@ -92,7 +93,8 @@ def normalization_layer():
 
 
 class ImageEncoder:
-    """A frozen backbone called in batches inside one traced ``tf.function``."""
+    """A frozen backbone: run by LiteRT when its converted copy agrees with Keras (``tm_core.encoders.lite``),
+    else called in batches inside one traced ``tf.function``. ``engine`` says which."""
 
     kind = "image"
     input_shape = INPUT_SHAPE
@@ -105,7 +107,8 @@ class ImageEncoder:
         self.name = name
         self.label = spec.label
         self.batch_size = batch_size
-        self.backbone = spec.build(str(assets.resolve(spec.filename)))
+        weights = assets.resolve(spec.filename)
+        self.backbone = spec.build(str(weights))
         self.backbone.trainable = False
         self.dim = int(self.backbone.output_shape[-1])
         inputs = keras.Input(INPUT_SHAPE, dtype="uint8", name="image")
@@ -116,7 +119,10 @@ class ImageEncoder:
             input_signature=[tf.TensorSpec((None, *INPUT_SHAPE), tf.uint8)],
             autograph=False,
         )
+        self._lite = None
         self.encode(np.zeros((1, *INPUT_SHAPE), np.uint8))  # trace once now, not on the first frame
+        self._lite = lite.load(name, weights, self.model, lambda x: self._fn(x).numpy())
+        self.engine = "litert" if self._lite is not None else "tensorflow"
 
     def encode(self, batch: np.ndarray) -> np.ndarray:
         """(n, 224, 224, 3) uint8 → (n, dim) float32, in chunks of ``batch_size``."""
@@ -127,5 +133,7 @@ class ImageEncoder:
             raise ValueError(f"expected uint8 images of shape (n, {IMAGE_SIZE}, {IMAGE_SIZE}, 3), got {batch.dtype} {batch.shape}")
         if len(batch) == 0:
             return np.zeros((0, self.dim), np.float32)
+        if self._lite is not None:
+            return self._lite.run(batch)
         out = [self._fn(batch[i : i + self.batch_size]).numpy() for i in range(0, len(batch), self.batch_size)]
         return np.concatenate(out).astype(np.float32, copy=False)
