@@ -56,9 +56,9 @@ def encoder(name: str = "mobilenet_v2_0.35"):
     return get_encoder(name)
 
 
-def decoded_samples(listing: media.TreeListing, project: Project, workers: int = 2):
+def decoded_samples(listing: media.TreeListing, project: Project, workers: int = 2, pixels: dict | None = None):
     """``project.add_listing`` without its InputErrors (the benchmark sets have none; fail if they do)."""
-    for item in project.add_listing(listing, workers=workers):
+    for item in project.add_listing(listing, workers=workers, pixels=pixels):
         if isinstance(item, InputError):
             raise item
         yield item
@@ -71,7 +71,8 @@ def embedded_set(set_name: str, encoder_name: str = "mobilenet_v2_0.35"):
     project = Project(class_names=[])
     cache_ = FeatureCache()
     enc = encoder(encoder_name)
-    cache_.embed(enc, decoded_samples(listing, project), total=len(listing.files))
+    pixels: dict = {}
+    cache_.embed(enc, decoded_samples(listing, project, pixels=pixels), total=len(listing.files), pixels=pixels)
     ds = project.dataset()
     return cache_.matrix(enc.name, ds.samples), ds.labels, ds.class_names
 

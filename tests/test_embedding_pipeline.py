@@ -72,3 +72,33 @@ def test_a_failing_import_keeps_the_batches_already_embedded(encoder, photos):
     ds = project.dataset()
     assert len(cache) == 16 and cache.missing(encoder.name, ds.samples) == ds.samples[16:]  # two whole batches kept
     assert not [t for t in threading.enumerate() if t.name.startswith(("tm-embed", "tm-unpack"))]  # no thread left
+
+
+def test_pixels_handed_from_the_import_give_the_same_embeddings_and_are_all_taken(encoder, photos):
+    """``add_files(pixels=...)`` → ``embed(pixels=...)``: the backbone reads the decoded pictures, not their PNG
+    unpacked again; the embeddings are the same, nothing is left behind, and each sample keeps its PNG."""
+    plain, handed = FeatureCache(), FeatureCache()
+    first, second = Project(class_names=[]), Project(class_names=[])
+    assert plain.embed(encoder, (s for s in first.add_files(photos) if not isinstance(s, Exception))) == 45
+    pixels, unpacked = {}, []
+    watched = Watched(encoder)
+
+    def samples():
+        for sample in second.add_files(photos, pixels=pixels):
+            unpacked.append(sample.id in pixels)  # put there by the import, before the embedding takes it
+            yield sample
+
+    assert handed.embed(watched, samples(), pixels=pixels) == 45
+    assert all(unpacked) and pixels == {}
+    ds = second.dataset()
+    assert [s.id for s in ds.samples] == [s.id for s in first.dataset().samples]
+    np.testing.assert_array_equal(handed.matrix(encoder.name, ds.samples), plain.matrix(encoder.name, ds.samples))
+    assert all(s.png is not None for s in ds.samples)
+
+
+def test_pixels_of_samples_already_embedded_are_dropped_too(encoder, photos):
+    project, cache, pixels = Project(class_names=[]), FeatureCache(), {}
+    cache.embed(encoder, (s for s in project.add_files(photos[:20]) if not isinstance(s, Exception)))
+    again = Project(class_names=[])
+    assert cache.embed(encoder, again.add_files(photos[:30], pixels=pixels), pixels=pixels) == 10
+    assert pixels == {}

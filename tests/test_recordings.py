@@ -102,3 +102,12 @@ def test_the_gather_page_says_what_it_decided_after_an_import(rps_train, video_d
     assert ("The 25 new pictures of person look like frames of one video, so they are kept together: "
             "the test never uses frames of a video the model learned from.") in said
     assert "The 12 new pictures of rock look like separate photos, so each one can be tested on its own." in said
+
+
+def test_an_import_given_one_recording_yields_every_sample_it_adds(rps_train):
+    """Regression: with ``group`` given, add_files added the pictures but yielded none of them."""
+    p = Project(class_names=[])
+    files = [("paper", f.name, f.read_bytes()) for f in sorted((rps_train / "paper").iterdir())[:4]]
+    added = list(p.add_files(files, group="burst-1"))
+    assert [s.id for s in added] == [s.id for s in p.get_class("paper").samples] and len(added) == 4
+    assert groups_of(p, "paper") == ["burst-1"] * 4

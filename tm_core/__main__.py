@@ -95,9 +95,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     encoder = get_encoder(args.encoder, args.kind)
     sess = Session(project=Project(args.kind, class_names=[]), config=config, encoder_name=encoder.name)
     project, skipped = sess.project, []
+    pixels: dict = {}  # each picture's decoded pixels, from the import to the backbone without a PNG in between
 
     def samples():  # the same import as the app's: each file (or, with --folder-recordings, sub-folder) one recording
-        for item in project.add_listing(listing, by_folder=args.folder_recordings):
+        for item in project.add_listing(listing, by_folder=args.folder_recordings, pixels=pixels):
             if isinstance(item, Sample):
                 yield item
             else:
@@ -105,7 +106,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     progress = Progress("embedding", len(listing.files))
-    sess.cache.embed(encoder, samples(), on_progress=lambda done, _: progress(done + len(skipped)))
+    sess.cache.embed(encoder, samples(), on_progress=lambda done, _: progress(done + len(skipped)), pixels=pixels)
     embed_s = time.perf_counter() - t0
     _report_skipped(skipped)
     for sentence in project.last_import.sentences() if project.last_import is not None else []:

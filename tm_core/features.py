@@ -30,6 +30,12 @@ def _pixels(sample: Sample) -> np.ndarray:
     return sample.data
 
 
+def _ready(pixels: np.ndarray) -> Future:
+    done: Future = Future()
+    done.set_result(pixels)
+    return done
+
+
 def _encode_when_ready(encoder, unpacked: list[Future]) -> np.ndarray:
     return encoder.encode(np.stack([f.result() for f in unpacked]))
 
@@ -61,6 +67,7 @@ class FeatureCache:
         should_stop: Callable[[], bool] | None = None,
         view: int = 0,
         transform: Callable[[Sample], np.ndarray] | None = None,
+        pixels: dict[str, np.ndarray] | None = None,
     ) -> int:
         """Embed the samples not cached yet, in the encoder's batches; returns how many were new.
 
@@ -69,7 +76,9 @@ class FeatureCache:
 
         The backbone runs in a thread of its own, ``AHEAD`` batches at most behind this one, which
         meanwhile gathers the next batch from ``samples`` (which may be a generator still decoding
-        files); ``UNPACKERS`` threads unpack the batches' pixels (a picture sample keeps PNG bytes).
+        files); ``UNPACKERS`` threads unpack the batches' pixels (a picture sample keeps PNG bytes),
+        unless ``pixels`` (filled by ``Project.add_files(pixels=...)``) has them already: each is
+        taken out of it as its sample is seen.
         Decoding and the backbone overlap instead of taking turns (both let go of the GIL); the
         batches, so the embeddings, are those of one thread doing it all. Progress counts every sample seen, once its batch is embedded. ``should_stop`` is asked
         before each batch: a stop keeps every batch embedded before it, then raises ``Stopped``.
@@ -78,6 +87,7 @@ class FeatureCache:
         batch: list[Sample] = []
         running: deque[tuple[Future, list[Sample], int | None]] = deque()  # (embeddings, samples, seen) in order
         handed: set[str] = set()  # ids of the samples in ``running``: as good as stored, as one thread would have
+        given: dict[str, np.ndarray] = {}  # the batch's pixels taken from ``pixels``
         seen = new = 0
 
         def collect(keep: int) -> None:
@@ -99,8 +109,10 @@ class FeatureCache:
             if should_stop is not None and should_stop():
                 collect(0)
                 raise Stopped
-            if transform is None:  # the pixels unpacked (a picture's PNG, 1-2 ms) by the pool, as the backbone needs them
-                unpacked = [unpack.submit(i18n.bound(_pixels), s) for s in batch]
+            if transform is None:  # the pixels given, else unpacked (a picture's PNG, 1-2 ms) by the pool as needed
+                unpacked = [_ready(given[s.id]) if s.id in given else unpack.submit(i18n.bound(_pixels), s)
+                            for s in batch]
+                given.clear()
                 task = partial(_encode_when_ready, encoder, unpacked)
             else:  # views: made here, in order (a transform may draw from one random generator)
                 task = partial(encoder.encode, np.stack([transform(s) for s in batch]))
@@ -113,8 +125,11 @@ class FeatureCache:
             try:
                 for s in samples:
                     seen += 1
+                    ready = pixels.pop(s.id, None) if pixels is not None else None
                     if (encoder.name, s.id, view) in self._store or s.id in handed:
                         continue
+                    if ready is not None:
+                        given[s.id] = ready
                     batch.append(s)
                     if len(batch) >= size:
                         submit(infer, unpack)

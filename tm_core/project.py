@@ -10,8 +10,10 @@ import hashlib
 import io
 import unicodedata
 import uuid
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,7 +21,7 @@ from tm_core import kinds, limits, media
 from tm_core.errors import InputError
 from tm_core.i18n import N_, _
 from tm_core.kinds import BACKGROUND  # noqa: F401  (tests and older callers import it from here)
-from tm_core.recordings import Recordings, new_group  # noqa: F401 (new_group: part of this module's interface)
+from tm_core.recordings import Recordings, new_group, thumbnail  # noqa: F401 (new_group: part of this module's interface)
 
 KINDS = tuple(kinds.KINDS)  # what each kind is: tm_core.kinds
 BACKGROUND_FOLDERS = ("background_noise", "_background_noise_", "background noise")  # imported as that class
@@ -49,6 +51,9 @@ def sample_id(data: np.ndarray) -> str:
 
 
 PNG_LEVEL = 1  # zlib level of the PNG a picture sample is kept as (and saved as): fast, lossless
+# zlib's run-length strategy: on real 224×224 photos 8 % faster to write than the default and 4 % smaller
+# (425 photos of rps_real and clothing4: 3.55 against 3.85 ms, 65.5 against 68.6 kB)
+PNG_STRATEGY = zlib.Z_RLE
 
 
 def png_bytes(picture: np.ndarray) -> bytes:
@@ -56,7 +61,8 @@ def png_bytes(picture: np.ndarray) -> bytes:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(np.asarray(picture, np.uint8)).save(buf, format="PNG", compress_level=PNG_LEVEL)
+    Image.fromarray(np.asarray(picture, np.uint8)).save(buf, format="PNG", compress_level=PNG_LEVEL,
+                                                   compress_type=PNG_STRATEGY)
     return buf.getvalue()
 
 
@@ -66,6 +72,22 @@ def png_pixels(blob: bytes) -> np.ndarray:
 
     with Image.open(io.BytesIO(blob)) as img:
         return np.array(img.convert("RGB") if img.mode != "RGB" else img, np.uint8)
+
+
+class Packed(NamedTuple):
+    """A decoded picture made ready for the project by the thread that decoded it: its pixels, content
+    id, PNG bytes and grey thumbnail (``recordings.thumbnail``). An import of many files makes these in
+    its decoding threads rather than one picture at a time on the thread adding them."""
+
+    pixels: np.ndarray
+    id: str
+    png: bytes
+    thumb: np.ndarray
+
+
+def pack(picture: np.ndarray) -> Packed:
+    picture = np.asarray(picture, np.uint8)
+    return Packed(picture, sample_id(picture), png_bytes(picture), thumbnail(picture))
 
 
 class Sample:
@@ -270,20 +292,23 @@ class Project:
         self.get_class(name).test_only.clear()
 
     # samples
-    def add_sample(self, class_name: str, data: np.ndarray, name: str = "", group: str = "",
+    def add_sample(self, class_name: str, data: np.ndarray | Packed, name: str = "", group: str = "",
                    test_only: bool = False) -> Sample | None:
         """Add one sample; returns it, or None when the class already holds the same content.
 
-        ``group`` names the recording it belongs to (see :func:`new_group`); ``test_only`` keeps it
-        out of training, for testing only."""
+        ``data``: its array, or a picture already :func:`pack`-ed. ``group`` names the recording it
+        belongs to (see :func:`new_group`); ``test_only`` keeps it out of training, for testing only."""
         cls = self.get_class(class_name)
-        data = np.asarray(data)
-        sid = sample_id(data)
+        packed = data if isinstance(data, Packed) else None
+        data = np.asarray(data.pixels if packed else data)
+        sid = packed.id if packed else sample_id(data)
         if any(s.id == sid for s in cls.samples):
             return None
         if self.full():
             raise self.full_error()
-        if data.dtype == np.uint8 and data.ndim == 3 and data.shape[2] == 3:  # an RGB picture: kept as its PNG bytes
+        if packed:
+            sample = Sample(sid, name=name, group=group, png=packed.png)
+        elif data.dtype == np.uint8 and data.ndim == 3 and data.shape[2] == 3:  # an RGB picture: kept as its PNG bytes
             sample = Sample.of_picture(data, name, group, sid)
         else:
             data = np.ascontiguousarray(data)
@@ -323,7 +348,8 @@ class Project:
             raise InputError(sid, _("class '{cls}' has no sample with this id", cls=class_name))
 
     def add_files(self, items: Iterable[tuple[str, str, object]], *, workers: int = 2, group: str | None = None,
-                  test_only: bool = False, by_folder: bool = False) -> Iterator[Sample | InputError]:
+                  test_only: bool = False, by_folder: bool = False,
+                  pixels: dict[str, np.ndarray] | None = None) -> Iterator[Sample | InputError]:
         """Decode ``(class_name, name, bytes | path)`` items into the project, creating classes as needed.
 
         Each file is a recording of its own (:class:`Recordings`; with ``by_folder``, each sub-folder
@@ -333,8 +359,10 @@ class Project:
         Images become one sample each; an audio file becomes one sample per second (Teachable
         Machine's "extract samples", see ``media.clip_windows``). Yields each added sample (or the
         InputError of a file that could not be used) as soon as it is decoded, so a consumer can
-        embed batches while the next files are still decoding. Duplicates of a sample already in
-        the class are skipped silently.
+        embed batches while the next files are still decoding (``pixels``: a dict that gets each
+        added picture's decoded pixels under its id, for ``FeatureCache.embed(pixels=...)`` to take
+        instead of unpacking the PNG again). Duplicates of a sample already in the class are skipped
+        silently. A picture's id, PNG and thumbnail are made in the decoding threads (:func:`pack`).
         """
         classes: list[str] = []
         folders: list[str] = []
@@ -367,7 +395,7 @@ class Project:
                         yield sample
             return
         # the kind's size and centre crop or pad (pose, hands: the body or hand may be anywhere)
-        for i, (name, result) in enumerate(kinds.decode_images(self.kind, sources(), workers=workers)):
+        for i, (name, result) in enumerate(kinds.decode_images(self.kind, sources(), workers=workers, then=pack)):
             if isinstance(result, InputError):
                 yield result
                 continue
@@ -376,13 +404,18 @@ class Project:
                 return
             into = classes[i]
             chosen = groups[i] if group is not None else recordings.follow(self.regroup, into, folders[i], name,
-                                                                           result, groups[i])
+                                                                           result.pixels, groups[i], result.thumb)
             sample = self.add_sample(into, result, name, chosen, test_only)
-            if sample is not None and group is None:
+            if sample is None:
+                continue
+            if group is None:
                 recordings.added(into, folders[i], name, sample.id, sample.group)
-                yield sample
+            if pixels is not None:
+                pixels[sample.id] = result.pixels
+            yield sample
 
-    def add_listing(self, listing, *, workers: int = 2, by_folder: bool = False) -> Iterator[Sample | InputError]:
+    def add_listing(self, listing, *, workers: int = 2, by_folder: bool = False,
+                    pixels: dict[str, np.ndarray] | None = None) -> Iterator[Sample | InputError]:
         """``add_files`` for a ``media.TreeListing`` (a folder or zip of class folders): each file a
         recording of its own, or with ``by_folder`` each sub-folder of a class folder one recording."""
         for class_name in listing.classes:
@@ -390,7 +423,7 @@ class Project:
                 self.add_class(class_name)
         yield from listing.skipped
         yield from self.add_files(((f.class_name, f.name, f.source) for f in listing.files), workers=workers,
-                                  by_folder=by_folder)
+                                  by_folder=by_folder, pixels=pixels)
 
     # views
     def counts(self) -> dict[str, int]:

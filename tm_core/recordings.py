@@ -78,13 +78,13 @@ class Recordings:
         return new_group("file") if several else ""
 
     def follow(self, regroup: Callable[[str, str, str], None], into: str, folder: str, name: str,
-               picture: np.ndarray, group: str) -> str:
+               picture: np.ndarray, group: str, thumb: np.ndarray | None = None) -> str:
         """The group of picture file ``name`` (of class folder ``folder``, going into class ``into``; ``group``:
         the one :meth:`group` gave it), given the picture before it in the same folder: a near-identical one
         makes both frames of one video (``regroup(class, id, group)`` moves the earlier one's sample into that
-        video's group)."""
+        video's group). ``thumb``: the picture's :func:`thumbnail`, if already made."""
         key = (into, self.sub_folder(folder, name))
-        thumb = self._thumb = thumbnail(picture)
+        thumb = self._thumb = thumbnail(picture) if thumb is None else thumb
         last = self._last.get(key)
         if group or last is None or float(thumb @ last[0]) < SAME_VIDEO:
             return group

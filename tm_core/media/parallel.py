@@ -29,8 +29,11 @@ def _guarded(name: str, decode: Callable[[], T]) -> T | InputError:
         return InputError(name, _("could not be decoded ({error})", error=type(exc).__name__ + ": " + str(exc)))
 
 
-def _decode_one(name: str, source: bytes | str | os.PathLike, size: int, pad: bool) -> np.ndarray | InputError:
-    return _guarded(name, lambda: image_to_array(source, name, size, pad=pad))
+def _decode_one(name: str, source: bytes | str | os.PathLike, size: int, pad: bool,
+                then: Callable[[np.ndarray], object] | None) -> object:
+    if then is None:
+        return _guarded(name, lambda: image_to_array(source, name, size, pad=pad))
+    return _guarded(name, lambda: then(image_to_array(source, name, size, pad=pad)))
 
 
 def decode_images(
@@ -40,14 +43,16 @@ def decode_images(
     lookahead: int = 64,
     *,
     pad: bool = False,
+    then: Callable[[np.ndarray], object] | None = None,
 ) -> Iterator[tuple[str, np.ndarray | InputError]]:
-    """Decode ``(name, source)`` pairs in a thread pool; yield ``(name, array or InputError)`` in input order.
+    """Decode ``(name, source)`` pairs in a thread pool; yield ``(name, array or InputError)`` in input order
+    (``then``: what the same thread makes of each array, yielded instead of it).
 
     At most ``lookahead`` items are read from ``sources`` ahead of the consumer, and decoding keeps
     going while the consumer works. Closing the generator cancels what has not started and waits
     for the (at most ``workers``) decodes in progress, so no thread is left running.
     """
-    return _decode_in_order(sources, lambda name, source: _decode_one(name, source, size, pad), workers, lookahead,
+    return _decode_in_order(sources, lambda name, source: _decode_one(name, source, size, pad, then), workers, lookahead,
                             "tm-decode")
 
 
