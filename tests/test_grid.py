@@ -130,3 +130,95 @@ def test_a_sweep_without_held_out_samples_says_so_in_its_table():
     table = grid.run_table(results)
     assert table["test_accuracy"].isna().all() and table["epochs_done"].tolist() == [2, 3]
     assert grid.cell_table(table, ["epochs"])["accuracy_text"].tolist() == ["no test", "no test"]
+
+
+def test_a_network_axis_is_not_a_training_setting_and_reads_by_name():
+    spec = grid.GridSpec({"encoder": ("mobilenet_v2_0.35", "mobilenet_v1_0.25"), "learning_rate": (0.001, 0.01)})
+    cells = spec.validate(TrainConfig()).cells(TrainConfig(epochs=7))
+    assert spec.runs == 4 and [c.values["encoder"] for c in cells] == ["mobilenet_v2_0.35"] * 2 + ["mobilenet_v1_0.25"] * 2
+    assert all(c.config.epochs == 7 and not hasattr(c.config, "encoder") for c in cells)
+    assert cells[2].label == "pretrained network mobilenet_v1_0.25 · learning rate 0.001 · seed 0"
+    assert grid.parse_values("encoder", " mobilenet_v2_0.35, mobilenet_v1_0.25 ,") == (
+        "mobilenet_v2_0.35", "mobilenet_v1_0.25")
+    with pytest.raises(InputError, match="twice"):
+        grid.GridSpec({"encoder": ("mobilenet_v2_0.35", "mobilenet_v2_0.35")}).validate()
+
+
+@pytest.fixture(scope="module")
+def two_networks(encoder, rps_train):
+    """A session of 12 real photos per class of rock / paper / scissors, embedded by MobileNetV2 0.35, and
+    MobileNet v1 0.25 (the other network whose file is here) loaded."""
+    from conftest import photos
+
+    from tm_core import workflow
+    from tm_core.encoders import get_encoder
+    from tm_core.project import Project
+    from tm_core.session import Session
+
+    project = Project(class_names=["rock", "paper", "scissors"])
+    for cls in project.counts():
+        list(project.add_files((cls, f.name, f.read_bytes()) for f in photos(rps_train, cls, 12)))
+    config = TrainConfig(epochs=12)
+    session = Session(project=project, config=config, encoder_name=encoder.name)
+    v1 = get_encoder("mobilenet_v1_0.25")
+    prepared = workflow.prepare(project, session.cache, encoder, config)
+    return session, prepared, {encoder.name: encoder, v1.name: v1}
+
+
+@pytest.mark.slow
+def test_a_sweep_over_networks_trains_each_on_its_own_embeddings_on_one_split(two_networks):
+    from tm_core import workflow
+    from tm_core.training import train
+
+    session, prepared, nets = two_networks
+    asked = []
+
+    def prepare_network(name):
+        asked.append(name)
+        return workflow.prepare(session.project, session.cache, nets[name], session.config)
+
+    spec = grid.GridSpec({"learning_rate": (0.001, 0.01), "encoder": tuple(nets)}).validate(session.config)
+    seen = []
+    number = workflow.grid_sweep(session, prepared, spec, prepare_network=prepare_network,
+                                 on_progress=lambda d, n: seen.append((d, n)))
+    assert asked == ["mobilenet_v1_0.25"]  # the session's own network is already prepared
+    pairs, labels = workflow.grid_results(session, number)
+    records = [r for r in session.runs if r.run.info.get("grid") == number]
+    assert [r.encoder for r in records] == ["mobilenet_v2_0.35"] * 2 + ["mobilenet_v1_0.25"] * 2
+    assert [r.features.shape[1] for r in records] == [1280, 1280, 256, 256]
+    assert labels[2] == "Sweep 1 · pretrained network mobilenet_v1_0.25 · learning rate 0.001 · seed 0"
+    assert all(list(r.run.split.test) == list(prepared.split.test) for r in records)  # one held-out split
+    for rec in (records[0], records[3]):  # each run is training alone on its network's features
+        alone = train(rec.features, rec.dataset.labels, rec.dataset.class_names, rec.run.config, split=rec.run.split)
+        assert alone.history == rec.run.history
+    assert seen[-1] == (48, 48) and all(n == 48 for _, n in seen)  # one progress over both networks
+    cells = grid.cell_table(grid.run_table(pairs, labels), list(spec.axes))
+    assert cells["encoder"].tolist() == ["mobilenet_v2_0.35"] * 2 + ["mobilenet_v1_0.25"] * 2
+    assert cells["test_accuracy_mean"].between(0, 1).all()
+
+
+def test_cli_sweep_checks_networks_before_loading_any(tmp_path, capsys):
+    from tm_core.__main__ import main
+
+    for args, said in ((["--network", "mobilenet_v2_0.35,resnet"], "resnet: unknown encoder; choose one of"),
+                       (["--network", "mobilenet_v2_0.35,mobilenet_v1_0.25", "--encoder", "mobilenet_v2_0.35"],
+                        "--network: give the networks to compare with --network, or one with --encoder"),
+                       (["--network", "a,b", "--kind", "hands"], "a pose or hand project has one network")):
+        assert main(["sweep", str(tmp_path), *args, "--out", str(tmp_path / "o")]) == 2
+        assert said in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_cli_sweep_compares_networks(clothing_train, tmp_path):
+    from test_cli import cli, subset
+
+    data = subset(clothing_train, tmp_path / "data", 8)
+    out = tmp_path / "out"
+    r = cli("sweep", data, "--network", "mobilenet_v1_0.25,mobilenet_v2_0.35", "--learning-rate", "0.001,0.01",
+            "--epochs", "10", "--out", out)
+    assert r.returncode == 0, r.stderr
+    table = pd.read_csv(out / "sweep.csv")
+    assert table["encoder"].tolist() == ["mobilenet_v1_0.25"] * 2 + ["mobilenet_v2_0.35"] * 2
+    assert json.loads((out / "sweep.json").read_text())["axes"]["encoder"] == ["mobilenet_v1_0.25", "mobilenet_v2_0.35"]
+    assert "loading encoder mobilenet_v1_0.25" in r.stderr and "loading encoder mobilenet_v2_0.35" in r.stderr

@@ -121,3 +121,26 @@ def test_train_page_blames_a_too_large_learning_rate_not_the_samples(rps_train):
     said = [w.value for w in at.warning]
     assert any("learning rate" in w and "too large" in w for w in said), said
     assert not any("Add " in w for w in said) and not any("overfitting" in i.value for i in at.info)
+
+
+def test_sweep_over_the_pretrained_networks_here(rps_train):
+    at = experiments_page(rps_train)
+    assert "Pretrained network" in at.selectbox(key="grid:a").options
+    at.selectbox(key="grid:a").set_value("encoder").run()
+    at.selectbox(key="grid:b").set_value("learning_rate").run()
+    networks = at.multiselect(key="grid:values:encoder")
+    assert networks.value == ["mobilenet_v2_0.35", "mobilenet_v1_0.25"]  # every network whose file is here
+    at.text_input(key="grid:values:learning_rate").set_value("0.001, 0.01").run()
+    assert any("4 models to train" in c.value for c in at.caption)
+    at.button(key="grid:run").click().run()
+    assert not at.exception, at.exception
+    runs = sess(at).runs
+    assert [r.encoder for r in runs] == ["mobilenet_v2_0.35"] * 2 + ["mobilenet_v1_0.25"] * 2
+    assert runs[2].label == "Sweep 1 · pretrained network mobilenet_v1_0.25 · learning rate 0.001 · seed 0"
+    titles = [json.dumps(c.get("title")) for c in specs(at)]
+    heat = next(i for i, t in enumerate(titles) if "Test accuracy (mean" in t)
+    cells = next(t for t in datasets(at, heat) if "accuracy_text" in t)
+    assert set(cells["encoder"]) == {"mobilenet_v2_0.35", "mobilenet_v1_0.25"} and len(cells) == 4
+    assert any("Best cell: pretrained network mobilenet_v" in m.value for m in at.markdown)
+    networks.unselect("mobilenet_v1_0.25").unselect("mobilenet_v2_0.35").run()
+    assert any("needs at least one value" in e.value for e in at.error) and len(sess(at).runs) == 4

@@ -185,13 +185,22 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from tm_core.session import Session
 
     axes = {name: grid.parse_values(name, text) for name, text in
-            (("epochs", args.epochs), ("batch_size", args.batch_size), ("learning_rate", args.learning_rate)) if text}
+            (("epochs", args.epochs), ("batch_size", args.batch_size), ("learning_rate", args.learning_rate),
+             (grid.NETWORK, args.network)) if text}
     fixed = {k: v[0] for k, v in axes.items() if len(v) == 1 and len(axes) > 1}  # one value: a setting, not an axis
+    if grid.NETWORK in axes and args.encoder:
+        raise InputError("--network", "give the networks to compare with --network, or one with --encoder")
+    if grid.NETWORK in axes:  # one network: the encoder; several: the first listed is embedded first
+        args.encoder = fixed.pop(grid.NETWORK, axes[grid.NETWORK][0])
+    swept = {k: v for k, v in axes.items() if k not in fixed and not (k == grid.NETWORK and len(v) == 1 < len(axes))}
+    if grid.NETWORK in swept and args.kind in ("pose", "hands"):
+        raise InputError("--network", "a pose or hand project has one network: what it finds decides the samples")
     base = TrainConfig(test_fraction=args.test_fraction, seed=args.seed, **fixed).validate()
-    spec = grid.GridSpec({k: v for k, v in axes.items() if k not in fixed}, args.seeds).validate(base)
+    spec = grid.GridSpec(swept, args.seeds).validate(base)
     args.encoder = args.encoder or default_encoder(args.kind)
-    if args.encoder not in encoder_names(args.kind):
-        raise InputError(args.encoder, f"unknown encoder; choose one of: {', '.join(encoder_names(args.kind))}")
+    for name in spec.axes.get(grid.NETWORK, (args.encoder,)):
+        if name not in encoder_names(args.kind):
+            raise InputError(name, f"unknown encoder; choose one of: {', '.join(encoder_names(args.kind))}")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(str(out), "exists and is not a folder")
@@ -205,8 +214,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     prepared = workflow.prepare(sess.project, sess.cache, encoder, base, keep_missing=args.keep_missing,
                                 require_background=False, on_progress=lambda _stage, d, n: embedding(d, n))
     log(f"{spec.runs} runs on {len(prepared.split.train)} training and {len(prepared.split.test)} held-out samples")
+    def prepare_network(name: str):
+        log(f"loading encoder {name}")
+        other = get_encoder(name, args.kind)
+        return workflow.prepare(sess.project, sess.cache, other, base, keep_missing=args.keep_missing,
+                                require_background=False, on_progress=lambda _stage, d, n: embedding(d, n))
+
     t0, training = time.perf_counter(), Progress("training epochs", None)
-    number = workflow.grid_sweep(sess, prepared, spec, on_progress=training)
+    number = workflow.grid_sweep(sess, prepared, spec, on_progress=training, prepare_network=prepare_network)
     pairs, labels = workflow.grid_results(sess, number)
     runs = grid.run_table(pairs, labels)
     log(f"{len(runs)} runs trained in {time.perf_counter() - t0:.1f} s")
@@ -367,6 +382,8 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--epochs", default=None, metavar="N,N", help=f"epoch counts to try (default: {d.epochs} for all)")
     w.add_argument("--batch-size", default=None, metavar="N,N", help=f"batch sizes to try (default: {d.batch_size})")
     w.add_argument("--learning-rate", default=None, metavar="X,X", help=f"learning rates to try (default: {d.learning_rate})")
+    w.add_argument("--network", default=None, metavar="NAME,NAME", help="pretrained networks to compare, e.g. "
+                   "mobilenet_v2_0.35,mobilenet_v1_0.25 (image and audio projects; each embeds DATA_DIR once)")
     w.add_argument("--seeds", type=int, default=1, help="runs per combination, each with other starting weights (default 1)")
     w.add_argument("--kind", default="image", choices=KINDS, help="project kind (default: image)")
     w.add_argument("--encoder", default=None, help="as for train")

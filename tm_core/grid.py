@@ -29,10 +29,19 @@ from tm_core.loop import EpochStats
 from tm_core.training import Run, Split, TrainConfig, train_many
 
 # A setting's name as a student reads it (translated where shown: ``_(SETTINGS[name][0])``) and its type.
+# ``encoder`` (the pretrained network, by encoder name) is not a training setting: each of its values
+# has embeddings of its own, so a sweep over it trains each network's runs on that network's features
+# (``workflow.grid_sweep``); the other settings are ``TrainConfig``'s.
 SETTINGS = {"epochs": (N_("Epochs"), int), "batch_size": (N_("Batch size"), int),
-            "learning_rate": (N_("Learning rate"), float)}
+            "learning_rate": (N_("Learning rate"), float), "encoder": (N_("Pretrained network"), str)}
+NETWORK = "encoder"
 MAX_RUNS = 64  # a sweep on a shared server: at most this many heads
 MAX_SEEDS = 5
+
+
+def value_text(value) -> str:
+    """A swept value as a student reads it: a number as :func:`number_text`, a network by its name."""
+    return value if isinstance(value, str) else number_text(value)
 
 
 @dataclass(frozen=True)
@@ -46,7 +55,7 @@ class Cell:
     @property
     def label(self) -> str:
         """The run's name, in the language of the code asking (a run keeps the name it was given)."""
-        parts = [f"{_(SETTINGS[k][0]).lower()} {number_text(v)}" for k, v in self.values.items()]
+        parts = [f"{_(SETTINGS[k][0]).lower()} {value_text(v)}" for k, v in self.values.items()]
         return " · ".join(parts + [_("seed {seed}", seed=self.seed)])
 
 
@@ -90,7 +99,8 @@ class GridSpec:
             values = {n: SETTINGS[n][1](v) for n, v in zip(names, combo)}
             for s in range(self.seeds):
                 seed = base.seed + s
-                out.append(Cell(values, seed, replace(base, **values, seed=seed, early_stopping=False)))
+                settings = {k: v for k, v in values.items() if k != NETWORK}
+                out.append(Cell(values, seed, replace(base, **settings, seed=seed, early_stopping=False)))
         return out
 
 
@@ -103,6 +113,9 @@ def parse_values(setting: str, text: str) -> tuple:
     for part in str(text).replace(";", ",").split(","):
         part = part.strip()
         if not part:
+            continue
+        if kind is str:  # a network's name: checked when it is loaded (``encoders.get_encoder``)
+            values.append(part)
             continue
         try:
             number = float(part)
@@ -230,5 +243,5 @@ def to_json(runs: pd.DataFrame, spec: GridSpec, base: TrainConfig, cells: pd.Dat
     return json.dumps(doc, indent=1)
 
 
-__all__ = ["MAX_RUNS", "SETTINGS", "Cell", "GridSpec", "cell_table", "parse_values", "run_grid", "run_table",
-           "to_csv", "to_json"]
+__all__ = ["MAX_RUNS", "NETWORK", "SETTINGS", "Cell", "GridSpec", "cell_table", "parse_values", "run_grid",
+           "run_table", "to_csv", "to_json", "value_text"]

@@ -29,6 +29,7 @@ import numpy as np
 
 from tm_core import augment, experiments, grid, kinds
 from tm_core.encoders.pose_features import found
+from tm_core.errors import InputError
 from tm_core.evaluation import evaluate
 from tm_core.features import FeatureCache
 from tm_core.finetune import FineTuneConfig, mirrored, supported
@@ -210,24 +211,51 @@ def sweep(session: Session, prepared: Prepared, lesson: str, *, steps=None,
 
 def grid_sweep(session: Session, prepared: Prepared, spec: grid.GridSpec, *,
                on_progress: Callable[[int, int], None] | None = None,
-               should_stop: Callable[[], bool] | None = None) -> int:
+               should_stop: Callable[[], bool] | None = None,
+               prepare_network: Callable[[str], Prepared] | None = None) -> int:
     """Train every cell of ``spec`` on ``prepared`` (no embedding: the cached features) and keep each run
     in ``session`` as soon as its row of the grid is done, labelled "Sweep 2 · learning rate 0.01 ·
     batch size 16 · seed 0". Returns the sweep's number; :func:`grid_results` finds its runs again
-    (after an interruption too). ``on_progress(epochs done, epochs planned)``."""
+    (after an interruption too). ``on_progress(epochs done, epochs planned)``.
+
+    A sweep over the pretrained network (``grid.NETWORK``) trains each network's runs on that
+    network's features: ``prepare_network(name)`` gives them (embedding only what its cache lacks;
+    ``prepared`` serves the session's own network). Every network's runs share one held-out split."""
     number = 1 + max((r.run.info.get("grid", 0) for r in session.runs), default=0)
     base = replace(session.config, early_stopping=False)
+    networks = spec.axes.get(grid.NETWORK, (session.encoder_name,))
+    if grid.NETWORK in spec.axes and prepare_network is None:
+        raise ValueError("a sweep over the pretrained network needs prepare_network")
+    total = sum(c.config.epochs for c in spec.cells(base))
+    done = 0
 
-    def keep(pairs) -> None:
-        for cell, run in pairs:
-            run.info.update(grid=number, axes=list(spec.axes), **({"left_out": prepared.left_out} if prepared.left_out else {}))
-            session.add_run(run, session.encoder_name, prepared.dataset, prepared.features,
-                            label=_("Sweep {number} · {cell}", number=number, cell=cell.label),
-                            seen=prepared.seen)
+    for network in networks:
+        if should_stop is not None and should_stop():
+            break
+        ready = prepared if network == session.encoder_name else prepare_network(network)
+        if list(ready.split.test) != list(prepared.split.test) or [s.id for s in ready.dataset.samples] != [
+                s.id for s in prepared.dataset.samples]:
+            raise InputError(network, _("sees other samples than {network}: its runs could not be compared",
+                                        network=session.encoder_name))
+        part = grid.GridSpec({grid.NETWORK: (network,), **{k: v for k, v in spec.axes.items() if k != grid.NETWORK}},
+                             spec.seeds) if grid.NETWORK in spec.axes else spec
 
-    grid.run_grid(prepared.features, prepared.dataset.labels, prepared.dataset.class_names, spec, base,
-                  split=prepared.split, extra=prepared.extra, on_progress=on_progress, should_stop=should_stop,
-                  on_runs=keep)
+        def keep(pairs, ready=ready, network=network) -> None:
+            for cell, run in pairs:
+                run.info.update(grid=number, axes=list(spec.axes), **({"left_out": ready.left_out} if ready.left_out else {}))
+                session.add_run(run, network, ready.dataset, ready.features,
+                                label=_("Sweep {number} · {cell}", number=number, cell=cell.label), seen=ready.seen)
+
+        def progress(d: int, _n: int, offset=done) -> None:
+            if on_progress is not None:
+                on_progress(offset + d, total)
+
+        finished = grid.run_grid(ready.features, ready.dataset.labels, ready.dataset.class_names, part, base,
+                                 split=ready.split, extra=ready.extra, on_progress=progress, should_stop=should_stop,
+                                 on_runs=keep)
+        done += sum(c.config.epochs for c in part.cells(base))
+        if len(finished) < part.runs:  # stopped
+            break
     return number
 
 

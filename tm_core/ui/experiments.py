@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tm_core import charts, experiments, grid, lessons, workflow
+from tm_core import charts, experiments, grid, kinds, lessons, workflow
 from tm_core import experiment_charts as xcharts
+from tm_core.encoders import available, encoder_label, encoder_names
 from tm_core.errors import InputError
 from tm_core.i18n import N_, _, ngettext
 from tm_core.ui import state, tables
@@ -33,17 +34,29 @@ def lesson_buttons_text() -> dict[str, str]:
     }
 
 
+def networks(sess: Session) -> list[str]:
+    """The pretrained networks a sweep can compare: this kind's whose files can be had here (picture
+    projects; a pose or hand project's samples depend on what its network finds, so it has one)."""
+    kind = sess.project.kind
+    if kinds.is_keypoint(kind):
+        return []
+    return [name for name in encoder_names(kind) if available(name, kind)[0]]
+
+
 def setting_title(name: str) -> str:
     """A swept setting's name as a student reads it (``grid.SETTINGS``), in the page's language."""
     return _(grid.SETTINGS[name][0])
 
 
-def _prepare(sess: Session, progress):
-    """The project's embeddings (cached after the first time), as the Train page makes them; None after an error shown."""
+def _prepare(sess: Session, progress, network: str | None = None, raising: bool = False):
+    """The project's embeddings with ``network`` (default: the session's; cached after the first time), as the
+    Train page makes them; None after an error shown (raised instead with ``raising``)."""
     try:  # recordings kept on one side, pictures where nothing was found left out: as on the Train page
-        return state.prepare(sess, sess.config, on_progress=lambda _stage, d, n: progress.progress(
+        return state.prepare(sess, sess.config, network=network, on_progress=lambda _stage, d, n: progress.progress(
             d / n, text=_("Embedding {done} of {total}", done=d, total=n)))
     except InputError as e:
+        if raising:
+            raise
         progress.empty()
         st.error(str(e))
         return None
@@ -79,7 +92,8 @@ def lesson_buttons(sess: Session, ready: bool) -> None:
 
 def sweep_panel(sess: Session, ready: bool) -> None:
     """Pick two settings and their values, how many seeds per cell; train the grid; heatmaps and the table."""
-    names = list(grid.SETTINGS)
+    nets = networks(sess)
+    names = [k for k in grid.SETTINGS if k != grid.NETWORK or len(nets) > 1]
     label = {k: setting_title(k) for k in grid.SETTINGS}
     c1, c2, c3 = st.columns([2, 2, 1])
     first = c1.selectbox(_("First setting"), names, index=2, format_func=label.get, key="grid:a")
@@ -89,12 +103,16 @@ def sweep_panel(sess: Session, ready: bool) -> None:
     seeds = c3.number_input(_("Seeds per cell"), 1, grid.MAX_SEEDS, 1, key="grid:seeds",
                             help=_("Each cell trained again with other starting weights: the spread shows how much "
                                    "is chance."))
-    v1 = c1.text_input(_("{setting} values", setting=label[first]), DEFAULT_VALUES[first], key=f"grid:values:{first}")
-    v2 = c2.text_input(_("{setting} values", setting=label[second]), DEFAULT_VALUES[second],
-                       key=f"grid:values:{second}")
+
+    def values(column, setting: str) -> tuple:
+        if setting == grid.NETWORK:  # picked from those that can be had, not typed
+            return tuple(column.multiselect(_("Networks"), nets, nets, key="grid:values:encoder",
+                                            format_func=lambda n: encoder_label(n, sess.project.kind)))
+        return grid.parse_values(setting, column.text_input(_("{setting} values", setting=label[setting]),
+                                                            DEFAULT_VALUES[setting], key=f"grid:values:{setting}"))
+
     try:
-        spec = grid.GridSpec({first: grid.parse_values(first, v1), second: grid.parse_values(second, v2)},
-                             int(seeds)).validate(sess.config)
+        spec = grid.GridSpec({first: values(c1, first), second: values(c2, second)}, int(seeds)).validate(sess.config)
     except InputError as e:
         st.error(str(e))
         spec = None
@@ -110,7 +128,8 @@ def sweep_panel(sess: Session, ready: bool) -> None:
             number = 1 + max((r.run.info.get("grid", 0) for r in sess.runs), default=0)
             st.session_state[GRID] = (number, spec)  # set first: a Stop keeps what finished, and shows it
             workflow.grid_sweep(sess, prepared, spec, on_progress=lambda d, n: progress.progress(
-                d / n, text=_("Sweep: epoch {done} of {total} in all", done=d, total=n)))
+                d / n, text=_("Sweep: epoch {done} of {total} in all", done=d, total=n)),
+                prepare_network=lambda name: _prepare(sess, progress, name, raising=True))
             st.rerun()
     if GRID in st.session_state:
         show_sweep(sess, *st.session_state[GRID])
@@ -139,8 +158,8 @@ def show_sweep(sess: Session, number: int, spec: grid.GridSpec) -> None:
     best = cells.loc[cells["test_accuracy_mean"].idxmax()]
     st.write(_("Best cell: {first} {first_value} and {second} {second_value}, {accuracy} test accuracy. The spread "
                "is how much the same cell varies between seeds: a difference smaller than that may be chance.",
-               first=title[x].lower(), first_value=experiments.number_text(best[x]), second=title[y].lower(),
-               second_value=experiments.number_text(best[y]), accuracy=best["accuracy_text"]))
+               first=title[x].lower(), first_value=grid.value_text(best[x]), second=title[y].lower(),
+               second_value=grid.value_text(best[y]), accuracy=best["accuracy_text"]))
     tables.sweep_runs(runs)
     st.download_button(_("Download the table (CSV)"), grid.to_csv(runs), file_name=f"sweep-{number}.csv",
                        mime="text/csv", icon=":material/download:", key="grid:csv")

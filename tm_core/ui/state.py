@@ -107,12 +107,12 @@ encoder.clear = _forget_encoders  # type: ignore[attr-defined]
 
 
 def prepare(sess: Session, config: TrainConfig, *, augment_views: bool = False,
-            on_progress: workflow.Progress | None = None) -> workflow.Prepared:
-    """``workflow.prepare`` of this session's project with its shared encoder and its choices (keep
-    pictures where nothing was found). A Stop (a rerun) interrupts between batches; what was embedded
-    stays in ``sess.cache`` for the next try."""
-    return workflow.prepare(sess.project, sess.cache, encoder(sess.encoder_name), config, augment_views=augment_views,
-                            keep_missing=sess.keep_missing, on_progress=on_progress)
+            on_progress: workflow.Progress | None = None, network: str | None = None) -> workflow.Prepared:
+    """``workflow.prepare`` of this session's project with its shared encoder (or ``network``'s) and its
+    choices (keep pictures where nothing was found). A Stop (a rerun) interrupts between batches; what
+    was embedded stays in ``sess.cache`` for the next try."""
+    return workflow.prepare(sess.project, sess.cache, encoder(network or sess.encoder_name), config,
+                            augment_views=augment_views, keep_missing=sess.keep_missing, on_progress=on_progress)
 
 
 @st.cache_resource(show_spinner=False)
