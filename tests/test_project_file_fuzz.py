@@ -64,6 +64,8 @@ def _mutate_manifest(rng: random.Random, manifest: dict, files: dict[str, bytes]
             value = parent[path[-1]]
         except (KeyError, IndexError, TypeError):
             continue
+        if not isinstance(parent, (dict, list)):  # an earlier mutation made a container a string: no path inside
+            continue
         if op <= 2:
             _set(m, path, rng.choice(ODD_VALUES))
         elif op == 3 and isinstance(parent, dict):
