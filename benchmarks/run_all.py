@@ -23,12 +23,14 @@ import memory
 import memory_server
 import occlusion
 import store
+import network_sweep
 import sweep
 
 BENCHMARKS = [
     ("embedding_throughput", embedding_throughput.main),
     ("head_training", head_training.main),
     ("sweep", sweep.main),
+    ("network_sweep", network_sweep.main),
     ("frame_latency", frame_latency.main),
     ("accuracy", lambda: accuracy.main(
         ("mobilenet_v2_0.35", "mobilenet_v1_0.25") if "--with-v1" in sys.argv else ("mobilenet_v2_0.35",))),

@@ -148,12 +148,12 @@ def test_a_network_axis_is_not_a_training_setting_and_reads_by_name():
 def two_networks(encoder, rps_train):
     """A session of 12 real photos per class of rock / paper / scissors, embedded by MobileNetV2 0.35, and
     MobileNet v1 0.25 (the other network whose file is here) loaded."""
-    from conftest import photos
-
     from tm_core import workflow
     from tm_core.encoders import get_encoder
     from tm_core.project import Project
     from tm_core.session import Session
+
+    from conftest import photos
 
     project = Project(class_names=["rock", "paper", "scissors"])
     for cls in project.counts():
