@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from tm_core import heads
-from tm_core.heads import spare_cores, usable_cores
+from tm_core.heads import busy_cores, spare_cores, usable_cores
 from tm_core.training import TrainConfig, split_per_class, train, train_many
 
 REPEATS = 3
@@ -30,7 +30,7 @@ def main() -> list[str]:
     features, labels, class_names = embedded_set("rps_real")
     split = split_per_class(labels, 0.15, 0)
     configs = [TrainConfig(epochs=EPOCHS, batch_size=b, learning_rate=lr) for lr in LEARNING_RATES for b in BATCH_SIZES]
-    load, spare = os.getloadavg()[0], spare_cores()  # what train_many chooses by itself, from the load before we start
+    load, busy, spare = os.getloadavg()[0], busy_cores(), spare_cores()  # what train_many chooses by itself, before
     variants = {
         "one by one": lambda: [train(features, labels, class_names, c, split=split) for c in configs],
         f"train_many ({spare} thread{'s' if spare > 1 else ''}, as it chose)": lambda: many_on(spare),
@@ -65,7 +65,7 @@ def main() -> list[str]:
            f"{EPOCHS} epochs, median of {REPEATS}, {usable_cores()} cores")
     row("grid", f"learning rate {', '.join(map(str, LEARNING_RATES))} × batch size {', '.join(map(str, BATCH_SIZES))}")
     row("CPU during the measurements", share.report())
-    row("load average before, spare cores", f"{load:.1f}, {spare}")
+    row("before: load average, busy cores now, spare cores", f"{load:.1f}, {busy:.2f}, {spare}")
     for name in wall:
         row(f"{name}: wall, CPU (medians)",
             f"{statistics.median(wall[name]):6.2f} s  CPU {statistics.median(cpu[name]):6.2f} s  "

@@ -150,3 +150,27 @@ def test_bad_settings_are_refused_with_their_name(rps30):
         train_many(x, y, classes, [TrainConfig(), TrainConfig(batch_size=0)], split=split)
     with pytest.raises(InputError, match="two classes"):
         train_many(x, y * 0, classes, [TrainConfig()], split=split)
+
+
+def test_spare_cores_sees_the_cores_other_work_holds_now_not_a_minute_ago():
+    """Real busy processes, one per core: ``busy_cores`` sees them and a sweep keeps to one thread; a moment
+    after they end the cores read free again (the 1-minute load average, used before, still counted them)."""
+    import subprocess
+    import sys
+    import time
+
+    cores = heads.usable_cores()
+    burn = "import time\nend = time.monotonic() + 10\nwhile time.monotonic() < end:\n    pass\n"
+    burners = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(cores)]
+    try:
+        time.sleep(0.5)
+        busy = heads.busy_cores(0.3)
+        assert busy is not None and busy >= 0.7 * cores, busy
+        assert heads.spare_cores() == 1
+    finally:
+        for p in burners:
+            p.kill()
+            p.wait(10)
+    time.sleep(0.3)
+    after = heads.busy_cores(0.3)
+    assert after is not None and after < busy - 0.5 * cores, (busy, after)

@@ -381,19 +381,50 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+BUSY_WINDOW = 0.1  # seconds over which ``busy_cores`` watches the machine
+
+
+def _busy_ticks() -> tuple[int, int]:
+    """(busy, all) clock ticks of every core since boot, from the first line of /proc/stat."""
+    with open("/proc/stat", encoding="ascii") as f:
+        user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in f.readline().split()[1:9])
+    busy = user + nice + system + irq + softirq + steal
+    return busy, busy + idle + iowait
+
+
+def busy_cores(window: float = BUSY_WINDOW) -> float | None:
+    """How many cores were busy over the next ``window`` seconds (this thread sleeps meanwhile, so the
+    figure is everything else: other processes, and other threads of this one, e.g. other students'
+    sessions in a Streamlit server); None where /proc/stat cannot be read."""
+    try:
+        busy0, all0 = _busy_ticks()
+        time.sleep(window)
+        busy1, all1 = _busy_ticks()
+    except (OSError, ValueError):
+        return None
+    if all1 <= all0:
+        return None
+    return usable_cores() * (busy1 - busy0) / (all1 - all0)
+
+
 def spare_cores() -> int:
-    """Cores that other work leaves free now (by the 1-minute load average), at least 1, at most ``MAX_THREADS``.
+    """Cores that other work leaves free now, at least 1, at most ``MAX_THREADS``.
 
     Threads pay off only on free cores: on a 2-core machine busy with other jobs, two threads
     trained a sweep no faster than one (each waited for the GIL while the other was held off the
-    core), so then training keeps to one thread (benchmarks/sweep.py).
+    core), so then training keeps to one thread (benchmarks/sweep.py). "Now" is what the cores did
+    over the last tenth of a second (``busy_cores``); the 1-minute load average, used before and
+    still where /proc/stat is missing, lags: right after this server had embedded photos it still
+    counted that work and kept a sweep on one thread on an idle machine (10.4 s instead of 6.3 s).
     """
     cores = usable_cores()
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # not available here: assume the cores are free
-        load = 0.0
-    return max(1, min(cores, MAX_THREADS, int(cores - load + 0.5)))
+    busy = busy_cores()
+    if busy is None:
+        try:
+            busy = os.getloadavg()[0]
+        except (AttributeError, OSError):  # not available here: assume the cores are free
+            busy = 0.0
+    return max(1, min(cores, MAX_THREADS, int(cores - busy + 0.5)))
 
 
 def fit_heads(
@@ -425,7 +456,7 @@ def fit_heads(
     data = _Data(np.ascontiguousarray(x_train, np.float32), np.asarray(y_train, np.int64),
                  np.eye(n_classes, dtype=np.float32)[np.asarray(y_train, np.int64)],
                  np.ascontiguousarray(x_test, np.float32), np.asarray(y_test, np.int64))
-    n_threads = max(1, min(threads or spare_cores(), len(jobs)))
+    n_threads = 1 if len(jobs) == 1 else max(1, min(threads or spare_cores(), len(jobs)))
     # One BLAS thread: these matrices are tiny, and a second BLAS thread spin-waiting for a core
     # that another process holds made 50 epochs take 10-30 s instead of 0.5 s (benchmarks/head_training.py).
     with one_blas_thread():
