@@ -144,3 +144,26 @@ def test_sweep_over_the_pretrained_networks_here(rps_train):
     assert any("Best cell: pretrained network mobilenet_v" in m.value for m in at.markdown)
     networks.unselect("mobilenet_v1_0.25").unselect("mobilenet_v2_0.35").run()
     assert any("needs at least one value" in e.value for e in at.error) and len(sess(at).runs) == 4
+
+
+def test_a_network_that_cannot_be_had_mid_sweep_keeps_the_runs_before_it(rps_train, monkeypatch):
+    from tm_core.errors import InputError
+    from tm_core.ui import state
+
+    real = state.prepare
+
+    def prepare(sess_, config, *, network=None, **kw):
+        if network == "mobilenet_v1_0.25":  # as when its download fails between the list and the sweep
+            raise InputError("MobileNet v1", "unavailable: the download failed")
+        return real(sess_, config, network=network, **kw)
+
+    monkeypatch.setattr(state, "prepare", prepare)
+    at = experiments_page(rps_train)
+    at.selectbox(key="grid:a").set_value("encoder").run()
+    at.selectbox(key="grid:b").set_value("learning_rate").run()
+    at.text_input(key="grid:values:learning_rate").set_value("0.001, 0.01").run()
+    at.button(key="grid:run").click().run()
+    assert not at.exception, at.exception
+    assert any("unavailable: the download failed" in e.value for e in at.error)
+    assert [r.encoder for r in sess(at).runs] == ["mobilenet_v2_0.35"] * 2  # the first network's runs are kept
+    assert any("Stopped: 2 of 4 runs finished" in i.value for i in at.info)

@@ -127,10 +127,15 @@ def sweep_panel(sess: Session, ready: bool) -> None:
         if prepared is not None:
             number = 1 + max((r.run.info.get("grid", 0) for r in sess.runs), default=0)
             st.session_state[GRID] = (number, spec)  # set first: a Stop keeps what finished, and shows it
-            workflow.grid_sweep(sess, prepared, spec, on_progress=lambda d, n: progress.progress(
-                d / n, text=_("Sweep: epoch {done} of {total} in all", done=d, total=n)),
-                prepare_network=lambda name: _prepare(sess, progress, name, raising=True))
-            st.rerun()
+            try:
+                workflow.grid_sweep(sess, prepared, spec, on_progress=lambda d, n: progress.progress(
+                    d / n, text=_("Sweep: epoch {done} of {total} in all", done=d, total=n)),
+                    prepare_network=lambda name: _prepare(sess, progress, name, raising=True))
+            except InputError as e:  # another network could not be had: the runs finished before it are kept
+                progress.empty()
+                st.error(str(e))
+            else:
+                st.rerun()
     if GRID in st.session_state:
         show_sweep(sess, *st.session_state[GRID])
 
